@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+/** Wire types both binaries (and clients) share. DESIGN.md is the contract for each. */
+
+export const TIERS = ['hot', 'warm', 'cold'] as const;
+export type Tier = (typeof TIERS)[number];
+export const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters');
+
+/** 201 from `POST /api/v1/upload/sessions`. */
+export interface SessionResponse {
+  session_id: string;
+  upload_url: string;
+  tus_url: string;
+  token: string;
+  pool_id: string;
+  node_id: string;
+  expires_at: string;
+  max_size: number;
+}
+
+/** 200 from `POST /api/v1/upload/sessions` when this user already stored a file with that sha256. */
+export interface DuplicateResponse {
+  duplicate: true;
+  image_uuid: string;
+  sha256: string;
+  size: number;
+  mime: string;
+  urls: { original: string };
+}
+
+/** 201 from the node's `POST /api/internal/upload`: the file is durable on disk. */
+export interface UploadResponse {
+  image_uuid: string;
+  sha256: string;
+  size: number;
+  mime: string;
+  pool_id: string;
+  node_id: string;
+  status: 'processing';
+  urls: { original: string };
+}
+
+/** Node → coordinator: an upload finished (`POST /api/internal/uploads/complete`, node-signed). */
+export const uploadCompleteSchema = z.object({
+  session_id: z.string().min(1),
+  image_uuid: z.string().uuid(),
+  user_id: z.string().min(1),
+  node_id: z.string().min(1),
+  pool_id: z.string().min(1),
+  rel_path: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: sha256HexSchema,
+  mime: z.string().min(1),
+  created_at: z.string(),
+});
+export type UploadComplete = z.infer<typeof uploadCompleteSchema>;
+
+export const COORDINATOR_AUDIENCE = 'fennec-coordinator';
+export const PURPOSE_UPLOAD_COMPLETE = 'upload.complete';

@@ -1,0 +1,19 @@
+/** Every Redis key Fennec uses is built here, so the layout is readable in one file. */
+export interface RedisKeys {
+  /** Hash written by a node's heartbeat, expiring after about three beats. */
+  node(nodeId: string): string;
+  /** Set of node ids that have ever heartbeated (members whose hash expired are simply skipped). */
+  nodesIndex(): string;
+  /** Key prefix for rate-limit counters of one limiter. */
+  rateLimit(name: string): string;
+}
+
+export const DEFAULT_REDIS_PREFIX = 'fennec:';
+
+export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
+  return {
+    node: (nodeId) => `${prefix}node:${nodeId}`,
+    nodesIndex: () => `${prefix}nodes`,
+    rateLimit: (name) => `${prefix}rl:${name}`,
+  };
+}
