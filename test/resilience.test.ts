@@ -1,0 +1,62 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionResponse } from '../shared/api.js';
+import { redisKeys } from '../shared/redis-keys.js';
+import { fakeJpeg } from './support/images.js';
+import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
+
+describe('a node keeps taking uploads when the coordinator or Redis is away', () => {
+  let t: TestCluster;
+  beforeAll(async () => {
+    t = await startTestCluster();
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('coordinator stopped while uploads finish → the objects appear once it is back', async () => {
+    const photos = [fakeJpeg(10_000), fakeJpeg(20_000), fakeJpeg(30_000)];
+    const sessions: SessionResponse[] = [];
+    for (const p of photos) sessions.push(await t.session('olga', p.length));
+
+    await t.cluster.coordinator.stop();
+    const uuids: string[] = [];
+    for (const [i, p] of photos.entries()) {
+      const up = await t.uploadRaw(sessions[i]!, p);
+      expect(up.status).toBe(201);
+      uuids.push(up.body.image_uuid);
+    }
+    // Let the outbox fail a few times against the missing coordinator.
+    await new Promise((r) => setTimeout(r, 1500));
+    await t.cluster.startCoordinator();
+
+    for (const uuid of uuids) {
+      await eventually(async () => (await t.appGet(`/api/v1/images/${uuid}`)).status === 200, 15_000, `image ${uuid}`);
+    }
+    const usage = await t.appGet('/api/v1/users/olga/usage');
+    expect(usage.body).toMatchObject({ used_bytes: 60_000, reserved_bytes: 0, objects: 3 });
+  });
+
+  it('Redis stopped → uploads with tokens already issued still succeed; heartbeats resume after', async () => {
+    const photos = [fakeJpeg(10_000), fakeJpeg(10_000)];
+    const sessions: SessionResponse[] = [];
+    for (const p of photos) sessions.push(await t.session('ravi', p.length));
+
+    await t.cluster.redis.stop();
+    for (const [i, p] of photos.entries()) {
+      expect((await t.uploadRaw(sessions[i]!, p)).status).toBe(201);
+    }
+    const restartedAt = Date.now();
+    await t.cluster.startRedis();
+
+    const redis = new Redis(t.cluster.info.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.connect();
+      await eventually(async () => Number(await redis.hget(redisKeys().node('s01'), 'ts')) > restartedAt, 10_000, 'a fresh heartbeat');
+    } finally {
+      redis.disconnect();
+    }
+    // And the coordinator places uploads on the node again.
+    await eventually(async () => (await t.createSession({ user_id: 'ravi', file_size: 100 })).status === 201, 10_000, 'placement to recover');
+  });
+});
