@@ -1,0 +1,66 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+/**
+ * Schema migrations, applied in order; PRAGMA user_version records how many ran. Append only:
+ * a node upgraded in place must reach the same schema as a fresh one.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE objects (
+     uuid TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     pool_id TEXT NOT NULL,
+     rel_path TEXT NOT NULL UNIQUE,
+     size INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,
+     mime TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'processing',
+     created_at TEXT NOT NULL
+   );
+   CREATE INDEX objects_pool ON objects(pool_id);
+   CREATE TABLE outbox (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL,
+     last_error TEXT,
+     dead INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX outbox_due ON outbox(dead, next_attempt_at);
+   CREATE TABLE used_tokens (
+     jti TEXT PRIMARY KEY,
+     exp INTEGER NOT NULL
+   );`,
+];
+
+/**
+ * Opens the node database. WAL lets readers (heartbeat sums, /ready) run beside the writer;
+ * synchronous=FULL because a 201 promises the row survives a power cut, and in WAL mode only
+ * FULL fsyncs the log on every commit.
+ */
+export function openDb(file: string): Db {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

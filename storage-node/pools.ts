@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, renameSync, existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ORIGINAL_DIR, POOL_MARKER, TMP_DIR, VARIANTS_DIR } from '../shared/paths.js';
+import type { PoolConfig } from './config.js';
+
+/** A pool directory this node must not use; main.ts turns it into exit code 2. */
+export class PoolSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PoolSetupError';
+  }
+}
+
+/** Entries a pool directory may hold before it has a marker: our own layout, and a fresh disk's lost+found. */
+const ADOPTABLE = new Set([TMP_DIR, ORIGINAL_DIR, VARIANTS_DIR, 'lost+found']);
+
+/**
+ * Creates or checks `{pool}/.fennec-pool.json`. A marker naming another pool, or a non-empty
+ * directory without a marker, is refused: pointing a pool at the wrong disk must stop the node,
+ * not mix two pools' files. Returns whether a marker was written.
+ */
+export function ensurePoolMarker(pool: PoolConfig, now = new Date()): boolean {
+  mkdirSync(pool.path, { recursive: true });
+  const marker = path.join(pool.path, POOL_MARKER);
+  if (existsSync(marker)) {
+    let id: unknown;
+    try {
+      id = (JSON.parse(readFileSync(marker, 'utf8')) as { pool_id?: unknown }).pool_id;
+    } catch (err) {
+      throw new PoolSetupError(`pool ${pool.id}: marker ${marker} is unreadable: ${(err as Error).message}`);
+    }
+    if (id !== pool.id)
+      throw new PoolSetupError(`pool ${pool.id}: ${pool.path} belongs to pool ${String(id)} (marker ${marker})`);
+    return false;
+  }
+  const foreign = readdirSync(pool.path).filter((e) => !ADOPTABLE.has(e));
+  if (foreign.length > 0)
+    throw new PoolSetupError(
+      `pool ${pool.id}: ${pool.path} is not empty and has no ${POOL_MARKER} (found ${foreign.slice(0, 5).join(', ')}); refusing to adopt it`,
+    );
+  const tmp = `${marker}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify({ pool_id: pool.id, created_at: now.toISOString() })}\n`, { flush: true });
+  renameSync(tmp, marker);
+  return true;
+}
+
+/**
+ * Start-up preparation: marker, `tmp/` present, and stale `*.part` files of a crashed process
+ * removed (nothing in tmp/ was ever answered with 201). Returns how many were removed.
+ */
+export function preparePool(pool: PoolConfig): number {
+  ensurePoolMarker(pool);
+  const tmpDir = path.join(pool.path, TMP_DIR);
+  mkdirSync(tmpDir, { recursive: true });
+  let removed = 0;
+  for (const name of readdirSync(tmpDir)) {
+    if (!name.endsWith('.part')) continue;
+    rmSync(path.join(tmpDir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/** A pool as the running node sees it. */
+export interface PoolRuntime {
+  config: PoolConfig;
+  /** realpath of the pool directory, for the static route's symlink check. */
+  realRoot: string;
+  /** Result of the last write probe. */
+  writable: boolean;
+}
+
+export interface PoolCapacity {
+  total_bytes: number;
+  free_bytes: number;
+}
+
+export class PoolSet {
+  readonly byId = new Map<string, PoolRuntime>();
+
+  constructor(pools: PoolConfig[]) {
+    for (const config of pools)
+      this.byId.set(config.id, { config, realRoot: realpathSync(config.path), writable: true });
+  }
+
+  get(id: string): PoolRuntime | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): PoolRuntime[] {
+    return [...this.byId.values()];
+  }
+
+  /** statfs figures, capped by max_bytes: free = min(disk free, max_bytes − used). */
+  async capacity(pool: PoolRuntime, usedBytes: number): Promise<PoolCapacity> {
+    const st = await fs.statfs(pool.config.path);
+    let total = st.blocks * st.bsize;
+    let free = st.bavail * st.bsize;
+    const cap = pool.config.max_bytes;
+    if (cap !== null) {
+      total = Math.min(total, cap);
+      free = Math.min(free, Math.max(0, cap - usedBytes));
+    }
+    return { total_bytes: total, free_bytes: free };
+  }
+
+  /** Writes, fsyncs and removes a small file in tmp/: a read-only remount or a full disk shows up here. */
+  async probe(pool: PoolRuntime): Promise<boolean> {
+    const file = path.join(pool.config.path, TMP_DIR, `.probe-${randomUUID()}`);
+    try {
+      await fs.writeFile(file, 'probe', { flush: true });
+      pool.writable = true;
+    } catch {
+      pool.writable = false;
+    } finally {
+      await fs.rm(file, { force: true }).catch(() => undefined);
+    }
+    return pool.writable;
+  }
+
+  async probeAll(): Promise<boolean> {
+    const results = await Promise.all(this.all().map((p) => this.probe(p)));
+    return results.every(Boolean);
+  }
+}

@@ -1,0 +1,127 @@
+import type { FileHandle } from 'node:fs/promises';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Hono, type Context } from 'hono';
+import { errors, isAppError } from '../../shared/errors.js';
+import { mimeForExt } from '../../shared/mime.js';
+import { ORIGINAL_DIR, VARIANTS_DIR, resolveInPool } from '../../shared/paths.js';
+import { etagMatches, parseRange } from '../http-range.js';
+import type { PoolRuntime, PoolSet } from '../pools.js';
+
+const CHUNK = 64 * 1024;
+const notFound = () => errors.notFound('not_found', 'no such file');
+
+/**
+ * Serves `{public_base_url path}/uploads/original/…` and `/uploads/variants/…` from the pool
+ * directories — what nginx does in production, here so a node works on its own (dev, tests,
+ * a single VPS). Never tmp/ or the marker; symlinks refused; files are immutable, so strong
+ * ETags and a year of caching.
+ */
+export function staticRoutes(deps: { pools: PoolSet }): Hono {
+  const app = new Hono();
+  const byBase = new Map<string, PoolRuntime[]>();
+  for (const pool of deps.pools.all()) {
+    const base = new URL(pool.config.public_base_url).pathname.replace(/\/+$/, '');
+    byBase.set(base, [...(byBase.get(base) ?? []), pool]);
+  }
+  for (const [base, pools] of byBase) {
+    const prefix = `${base}/uploads/`;
+    app.get(`${prefix}*`, async (c) => {
+      const rel = c.req.path.slice(prefix.length);
+      if (!rel.startsWith(`${ORIGINAL_DIR}/`) && !rel.startsWith(`${VARIANTS_DIR}/`)) throw notFound();
+      for (const pool of pools) {
+        const handle = await openInPool(pool, rel);
+        if (handle) return serveFile(c, handle.fh, handle.size, handle.mtimeMs, path.extname(rel).slice(1));
+      }
+      throw notFound();
+    });
+  }
+  return app;
+}
+
+/** Opens a regular file inside the pool, or undefined; a path through a symlink counts as absent. */
+async function openInPool(pool: PoolRuntime, rel: string) {
+  let abs: string;
+  try {
+    abs = resolveInPool(pool.config.path, rel);
+  } catch (err) {
+    if (isAppError(err)) throw notFound();
+    throw err;
+  }
+  try {
+    const real = await fs.realpath(abs);
+    if (real !== path.join(pool.realRoot, ...rel.split('/'))) return undefined;
+    const fh = await fs.open(real, 'r');
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      return undefined;
+    }
+    return { fh, size: st.size, mtimeMs: st.mtimeMs };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return undefined;
+    throw err;
+  }
+}
+
+async function serveFile(c: Context, fh: FileHandle, size: number, mtimeMs: number, ext: string): Promise<Response> {
+  const etag = `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
+  const headers: Record<string, string> = {
+    etag,
+    'accept-ranges': 'bytes',
+    'cache-control': 'public, max-age=31536000, immutable',
+    'x-content-type-options': 'nosniff',
+    'content-type': mimeForExt(ext),
+  };
+  if (etagMatches(c.req.header('if-none-match'), etag)) {
+    await fh.close();
+    return new Response(null, { status: 304, headers });
+  }
+  const ifRange = c.req.header('if-range');
+  const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header('range'), size);
+  if (range === 'unsatisfiable') {
+    await fh.close();
+    return new Response(null, { status: 416, headers: { ...headers, 'content-range': `bytes */${size}` } });
+  }
+  const start = range?.start ?? 0;
+  const end = range?.end ?? size - 1;
+  headers['content-length'] = String(end - start + 1);
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${size}`;
+  const status = range ? 206 : 200;
+  if (c.req.method === 'HEAD' || end < start) {
+    await fh.close();
+    return new Response(null, { status, headers });
+  }
+  return new Response(fileBody(fh, start, end), { status, headers });
+}
+
+/** Pull-based: a chunk is read only when the client takes the previous one (backpressure, no buffering). */
+function fileBody(fh: FileHandle, start: number, end: number): ReadableStream<Uint8Array> {
+  let pos = start;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await fh.close();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const want = Math.min(CHUNK, end - pos + 1);
+        const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, pos);
+        if (bytesRead === 0) throw new Error('file shrank while being served');
+        pos += bytesRead;
+        controller.enqueue(buffer.subarray(0, bytesRead));
+        if (pos > end) {
+          await close();
+          controller.close();
+        }
+      } catch (err) {
+        await close().catch(() => undefined);
+        controller.error(err);
+      }
+    },
+    cancel: close,
+  }, { highWaterMark: 0 });
+}

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { HttpBindings } from '@hono/node-server';
+import type { Readable } from 'node:stream';
+import { Hono, type Context } from 'hono';
+import type { UploadResponse } from '../../shared/api.js';
+import { errors, isAppError } from '../../shared/errors.js';
+import { ALLOWED_MIME_TYPES } from '../../shared/mime.js';
+import { publicUrl } from '../../shared/paths.js';
+import type { Logger } from '../../shared/logger.js';
+import type { NodeMetrics } from '../metrics.js';
+import type { RateLimit } from '../rate-limit.js';
+import type { NodeStore } from '../store.js';
+import { checkUploadToken, claimToken, type TokenCheckDeps } from '../upload/auth.js';
+import type { DirSync } from '../upload/dir-sync.js';
+import { finishUpload } from '../upload/finish.js';
+import { bodySource, ingestToTmp } from '../upload/ingest.js';
+import { lingerThenClose } from '../upload/linger.js';
+import { ingestMultipart } from '../upload/multipart.js';
+import type { UploadTracker } from '../upload/tracker.js';
+
+export interface UploadDeps extends TokenCheckDeps {
+  logger: Logger;
+  store: NodeStore;
+  dirSync: DirSync;
+  rateLimit: RateLimit;
+  metrics: NodeMetrics;
+  tracker: UploadTracker;
+  wakeOutbox: () => void;
+}
+
+/**
+ * A multipart body carries boundaries and part headers around the file, so its Content-Length
+ * may exceed the token's max by this much; the file itself is still limited exactly while it streams.
+ */
+export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+
+type Env = { Bindings: HttpBindings };
+
+export function uploadRoutes(deps: UploadDeps): Hono<Env> {
+  const app = new Hono<Env>();
+
+  // HEAD is dispatched to GET handlers by hono: a probe that tells clients what we take.
+  app.get('/api/internal/upload', (c) => {
+    c.header('accept', ALLOWED_MIME_TYPES.join(', '));
+    return c.body(null, 204);
+  });
+
+  app.post('/api/internal/upload', async (c) => {
+    const incoming = c.env.incoming;
+    try {
+      const res = await handleUpload(deps, c);
+      deps.metrics.uploads.inc({ status: '201' });
+      return res;
+    } catch (err) {
+      deps.metrics.uploads.inc({ status: String(isAppError(err) ? err.status : 500) });
+      // An early answer (401, 413, 415…) leaves body bytes unread: close instead of reusing
+      // the connection, and do not wait for the rest of a huge body.
+      if (!incoming.readableEnded) {
+        c.header('connection', 'close');
+        lingerThenClose(incoming);
+      }
+      throw err;
+    }
+  });
+  return app;
+}
+
+async function handleUpload(deps: UploadDeps, c: Context<Env>): Promise<Response> {
+  const incoming = c.env.incoming;
+  await deps.rateLimit(incoming.socket.remoteAddress ?? 'unknown');
+  const { claims, pool } = await checkUploadToken(deps, c.req.header('authorization'));
+  const releaseToken = claimToken(deps.store, claims);
+  const upload = deps.tracker.begin();
+  try {
+    const checksum = parseChecksum(c.req.header('x-checksum-sha256'));
+    const multipart = /^multipart\/form-data\b/i.test(c.req.header('content-type') ?? '');
+    const declared = parseContentLength(c.req.header('content-length'));
+    if (declared !== undefined && declared > claims.max + (multipart ? MULTIPART_OVERHEAD_BYTES : 0))
+      throw errors.tooLarge(`Content-Length ${declared} exceeds the ${claims.max} bytes this token allows`);
+    const { free_bytes } = await deps.pools.capacity(pool, deps.store.usedBytes(pool.config.id));
+    if (free_bytes < (declared ?? claims.max))
+      throw errors.insufficientStorage(`pool ${pool.config.id} has ${free_bytes} bytes free`);
+
+    const uuid = randomUUID();
+    const ingest = (source: Readable) =>
+      ingestToTmp({ source, poolPath: pool.config.path, uuid, max: claims.max, signal: upload.signal });
+    const ingested = multipart ? await ingestMultipart(incoming, ingest) : await ingest(bodySource(incoming));
+    if (checksum && checksum !== ingested.sha256) {
+      await fs.rm(ingested.tmpPath, { force: true });
+      throw errors.checksumMismatch(`body SHA-256 is ${ingested.sha256}, x-checksum-sha256 says ${checksum}`);
+    }
+    const row = await finishUpload(deps, {
+      nodeId: deps.nodeId,
+      poolId: pool.config.id,
+      poolPath: pool.config.path,
+      uuid,
+      sessionId: claims.sid,
+      userId: claims.sub,
+      ingested,
+      now: new Date(),
+    });
+    deps.metrics.uploadBytes.inc(row.size);
+    deps.logger.info({ image_uuid: uuid, pool_id: row.pool_id, size: row.size, mime: row.mime }, 'upload stored');
+    const body: UploadResponse = {
+      image_uuid: uuid,
+      sha256: row.sha256,
+      size: row.size,
+      mime: row.mime,
+      pool_id: row.pool_id,
+      node_id: deps.nodeId,
+      status: 'processing',
+      urls: { original: publicUrl(pool.config.public_base_url, row.rel_path) },
+    };
+    return c.json(body, 201);
+  } catch (err) {
+    releaseToken();
+    throw err;
+  } finally {
+    upload.end();
+  }
+}
+
+function parseChecksum(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const hex = header.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw errors.badRequest('bad_checksum', 'x-checksum-sha256 must be 64 hex characters');
+  return hex;
+}
+
+function parseContentLength(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const n = Number(header);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}

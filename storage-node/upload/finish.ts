@@ -1,0 +1,77 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { UploadComplete } from '../../shared/api.js';
+import { originalRelPath } from '../../shared/paths.js';
+import type { NodeStore, ObjectRow } from '../store.js';
+import type { DirSync } from './dir-sync.js';
+import type { IngestResult } from './ingest.js';
+
+export interface FinishInput {
+  nodeId: string;
+  poolId: string;
+  poolPath: string;
+  uuid: string;
+  sessionId: string;
+  userId: string;
+  ingested: IngestResult;
+  now: Date;
+}
+
+/**
+ * Makes a fsynced temp file a stored object: rename into `original/YYYY/MM/DD/`, fsync the
+ * directory (group commit), then the object row and its outbox row in one transaction. Only
+ * after all three is the upload durable and a 201 honest. On failure nothing is left behind.
+ */
+export async function finishUpload(
+  deps: { store: NodeStore; dirSync: DirSync; wakeOutbox: () => void },
+  input: FinishInput,
+): Promise<ObjectRow> {
+  const { ingested } = input;
+  const relPath = originalRelPath(input.uuid, ingested.type.ext, input.now);
+  const finalPath = path.join(input.poolPath, ...relPath.split('/'));
+  const dir = path.dirname(finalPath);
+  let renamed = false;
+  try {
+    const firstCreated = await fs.mkdir(dir, { recursive: true });
+    // A new day directory is itself an entry in its parent: every parent that gained one needs
+    // its fsync too (once a day per pool, so not worth batching further).
+    if (firstCreated) {
+      const stop = path.dirname(firstCreated);
+      const parents: string[] = [];
+      for (let d = dir; d !== stop && d.length > stop.length; d = path.dirname(d)) parents.push(path.dirname(d));
+      await Promise.all(parents.map((d) => deps.dirSync.sync(d)));
+    }
+    await fs.rename(ingested.tmpPath, finalPath);
+    renamed = true;
+    await deps.dirSync.sync(dir);
+    const row: ObjectRow = {
+      uuid: input.uuid,
+      session_id: input.sessionId,
+      user_id: input.userId,
+      pool_id: input.poolId,
+      rel_path: relPath,
+      size: ingested.size,
+      sha256: ingested.sha256,
+      mime: ingested.type.mime,
+      created_at: input.now.toISOString(),
+    };
+    const complete: UploadComplete = {
+      session_id: row.session_id,
+      image_uuid: row.uuid,
+      user_id: row.user_id,
+      node_id: input.nodeId,
+      pool_id: row.pool_id,
+      rel_path: row.rel_path,
+      size: row.size,
+      sha256: row.sha256,
+      mime: row.mime,
+      created_at: row.created_at,
+    };
+    deps.store.recordUpload(row, complete, input.now.getTime());
+    deps.wakeOutbox();
+    return row;
+  } catch (err) {
+    await fs.rm(renamed ? finalPath : ingested.tmpPath, { force: true });
+    throw err;
+  }
+}

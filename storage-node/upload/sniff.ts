@@ -1,0 +1,48 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { errors } from '../../shared/errors.js';
+import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
+
+/**
+ * Holds back the first SNIFF_BYTES, decides the type from them (never the name or the
+ * Content-Type), then lets everything through. Not an allowed image → 415 before a byte is written.
+ */
+export class SniffStream extends Transform {
+  type: SniffedType | undefined;
+  #head: Buffer[] = [];
+  #headBytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (this.type) {
+      done(null, chunk);
+      return;
+    }
+    this.#head.push(chunk);
+    this.#headBytes += chunk.length;
+    if (this.#headBytes < SNIFF_BYTES) {
+      done();
+      return;
+    }
+    this.#decide(done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.type) done();
+    else this.#decide(done);
+  }
+
+  #decide(done: TransformCallback): void {
+    const head = Buffer.concat(this.#head);
+    this.#head = [];
+    sniffImageType(head.subarray(0, SNIFF_BYTES)).then(
+      (type) => {
+        if (!type) {
+          done(errors.unsupportedType('the body is not an allowed image type (JPEG, PNG, WebP, AVIF, GIF, TIFF, HEIC)'));
+          return;
+        }
+        this.type = type;
+        done(null, head);
+      },
+      (err: unknown) => done(err as Error),
+    );
+  }
+}
