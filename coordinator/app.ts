@@ -1,0 +1,24 @@
+import { Hono } from 'hono';
+import { errorHandler, notFoundHandler } from '../shared/http.js';
+import type { CoordinatorEnv } from './auth.js';
+import type { CoordinatorDeps } from './deps.js';
+import { adminRoutes } from './routes/admin.js';
+import { imageRoutes, userRoutes } from './routes/images.js';
+import { internalRoutes } from './routes/internal.js';
+import { publicRoutes } from './routes/public.js';
+import { sessionRoutes } from './routes/sessions.js';
+
+/** The coordinator's HTTP app, from its deps alone: main.ts serves it, tests call app.request(). */
+export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
+  const app = new Hono<CoordinatorEnv>();
+  app.onError(errorHandler(deps.logger));
+  app.notFound(notFoundHandler);
+  // Each sub-app is mounted on its own prefix so its auth middleware covers only its routes.
+  app.route('/api/v1/upload/sessions', sessionRoutes(deps));
+  app.route('/api/v1/images', imageRoutes(deps));
+  app.route('/api/v1/users', userRoutes(deps));
+  app.route('/api/v1/admin', adminRoutes(deps));
+  app.route('/api/internal', internalRoutes(deps));
+  app.route('/', publicRoutes(deps));
+  return app;
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { env } from '../shared/config.js';
+import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
+
+const GIB = 1024 ** 3;
+
+/** Every coordinator setting, keyed by its environment variable (CONTRACT.md "Coordinator env vars"). */
+export const coordinatorEnvSchema = z
+  .object({
+    FENNEC_LISTEN_HOST: z.string().min(1).default('127.0.0.1'),
+    FENNEC_LISTEN_PORT: env.port(8080),
+    FENNEC_PUBLIC_URL: env.url().optional(),
+    FENNEC_DATA_DIR: z.string({ error: 'is required' }).min(1, 'is required'),
+    FENNEC_REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
+    FENNEC_REDIS_PREFIX: z.string().default(DEFAULT_REDIS_PREFIX),
+    FENNEC_ADMIN_KEY: z.string({ error: 'is required' }).min(16, 'must be at least 16 characters'),
+    FENNEC_ISSUER: z.string().min(1).default('fennec-coordinator'),
+    FENNEC_TOKEN_TTL_SECONDS: env.int(900, 10),
+    FENNEC_SESSION_GRACE_SECONDS: env.int(3600, 0),
+    FENNEC_MAX_FILE_BYTES: env.int(5 * GIB, 1),
+    FENNEC_DEFAULT_QUOTA_BYTES: env.int(5 * GIB, 0),
+    FENNEC_RATE_USER_PER_MIN: env.int(600, 1),
+    FENNEC_RATE_IP_PER_MIN: env.int(1200, 1),
+    FENNEC_HEARTBEAT_MAX_AGE_MS: env.int(15000, 100),
+    FENNEC_LOG_LEVEL: env.logLevel(),
+  })
+  .transform((e) => ({
+    listenHost: e.FENNEC_LISTEN_HOST,
+    listenPort: e.FENNEC_LISTEN_PORT,
+    publicUrl: e.FENNEC_PUBLIC_URL ?? `http://${e.FENNEC_LISTEN_HOST}:${e.FENNEC_LISTEN_PORT}`,
+    dataDir: e.FENNEC_DATA_DIR,
+    redisUrl: e.FENNEC_REDIS_URL,
+    redisPrefix: e.FENNEC_REDIS_PREFIX,
+    adminKey: e.FENNEC_ADMIN_KEY,
+    issuer: e.FENNEC_ISSUER,
+    tokenTtlSeconds: e.FENNEC_TOKEN_TTL_SECONDS,
+    sessionGraceSeconds: e.FENNEC_SESSION_GRACE_SECONDS,
+    maxFileBytes: e.FENNEC_MAX_FILE_BYTES,
+    defaultQuotaBytes: e.FENNEC_DEFAULT_QUOTA_BYTES,
+    rateUserPerMin: e.FENNEC_RATE_USER_PER_MIN,
+    rateIpPerMin: e.FENNEC_RATE_IP_PER_MIN,
+    heartbeatMaxAgeMs: e.FENNEC_HEARTBEAT_MAX_AGE_MS,
+    logLevel: e.FENNEC_LOG_LEVEL,
+  }));
+
+export type CoordinatorConfig = z.infer<typeof coordinatorEnvSchema>;

@@ -1,0 +1,99 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Append only:
+ * an applied migration is never edited, a change is a new entry. Times are epoch milliseconds.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE apps (
+    app_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    api_key_hash TEXT NOT NULL UNIQUE,
+    webhook_url TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE nodes (
+    node_id TEXT PRIMARY KEY,
+    public_key_x TEXT NOT NULL,
+    upload_api_url TEXT NOT NULL,
+    public_url TEXT,
+    region TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE pools (
+    pool_id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL REFERENCES nodes(node_id),
+    tier TEXT NOT NULL,
+    public_base_url TEXT NOT NULL,
+    weight INTEGER NOT NULL DEFAULT 100,
+    accepting INTEGER NOT NULL DEFAULT 1,
+    replication_factor INTEGER NOT NULL DEFAULT 1,
+    -- sum of file_size over open sessions; kept in step by the session, completion and expiry
+    -- transactions so placement never sums millions of rows
+    reserved_bytes INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX pools_node ON pools(node_id);
+  CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    quota_bytes INTEGER,
+    used_bytes INTEGER NOT NULL DEFAULT 0,
+    reserved_bytes INTEGER NOT NULL DEFAULT 0,
+    objects INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE sessions (
+    session_id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    pool_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    file_size INTEGER NOT NULL,
+    sha256 TEXT,
+    content_type TEXT,
+    filename TEXT,
+    tier TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'completed', 'expired')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    completed_at INTEGER
+  );
+  CREATE INDEX sessions_open_expiry ON sessions(expires_at) WHERE state = 'open';
+  CREATE INDEX sessions_pool_completed ON sessions(pool_id, completed_at) WHERE completed_at IS NOT NULL;
+  CREATE TABLE objects (
+    image_uuid TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    pool_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    rel_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('processing', 'ready', 'failed')),
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX objects_user_sha ON objects(app_id, user_id, sha256);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the database up to SCHEMA_VERSION; refuses a database from a newer coordinator. */
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION)
+    throw new Error(`database schema ${current} is newer than this coordinator (${SCHEMA_VERSION})`);
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

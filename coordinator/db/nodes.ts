@@ -1,0 +1,78 @@
+import type { KeyObject } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import { errors } from '../../shared/errors.js';
+import { ed25519PublicFromJwk } from '../../shared/keys.js';
+
+export interface NodeRow {
+  node_id: string;
+  public_key_x: string;
+  upload_api_url: string;
+  public_url: string | null;
+  region: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface NodeInput {
+  node_id: string;
+  public_key_x: string;
+  upload_api_url: string;
+  public_url: string | null;
+  region: string | null;
+  replace_key: boolean;
+}
+
+/** Registered storage nodes and their Ed25519 identity keys. */
+export function nodesRepo(db: Database) {
+  const get = db.prepare('SELECT * FROM nodes WHERE node_id = ?');
+  const all = db.prepare('SELECT * FROM nodes ORDER BY node_id');
+  const insert = db.prepare(
+    `INSERT INTO nodes (node_id, public_key_x, upload_api_url, public_url, region, created_at, updated_at)
+     VALUES (@node_id, @public_key_x, @upload_api_url, @public_url, @region, @now, @now)`,
+  );
+  const update = db.prepare(
+    `UPDATE nodes SET public_key_x = @public_key_x, upload_api_url = @upload_api_url,
+       public_url = @public_url, region = @region, updated_at = @now WHERE node_id = @node_id`,
+  );
+  // Callback verification needs the key on every request; keys change only through upsert below.
+  const keys = new Map<string, KeyObject>();
+
+  const repo = {
+    get(nodeId: string): NodeRow | undefined {
+      return get.get(nodeId) as NodeRow | undefined;
+    },
+    list(): NodeRow[] {
+      return all.all() as NodeRow[];
+    },
+    /** Idempotent registration; a different key for a known node needs `replace_key`. */
+    upsert(input: NodeInput): { node: NodeRow; created: boolean } {
+      const { replace_key, ...fields } = input;
+      const params = { ...fields, now: Date.now() };
+      const existing = repo.get(input.node_id);
+      if (!existing) {
+        insert.run(params);
+        return { node: repo.get(input.node_id)!, created: true };
+      }
+      if (existing.public_key_x !== input.public_key_x && !replace_key)
+        throw errors.conflict(
+          'node_key_conflict',
+          `node ${input.node_id} is registered with another public key (send replace_key: true to replace it)`,
+        );
+      update.run(params);
+      keys.delete(input.node_id);
+      return { node: repo.get(input.node_id)!, created: false };
+    },
+    /** The node's public key for verifying its requests; a miss re-reads SQLite. */
+    publicKey(nodeId: string): KeyObject | undefined {
+      const hit = keys.get(nodeId);
+      if (hit) return hit;
+      const row = repo.get(nodeId);
+      if (!row) return undefined;
+      const key = ed25519PublicFromJwk({ kty: 'OKP', crv: 'Ed25519', x: row.public_key_x });
+      keys.set(nodeId, key);
+      return key;
+    },
+  };
+  return repo;
+}
+export type NodesRepo = ReturnType<typeof nodesRepo>;

@@ -1,0 +1,17 @@
+import Database from 'better-sqlite3';
+import { migrate } from './migrations.js';
+
+/**
+ * Opens (creating) the coordinator database. WAL lets /ready and reads run beside writes;
+ * synchronous=NORMAL is durable across process crashes in WAL mode and only a power cut can lose
+ * the last transactions, which the node outboxes replay anyway.
+ */
+export function openDatabase(file: string): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}

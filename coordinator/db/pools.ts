@@ -1,0 +1,96 @@
+import type { Database } from 'better-sqlite3';
+import { errors } from '../../shared/errors.js';
+
+export interface PoolRow {
+  pool_id: string;
+  node_id: string;
+  tier: string;
+  public_base_url: string;
+  weight: number;
+  accepting: number;
+  replication_factor: number;
+  reserved_bytes: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PoolInput {
+  pool_id: string;
+  node_id: string;
+  tier: string;
+  public_base_url: string;
+  weight: number;
+  accepting: boolean;
+  replication_factor: number;
+}
+
+export type PoolPatch = Partial<Omit<PoolInput, 'pool_id' | 'node_id'>>;
+
+/** Pools as the operator registered them; capacity comes from heartbeats, not from here. */
+export function poolsRepo(db: Database) {
+  const get = db.prepare('SELECT * FROM pools WHERE pool_id = ?');
+  const all = db.prepare('SELECT * FROM pools ORDER BY node_id, pool_id');
+  const ofNode = db.prepare('SELECT * FROM pools WHERE node_id = ? ORDER BY pool_id');
+  const insert = db.prepare(
+    `INSERT INTO pools (pool_id, node_id, tier, public_base_url, weight, accepting, replication_factor, created_at, updated_at)
+     VALUES (@pool_id, @node_id, @tier, @public_base_url, @weight, @accepting, @replication_factor, @now, @now)`,
+  );
+  const update = db.prepare(
+    `UPDATE pools SET tier = @tier, public_base_url = @public_base_url, weight = @weight,
+       accepting = @accepting, replication_factor = @replication_factor, updated_at = @now
+     WHERE pool_id = @pool_id`,
+  );
+
+  const repo = {
+    get(poolId: string): PoolRow | undefined {
+      return get.get(poolId) as PoolRow | undefined;
+    },
+    list(): PoolRow[] {
+      return all.all() as PoolRow[];
+    },
+    ofNode(nodeId: string): PoolRow[] {
+      return ofNode.all(nodeId) as PoolRow[];
+    },
+    /** Idempotent; a pool id is a directory on one node, so it cannot silently change nodes. */
+    upsert(input: PoolInput): { pool: PoolRow; created: boolean } {
+      const params = { ...input, accepting: input.accepting ? 1 : 0, now: Date.now() };
+      const existing = repo.get(input.pool_id);
+      if (existing && existing.node_id !== input.node_id)
+        throw errors.conflict('pool_node_conflict', `pool ${input.pool_id} belongs to node ${existing.node_id}`);
+      (existing ? update : insert).run(params);
+      return { pool: repo.get(input.pool_id)!, created: !existing };
+    },
+    patch(poolId: string, patch: PoolPatch): PoolRow {
+      const existing = repo.get(poolId);
+      if (!existing) throw errors.notFound('not_found', `no pool ${poolId}`);
+      update.run({
+        pool_id: poolId,
+        tier: patch.tier ?? existing.tier,
+        public_base_url: patch.public_base_url ?? existing.public_base_url,
+        weight: patch.weight ?? existing.weight,
+        accepting: patch.accepting === undefined ? existing.accepting : patch.accepting ? 1 : 0,
+        replication_factor: patch.replication_factor ?? existing.replication_factor,
+        now: Date.now(),
+      });
+      return repo.get(poolId)!;
+    },
+  };
+  return repo;
+}
+export type PoolsRepo = ReturnType<typeof poolsRepo>;
+
+/** The pool as the admin API shows it. */
+export function poolView(p: PoolRow) {
+  return {
+    pool_id: p.pool_id,
+    node_id: p.node_id,
+    tier: p.tier,
+    public_base_url: p.public_base_url,
+    weight: p.weight,
+    accepting: p.accepting === 1,
+    replication_factor: p.replication_factor,
+    reserved_bytes: p.reserved_bytes,
+    created_at: new Date(p.created_at).toISOString(),
+    updated_at: new Date(p.updated_at).toISOString(),
+  };
+}

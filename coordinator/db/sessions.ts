@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import type { UploadComplete } from '../../shared/api.js';
+import { errors } from '../../shared/errors.js';
+import type { NodeHeartbeat } from '../../shared/heartbeat.js';
+import { choosePool, type Placement } from '../placement.js';
+import type { PoolRow } from './pools.js';
+import type { UserRow } from './users.js';
+
+export interface SessionRequest {
+  app_id: string;
+  user_id: string;
+  file_size: number;
+  sha256: string | null;
+  content_type: string | null;
+  filename: string | null;
+  tier: string;
+  visibility: string;
+}
+
+export interface SessionContext {
+  heartbeats: ReadonlyMap<string, NodeHeartbeat>;
+  now: number;
+  maxAgeMs: number;
+  defaultQuotaBytes: number;
+  ttlMs: number;
+}
+
+export interface CreatedSession {
+  session_id: string;
+  expires_at: number;
+  placement: Placement<PoolRow>;
+}
+
+interface SessionRow {
+  session_id: string;
+  app_id: string;
+  user_id: string;
+  pool_id: string;
+  node_id: string;
+  file_size: number;
+  visibility: string;
+  state: 'open' | 'completed' | 'expired';
+}
+
+/**
+ * Upload sessions and the reservations they hold. Every state change is one synchronous
+ * transaction that also moves the pool's and the user's reserved/used counters, so concurrent
+ * requests can never both take the last free bytes.
+ */
+export function sessionsRepo(db: Database) {
+  const s = {
+    user: db.prepare('SELECT * FROM users WHERE user_id = ?'),
+    candidates: db.prepare('SELECT * FROM pools WHERE tier = ? AND accepting = 1'),
+    completedSince: db.prepare(
+      `SELECT COALESCE(SUM(file_size), 0) AS n FROM sessions
+       WHERE pool_id = ? AND completed_at IS NOT NULL AND completed_at > ?`,
+    ),
+    insert: db.prepare(
+      `INSERT INTO sessions (session_id, app_id, user_id, pool_id, node_id, file_size, sha256, content_type,
+         filename, tier, visibility, state, created_at, expires_at)
+       VALUES (@session_id, @app_id, @user_id, @pool_id, @node_id, @file_size, @sha256, @content_type,
+         @filename, @tier, @visibility, 'open', @now, @expires_at)`,
+    ),
+    poolReserve: db.prepare('UPDATE pools SET reserved_bytes = reserved_bytes + ? WHERE pool_id = ?'),
+    userReserve: db.prepare(
+      `INSERT INTO users (user_id, reserved_bytes) VALUES (?, ?)
+       ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes`,
+    ),
+    userUse: db.prepare(
+      `INSERT INTO users (user_id, used_bytes, objects) VALUES (?, ?, 1)
+       ON CONFLICT (user_id) DO UPDATE SET used_bytes = used_bytes + excluded.used_bytes, objects = objects + 1`,
+    ),
+    get: db.prepare('SELECT * FROM sessions WHERE session_id = ?'),
+    objectExists: db.prepare('SELECT 1 FROM objects WHERE image_uuid = ?'),
+    insertObject: db.prepare(
+      `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, node_id, rel_path, size, sha256,
+         mime, visibility, state, status, created_at)
+       VALUES (@image_uuid, @app_id, @user_id, @session_id, @pool_id, @node_id, @rel_path, @size, @sha256,
+         @mime, @visibility, 'stored', 'processing', @created_at)`,
+    ),
+    markCompleted: db.prepare("UPDATE sessions SET state = 'completed', completed_at = ? WHERE session_id = ?"),
+    dueForExpiry: db.prepare(
+      "SELECT * FROM sessions WHERE state = 'open' AND expires_at < ? ORDER BY expires_at LIMIT ?",
+    ),
+    markExpired: db.prepare("UPDATE sessions SET state = 'expired' WHERE session_id = ? AND state = 'open'"),
+  };
+
+  const release = (row: SessionRow) => {
+    s.poolReserve.run(-row.file_size, row.pool_id);
+    s.userReserve.run(row.user_id, -row.file_size);
+  };
+
+  const create = db.transaction((req: SessionRequest, ctx: SessionContext): CreatedSession => {
+    const user = s.user.get(req.user_id) as UserRow | undefined;
+    const quota = user?.quota_bytes ?? ctx.defaultQuotaBytes;
+    const committed = (user?.used_bytes ?? 0) + (user?.reserved_bytes ?? 0);
+    if (committed + req.file_size > quota)
+      throw errors.forbidden(
+        'quota_exceeded',
+        `user ${req.user_id} has ${Math.max(0, quota - committed)} of ${quota} bytes left, needs ${req.file_size}`,
+      );
+    const placement = choosePool({
+      pools: s.candidates.all(req.tier) as PoolRow[],
+      heartbeats: ctx.heartbeats,
+      tier: req.tier,
+      fileSize: req.file_size,
+      now: ctx.now,
+      maxAgeMs: ctx.maxAgeMs,
+      reservedBytes: (pool, since) =>
+        pool.reserved_bytes + (s.completedSince.get(pool.pool_id, since) as { n: number }).n,
+    });
+    if (!placement)
+      throw errors.unavailable('no_capacity', `no ${req.tier} pool has ${req.file_size} bytes free right now`);
+    const session_id = randomUUID();
+    const expires_at = ctx.now + ctx.ttlMs;
+    s.insert.run({ ...req, session_id, pool_id: placement.pool.pool_id, node_id: placement.pool.node_id, now: ctx.now, expires_at });
+    s.poolReserve.run(req.file_size, placement.pool.pool_id);
+    s.userReserve.run(req.user_id, req.file_size);
+    return { session_id, expires_at, placement };
+  });
+
+  /**
+   * Records a finished upload. Idempotent on image_uuid (a node's outbox may deliver twice).
+   * A session already released by expiry only adds used bytes: its reservation is gone.
+   */
+  const complete = db.transaction((body: UploadComplete, issuer: string, now: number): { duplicate: boolean } => {
+    if (s.objectExists.get(body.image_uuid)) return { duplicate: true };
+    const session = s.get.get(body.session_id) as SessionRow | undefined;
+    if (!session) throw errors.conflict('unknown_session', `no session ${body.session_id}`);
+    if (session.node_id !== issuer || body.node_id !== issuer || body.pool_id !== session.pool_id)
+      throw errors.forbidden('node_mismatch', `session ${body.session_id} was placed on ${session.node_id}/${session.pool_id}`);
+    if (body.user_id !== session.user_id)
+      throw errors.forbidden('session_mismatch', `session ${body.session_id} belongs to another user`);
+    s.insertObject.run({
+      image_uuid: body.image_uuid,
+      app_id: session.app_id,
+      user_id: session.user_id,
+      session_id: session.session_id,
+      pool_id: session.pool_id,
+      node_id: session.node_id,
+      rel_path: body.rel_path,
+      size: body.size,
+      sha256: body.sha256,
+      mime: body.mime,
+      visibility: session.visibility,
+      created_at: Number.isFinite(Date.parse(body.created_at)) ? Date.parse(body.created_at) : now,
+    });
+    if (session.state === 'open') release(session);
+    s.markCompleted.run(now, session.session_id);
+    s.userUse.run(session.user_id, body.size);
+    return { duplicate: false };
+  });
+
+  /** Releases up to `limit` open sessions whose deadline (expiry + grace) passed; returns how many. */
+  const expire = db.transaction((deadline: number, limit: number): number => {
+    const due = s.dueForExpiry.all(deadline, limit) as SessionRow[];
+    for (const row of due) {
+      if (s.markExpired.run(row.session_id).changes === 1) release(row);
+    }
+    return due.length;
+  });
+
+  return { create, complete, expire };
+}
+export type SessionsRepo = ReturnType<typeof sessionsRepo>;

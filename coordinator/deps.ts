@@ -1,0 +1,45 @@
+import type { Database } from 'better-sqlite3';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { CoordinatorConfig } from './config.js';
+import type { AppsRepo } from './db/apps.js';
+import type { NodesRepo } from './db/nodes.js';
+import type { ObjectsRepo } from './db/objects.js';
+import type { PoolsRepo } from './db/pools.js';
+import type { SessionsRepo } from './db/sessions.js';
+import type { UsersRepo } from './db/users.js';
+import type { HeartbeatSnapshot } from './heartbeats.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import type { SessionRateLimits } from './rate-limit.js';
+import type { SigningKeys } from './signing-keys.js';
+
+/** The settings routes read (a subset of CoordinatorConfig, so tests can build it directly). */
+export type AppSettings = Pick<
+  CoordinatorConfig,
+  | 'adminKey'
+  | 'issuer'
+  | 'tokenTtlSeconds'
+  | 'maxFileBytes'
+  | 'defaultQuotaBytes'
+  | 'heartbeatMaxAgeMs'
+>;
+
+/** Everything the HTTP app needs, built once in main.ts (or a test). */
+export interface CoordinatorDeps {
+  settings: AppSettings;
+  logger: Logger;
+  db: Database;
+  redis: Redis;
+  repos: {
+    apps: AppsRepo;
+    nodes: NodesRepo;
+    pools: PoolsRepo;
+    users: UsersRepo;
+    sessions: SessionsRepo;
+    objects: ObjectsRepo;
+  };
+  heartbeats: HeartbeatSnapshot;
+  rateLimits: SessionRateLimits;
+  signingKeys: SigningKeys;
+  metrics: CoordinatorMetrics;
+}

@@ -1,0 +1,71 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { decodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
+import type { RedisKeys } from '../shared/redis-keys.js';
+
+export interface HeartbeatSnapshot {
+  /** The latest heartbeats, at most `refreshMs` old; a failed refresh keeps the previous figures. */
+  get(): Promise<ReadonlyMap<string, NodeHeartbeat>>;
+}
+
+/**
+ * An in-memory copy of every node's heartbeat, so a burst of sessions costs Redis one
+ * SMEMBERS + pipelined HGETALL per `refreshMs` instead of a round trip per node per session.
+ * Concurrent callers share one refresh. Staleness is safe: placement checks each heartbeat's
+ * own timestamp, so a snapshot that cannot refresh ages its nodes out by itself.
+ */
+export function heartbeatSnapshot(opts: {
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  refreshMs?: number;
+  onRefreshError?: () => void;
+}): HeartbeatSnapshot {
+  const refreshMs = opts.refreshMs ?? 500;
+  let current: ReadonlyMap<string, NodeHeartbeat> = new Map();
+  let fetchedAt = -Infinity;
+  let inflight: Promise<ReadonlyMap<string, NodeHeartbeat>> | undefined;
+  let failing = false;
+
+  async function load(): Promise<ReadonlyMap<string, NodeHeartbeat>> {
+    const ids = await opts.redis.smembers(opts.keys.nodesIndex());
+    const next = new Map<string, NodeHeartbeat>();
+    if (ids.length > 0) {
+      const pipe = opts.redis.pipeline();
+      for (const id of ids) pipe.hgetall(opts.keys.node(id));
+      const results = (await pipe.exec()) ?? [];
+      results.forEach(([err, hash], i) => {
+        if (err) return;
+        const hb = decodeHeartbeat(hash as Record<string, string>);
+        // The hash must describe the node the index names, or a stray key could impersonate one.
+        if (hb && hb.node_id === ids[i]) next.set(hb.node_id, hb);
+      });
+    }
+    return next;
+  }
+
+  async function refresh(): Promise<ReadonlyMap<string, NodeHeartbeat>> {
+    try {
+      current = await load();
+      if (failing) opts.logger.info('heartbeat refresh recovered');
+      failing = false;
+    } catch (err) {
+      opts.onRefreshError?.();
+      if (!failing) opts.logger.warn({ err }, 'heartbeat refresh failed; using the last snapshot');
+      failing = true;
+    } finally {
+      // Also after a failure, so a Redis outage is probed every refreshMs, not per request.
+      fetchedAt = Date.now();
+      inflight = undefined;
+    }
+    return current;
+  }
+
+  return {
+    get() {
+      if (Date.now() - fetchedAt < refreshMs) return Promise.resolve(current);
+      inflight ??= refresh();
+      return inflight;
+    },
+  };
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import { Redis } from 'ioredis';
+import { ConfigError, parseConfig, readEnvironment } from '../shared/config.js';
+import { createLogger } from '../shared/logger.js';
+import { redisKeys } from '../shared/redis-keys.js';
+import { buildApp } from './app.js';
+import { coordinatorEnvSchema, type CoordinatorConfig } from './config.js';
+import { openDatabase } from './db/open.js';
+import type { CoordinatorDeps } from './deps.js';
+import { heartbeatSnapshot } from './heartbeats.js';
+import { coordinatorMetrics } from './metrics.js';
+import { sessionRateLimits } from './rate-limit.js';
+import { createRepos } from './repos.js';
+import { addSigningKey, loadSigningKeys } from './signing-keys.js';
+import { startSweeper } from './sweeper.js';
+
+function loadConfig(): CoordinatorConfig {
+  try {
+    return parseConfig(coordinatorEnvSchema, readEnvironment(process.argv, process.env));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`fennec-coordinator: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+function main(): void {
+  const config = loadConfig();
+  const keysDir = path.join(config.dataDir, 'signing-keys');
+  if (process.argv[2] === 'rotate-key') {
+    const kid = addSigningKey(keysDir);
+    process.stdout.write(`${JSON.stringify({ kid, dir: keysDir })}\n`);
+    return;
+  }
+
+  const logger = createLogger({ name: 'fennec-coordinator', level: config.logLevel });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = openDatabase(path.join(config.dataDir, 'coordinator.db'));
+  const signingKeys = loadSigningKeys(keysDir);
+  const redis = new Redis(config.redisUrl, {
+    // Redis down must fail fast (placement then sees stale heartbeats → 503), never queue requests.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 100, 1000),
+    // The rate limits' two calls per session go out in one write.
+    enableAutoPipelining: true,
+  });
+  let redisDown = false;
+  redis.on('error', (err) => {
+    if (!redisDown) logger.warn({ err: err.message }, 'redis unavailable');
+    redisDown = true;
+  });
+  redis.on('ready', () => {
+    if (redisDown) logger.info('redis reconnected');
+    redisDown = false;
+  });
+
+  const keys = redisKeys(config.redisPrefix);
+  const metrics = coordinatorMetrics();
+  const repos = createRepos(db);
+  const deps: CoordinatorDeps = {
+    settings: config,
+    logger,
+    db,
+    redis,
+    repos,
+    heartbeats: heartbeatSnapshot({
+      redis,
+      keys,
+      logger,
+      onRefreshError: () => metrics.heartbeatRefreshFailures.inc(),
+    }),
+    rateLimits: sessionRateLimits({
+      redis,
+      keys,
+      userPerMinute: config.rateUserPerMin,
+      ipPerMinute: config.rateIpPerMin,
+    }),
+    signingKeys,
+    metrics,
+  };
+  const sweeper = startSweeper({
+    sessions: repos.sessions,
+    logger,
+    graceMs: config.sessionGraceSeconds * 1000,
+    onExpired: (n) => metrics.expiredSessions.inc(n),
+  });
+
+  const app = buildApp(deps);
+  const server = serve({ fetch: app.fetch, port: config.listenPort, hostname: config.listenHost }, (info) => {
+    // With port 0 the default public URL only becomes known now.
+    const publicUrl = config.publicUrl.replace(/:0$/, `:${info.port}`);
+    logger.info({ host: config.listenHost, port: info.port, public_url: publicUrl, kid: signingKeys.kid }, 'listening');
+  });
+  server.on('error', (err) => {
+    logger.fatal({ err }, 'server error');
+    void shutdown('server-error', 1);
+  });
+
+  let closing: Promise<void> | undefined;
+  // Fixed order, each step on its own so one failure does not skip the rest; safe to call twice.
+  function shutdown(reason: string, exitCode = 0): Promise<void> {
+    closing ??= (async () => {
+      logger.info({ reason }, 'shutting down');
+      sweeper.stop();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          resolve();
+        }, 10_000);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        // Idle keep-alive sockets would hold close() open until they time out.
+        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+      try {
+        await redis.quit();
+      } catch {
+        redis.disconnect();
+      }
+      try {
+        db.close();
+      } catch (err) {
+        logger.error({ err }, 'closing sqlite failed');
+      }
+      logger.info('stopped');
+      process.exitCode = exitCode;
+    })();
+    return closing;
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main();

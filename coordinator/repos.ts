@@ -1,0 +1,20 @@
+import type { Database } from 'better-sqlite3';
+import { appsRepo } from './db/apps.js';
+import { nodesRepo } from './db/nodes.js';
+import { objectsRepo } from './db/objects.js';
+import { poolsRepo } from './db/pools.js';
+import { sessionsRepo } from './db/sessions.js';
+import { usersRepo } from './db/users.js';
+import type { CoordinatorDeps } from './deps.js';
+
+/** Prepares every statement once, at start, so no request pays for parsing SQL. */
+export function createRepos(db: Database): CoordinatorDeps['repos'] {
+  return {
+    apps: appsRepo(db),
+    nodes: nodesRepo(db),
+    pools: poolsRepo(db),
+    users: usersRepo(db),
+    sessions: sessionsRepo(db),
+    objects: objectsRepo(db),
+  };
+}

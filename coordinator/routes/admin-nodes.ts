@@ -1,0 +1,138 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { TIERS } from '../../shared/api.js';
+import { errors } from '../../shared/errors.js';
+import { ed25519PublicFromJwk } from '../../shared/keys.js';
+import type { CoordinatorEnv } from '../auth.js';
+import type { NodeRow } from '../db/nodes.js';
+import { poolView, type PoolRow } from '../db/pools.js';
+import type { CoordinatorDeps } from '../deps.js';
+import { isLive } from '../placement.js';
+import { jsonBody } from '../validate.js';
+
+const nodeId = z.string().regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+').max(64);
+const poolId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must match [A-Za-z0-9._-]+').max(64);
+const httpUrl = z.url({ protocol: /^https?$/ });
+const poolSettings = {
+  tier: z.enum(TIERS),
+  public_base_url: httpUrl,
+  weight: z.number().int().min(0).max(1_000_000),
+  accepting: z.boolean(),
+  replication_factor: z.number().int().min(1).max(16),
+};
+const poolDefaults = { weight: 100, accepting: true, replication_factor: 1 };
+const nodePoolSchema = z.object({
+  pool_id: poolId,
+  ...poolSettings,
+  weight: poolSettings.weight.default(poolDefaults.weight),
+  accepting: poolSettings.accepting.default(poolDefaults.accepting),
+  replication_factor: poolSettings.replication_factor.default(poolDefaults.replication_factor),
+});
+const poolSchema = nodePoolSchema.extend({ node_id: nodeId });
+const patchSchema = z.object(poolSettings).partial().strict();
+const nodeSchema = z.object({
+  node_id: nodeId,
+  public_key: z
+    .object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string().regex(/^[A-Za-z0-9_-]{43}$/) })
+    .refine((jwk) => {
+      try {
+        ed25519PublicFromJwk(jwk);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'is not an Ed25519 public key'),
+  upload_api_url: httpUrl,
+  public_url: httpUrl.optional(),
+  region: z.string().max(64).optional(),
+  replace_key: z.boolean().default(false),
+  pools: z.array(nodePoolSchema).max(256).default([]),
+});
+
+/** `/api/v1/admin/nodes` and `/api/v1/admin/pools` (auth applied by the admin app). */
+export function adminNodeRoutes(deps: CoordinatorDeps) {
+  const { repos, db } = deps;
+  const app = new Hono<CoordinatorEnv>();
+
+  const nodeView = (n: NodeRow, pools: PoolRow[]) => ({
+    node_id: n.node_id,
+    public_key: { kty: 'OKP', crv: 'Ed25519', x: n.public_key_x },
+    upload_api_url: n.upload_api_url,
+    public_url: n.public_url,
+    region: n.region,
+    created_at: new Date(n.created_at).toISOString(),
+    updated_at: new Date(n.updated_at).toISOString(),
+    pools: pools.map(poolView),
+  });
+
+  // Node and its pools land together or not at all.
+  const register = db.transaction((body: z.infer<typeof nodeSchema>) => {
+    const { node, created } = repos.nodes.upsert({
+      node_id: body.node_id,
+      public_key_x: body.public_key.x,
+      upload_api_url: body.upload_api_url,
+      public_url: body.public_url ?? null,
+      region: body.region ?? null,
+      replace_key: body.replace_key,
+    });
+    for (const p of body.pools) repos.pools.upsert({ ...p, node_id: body.node_id });
+    return { node, created };
+  });
+
+  app.post('/nodes', async (c) => {
+    const body = await jsonBody(c, nodeSchema);
+    const { node, created } = register(body);
+    return c.json(nodeView(node, repos.pools.ofNode(node.node_id)), created ? 201 : 200);
+  });
+
+  app.get('/nodes', async (c) => {
+    const heartbeats = await deps.heartbeats.get();
+    const now = Date.now();
+    const nodes = repos.nodes.list().map((n) => {
+      const hb = heartbeats.get(n.node_id);
+      const live = isLive(hb, now, deps.settings.heartbeatMaxAgeMs);
+      return {
+        node_id: n.node_id,
+        upload_api_url: n.upload_api_url,
+        public_url: n.public_url,
+        region: n.region,
+        status: live ? 'online' : hb ? 'stale' : 'offline',
+        heartbeat_age_ms: hb ? now - hb.ts : null,
+        version: hb?.version ?? null,
+        accepting: live && hb.accepting,
+        active_uploads: hb?.active_uploads ?? 0,
+        queue_depth: hb?.queue_depth ?? 0,
+        pools: repos.pools.ofNode(n.node_id).map((p) => {
+          const hp = hb?.pools.find((x) => x.pool_id === p.pool_id);
+          return {
+            pool_id: p.pool_id,
+            tier: p.tier,
+            weight: p.weight,
+            accepting: p.accepting === 1 && (hp?.accepting ?? false),
+            writable: hp?.writable ?? null,
+            free_bytes: hp?.free_bytes ?? null,
+            total_bytes: hp?.total_bytes ?? null,
+            used_bytes: hp?.used_bytes ?? null,
+            reserved_bytes: p.reserved_bytes,
+          };
+        }),
+      };
+    });
+    return c.json({ nodes });
+  });
+
+  app.post('/pools', async (c) => {
+    const body = await jsonBody(c, poolSchema);
+    if (!repos.nodes.get(body.node_id)) throw errors.badRequest('unknown_node', `node ${body.node_id} is not registered`);
+    const { pool, created } = repos.pools.upsert(body);
+    return c.json(poolView(pool), created ? 201 : 200);
+  });
+
+  app.get('/pools', (c) => c.json({ pools: repos.pools.list().map(poolView) }));
+
+  app.patch('/pools/:pool_id', async (c) => {
+    const body = await jsonBody(c, patchSchema);
+    return c.json(poolView(repos.pools.patch(c.req.param('pool_id'), body)));
+  });
+  return app;
+}

@@ -1,0 +1,63 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { adminAuth, type CoordinatorEnv } from '../auth.js';
+import type { CoordinatorDeps } from '../deps.js';
+import { jsonBody } from '../validate.js';
+import { adminNodeRoutes } from './admin-nodes.js';
+
+const appSchema = z.object({
+  name: z.string().min(1).max(200),
+  webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+});
+const quotaSchema = z.object({ quota_bytes: z.number().int().nonnegative().nullable() });
+
+/** `/api/v1/admin/*`: everything here needs the admin key. */
+export function adminRoutes(deps: CoordinatorDeps) {
+  const { repos } = deps;
+  const app = new Hono<CoordinatorEnv>();
+  app.use('*', adminAuth(deps.settings.adminKey));
+
+  app.post('/apps', async (c) => {
+    const body = await jsonBody(c, appSchema);
+    const created = repos.apps.create(body.name, body.webhook_url ?? null);
+    // The only time the key is shown: we keep its hash.
+    return c.json(
+      {
+        app_id: created.app_id,
+        name: created.name,
+        webhook_url: created.webhook_url,
+        api_key: created.api_key,
+        created_at: new Date(created.created_at).toISOString(),
+      },
+      201,
+    );
+  });
+
+  app.get('/apps', (c) =>
+    c.json({
+      apps: repos.apps.list().map((a) => ({
+        app_id: a.app_id,
+        name: a.name,
+        webhook_url: a.webhook_url,
+        created_at: new Date(a.created_at).toISOString(),
+      })),
+    }),
+  );
+
+  app.put('/users/:user_id/quota', async (c) => {
+    const body = await jsonBody(c, quotaSchema);
+    const u = repos.users.setQuota(c.req.param('user_id'), body.quota_bytes);
+    return c.json({
+      user_id: u.user_id,
+      quota_bytes: u.quota_bytes ?? deps.settings.defaultQuotaBytes,
+      used_bytes: u.used_bytes,
+      reserved_bytes: u.reserved_bytes,
+    });
+  });
+
+  // Jobs (variants, replication, backup) arrive in a later issue; the route exists so tools can rely on it.
+  app.get('/queues', (c) => c.json({ queues: [] }));
+
+  app.route('/', adminNodeRoutes(deps));
+  return app;
+}

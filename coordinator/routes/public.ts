@@ -1,0 +1,58 @@
+import { Hono } from 'hono';
+import { errors } from '../../shared/errors.js';
+import { publicUrl } from '../../shared/paths.js';
+import type { CoordinatorEnv } from '../auth.js';
+import type { CoordinatorDeps } from '../deps.js';
+
+/** Unauthenticated routes: image redirects, the JWKS, probes and metrics. */
+export function publicRoutes(deps: CoordinatorDeps) {
+  const app = new Hono<CoordinatorEnv>();
+  const jwks = JSON.stringify(deps.signingKeys.jwks);
+
+  // Downloads never flow through here: a 302 to wherever the file lives now.
+  app.get('/i/:uuid', (c) => {
+    const o = deps.repos.objects.get(c.req.param('uuid'));
+    if (!o) throw errors.notFound('not_found', 'no such image');
+    c.header('cache-control', 'public, max-age=60');
+    return c.redirect(publicUrl(o.public_base_url, o.rel_path), 302);
+  });
+
+  app.get('/i/:uuid/:variant', (c) => {
+    if (!deps.repos.objects.get(c.req.param('uuid'))) throw errors.notFound('not_found', 'no such image');
+    throw errors.notFound('not_found', `variant ${c.req.param('variant')} does not exist yet`);
+  });
+
+  app.get('/.well-known/jwks.json', (c) => {
+    c.header('content-type', 'application/json');
+    // Short enough that nodes see a rotation soon; they also refetch on an unknown kid.
+    c.header('cache-control', 'public, max-age=300');
+    return c.body(jwks);
+  });
+
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+
+  app.get('/ready', async (c) => {
+    const checks = { sqlite: 'ok', redis: 'ok' };
+    try {
+      deps.db.prepare('SELECT 1').get();
+    } catch {
+      checks.sqlite = 'fail';
+    }
+    try {
+      await Promise.race([
+        deps.redis.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref()),
+      ]);
+    } catch {
+      checks.redis = 'fail';
+    }
+    const ok = checks.sqlite === 'ok' && checks.redis === 'ok';
+    return c.json({ status: ok ? 'ok' : 'unavailable', checks }, ok ? 200 : 503);
+  });
+
+  app.get('/metrics', async (c) => {
+    c.header('content-type', deps.metrics.registry.contentType);
+    return c.body(await deps.metrics.registry.metrics());
+  });
+  return app;
+}

@@ -1,0 +1,114 @@
+import type { HttpBindings } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { sha256HexSchema, TIERS, type DuplicateResponse, type SessionResponse } from '../../shared/api.js';
+import { errors, isAppError } from '../../shared/errors.js';
+import { publicUrl } from '../../shared/paths.js';
+import { signUploadToken } from '../../shared/tokens.js';
+import { appAuth, type CoordinatorEnv } from '../auth.js';
+import type { CoordinatorDeps } from '../deps.js';
+import { jsonBody } from '../validate.js';
+
+const sessionBodySchema = z.object({
+  user_id: z.string().min(1).max(256),
+  file_size: z.number().int().positive(),
+  content_type: z.string().max(255).optional(),
+  filename: z.string().max(1024).optional(),
+  tier: z.enum(TIERS).default('hot'),
+  visibility: z.enum(['public', 'private']).default('public'),
+  sha256: z.string().toLowerCase().pipe(sha256HexSchema).optional(),
+  client_ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+});
+
+/** The peer address; absent when the app runs without a socket (tests use app.request()). */
+function socketAddress(c: Context): string {
+  return (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+/**
+ * `POST /api/v1/upload/sessions`: quota, rate limit, placement, one transaction, one signature.
+ * This is the hot path (thousands per second): no Redis beyond the rate limits, no SQL parsing.
+ */
+export function sessionRoutes(deps: CoordinatorDeps) {
+  const { settings, repos, metrics, signingKeys } = deps;
+  const app = new Hono<CoordinatorEnv>();
+  app.use('*', appAuth(repos.apps));
+
+  app.post('/', async (c) => {
+    try {
+      const body = await jsonBody(c, sessionBodySchema);
+      if (body.file_size > settings.maxFileBytes)
+        throw errors.tooLarge(`file_size ${body.file_size} exceeds the limit of ${settings.maxFileBytes} bytes`);
+      await deps.rateLimits.consume(body.user_id, body.client_ip ?? socketAddress(c));
+      const appRow = c.get('app');
+
+      if (body.sha256) {
+        const dup = repos.objects.findDuplicate(appRow.app_id, body.user_id, body.sha256);
+        if (dup) {
+          metrics.sessions.inc({ outcome: 'duplicate' });
+          const res: DuplicateResponse = {
+            duplicate: true,
+            image_uuid: dup.image_uuid,
+            sha256: dup.sha256,
+            size: dup.size,
+            mime: dup.mime,
+            urls: { original: publicUrl(dup.public_base_url, dup.rel_path) },
+          };
+          return c.json(res, 200);
+        }
+      }
+
+      const heartbeats = await deps.heartbeats.get();
+      const now = Date.now();
+      const created = repos.sessions.create(
+        {
+          app_id: appRow.app_id,
+          user_id: body.user_id,
+          file_size: body.file_size,
+          sha256: body.sha256 ?? null,
+          content_type: body.content_type ?? null,
+          filename: body.filename ?? null,
+          tier: body.tier,
+          visibility: body.visibility,
+        },
+        {
+          heartbeats,
+          now,
+          maxAgeMs: settings.heartbeatMaxAgeMs,
+          defaultQuotaBytes: settings.defaultQuotaBytes,
+          ttlMs: settings.tokenTtlSeconds * 1000,
+        },
+      );
+      const { pool, heartbeat } = created.placement;
+      const token = await signUploadToken(
+        {
+          iss: settings.issuer,
+          aud: pool.node_id,
+          sub: body.user_id,
+          pool: pool.pool_id,
+          sid: created.session_id,
+          max: body.file_size,
+          ttlSeconds: settings.tokenTtlSeconds,
+        },
+        signingKeys.privateKey,
+        signingKeys.kid,
+      );
+      metrics.sessions.inc({ outcome: 'created' });
+      const res: SessionResponse = {
+        session_id: created.session_id,
+        upload_url: heartbeat.upload_api_url,
+        tus_url: heartbeat.tus_url,
+        token,
+        pool_id: pool.pool_id,
+        node_id: pool.node_id,
+        expires_at: new Date(created.expires_at).toISOString(),
+        max_size: body.file_size,
+      };
+      return c.json(res, 201);
+    } catch (err) {
+      metrics.sessions.inc({ outcome: isAppError(err) ? err.code : 'internal' });
+      throw err;
+    }
+  });
+  return app;
+}
