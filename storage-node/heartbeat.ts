@@ -1,0 +1,117 @@
+import type { Redis } from 'ioredis';
+import { encodeHeartbeat, type NodeHeartbeat, type PoolHeartbeat } from '../shared/heartbeat.js';
+import type { Logger } from '../shared/logger.js';
+import type { RedisKeys } from '../shared/redis-keys.js';
+import type { NodeMetrics } from './metrics.js';
+import type { PoolSet } from './pools.js';
+import type { NodeStore } from './store.js';
+
+export interface HeartbeatDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  metrics: NodeMetrics;
+  pools: PoolSet;
+  store: NodeStore;
+  nodeId: string;
+  version: string;
+  publicUrl: string;
+  intervalMs: number;
+  activeUploads: () => number;
+  queueDepth: () => number;
+}
+
+/**
+ * Publishes this node's capacity to Redis every interval (TTL = 3 beats, so a dead node drops
+ * out of placement on its own). A Redis outage fails each beat fast and is logged once; uploads
+ * never depend on it.
+ */
+export class Heartbeat {
+  readonly #deps: HeartbeatDeps;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #failing = false;
+  #stopped = false;
+
+  constructor(deps: HeartbeatDeps) {
+    this.#deps = deps;
+  }
+
+  /** First beat immediately, then every interval. */
+  start(): void {
+    const tick = () => {
+      this.#inFlight = this.beat().finally(() => {
+        this.#inFlight = undefined;
+        if (!this.#stopped) this.#timer = setTimeout(tick, this.#deps.intervalMs);
+      });
+    };
+    tick();
+  }
+
+  async snapshot(): Promise<NodeHeartbeat> {
+    const { pools, store } = this.#deps;
+    await pools.probeAll();
+    const poolFigures: PoolHeartbeat[] = [];
+    for (const pool of pools.all()) {
+      const used = store.usedBytes(pool.config.id);
+      const cap = await pools.capacity(pool, used);
+      poolFigures.push({
+        pool_id: pool.config.id,
+        tier: pool.config.tier,
+        total_bytes: cap.total_bytes,
+        free_bytes: cap.free_bytes,
+        used_bytes: used,
+        accepting: true,
+        writable: pool.writable,
+        public_base_url: pool.config.public_base_url,
+      });
+    }
+    return {
+      node_id: this.#deps.nodeId,
+      version: this.#deps.version,
+      upload_api_url: `${this.#deps.publicUrl}/api/internal/upload`,
+      tus_url: `${this.#deps.publicUrl}/api/internal/tus`,
+      ts: Date.now(),
+      accepting: !this.#stopped,
+      active_uploads: this.#deps.activeUploads(),
+      queue_depth: this.#deps.queueDepth(),
+      pools: poolFigures,
+    };
+  }
+
+  async beat(): Promise<void> {
+    const { redis, keys, logger, intervalMs } = this.#deps;
+    try {
+      const hb = await this.snapshot();
+      if (this.#stopped) return;
+      const key = keys.node(this.#deps.nodeId);
+      const res = await redis
+        .multi()
+        .hset(key, encodeHeartbeat(hb))
+        .pexpire(key, 3 * intervalMs)
+        .sadd(keys.nodesIndex(), this.#deps.nodeId)
+        .exec();
+      const failed = res?.find(([err]) => err);
+      if (!res || failed) throw failed?.[0] ?? new Error('transaction aborted');
+      if (this.#failing) logger.info('heartbeat restored');
+      this.#failing = false;
+    } catch (err) {
+      this.#deps.metrics.heartbeatFailures.inc();
+      if (!this.#failing) logger.warn({ err: (err as Error).message }, 'heartbeat failed; uploads continue, retrying every beat');
+      this.#failing = true;
+    }
+  }
+
+  /** Stops beating and deletes the node's key, so the coordinator stops placing uploads here at once. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#inFlight;
+    clearTimeout(this.#timer);
+    try {
+      await this.#deps.redis.del(this.#deps.keys.node(this.#deps.nodeId));
+    } catch (err) {
+      this.#deps.logger.warn({ err: (err as Error).message }, 'could not delete the heartbeat key (it expires on its own)');
+    }
+  }
+}

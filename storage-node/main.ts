@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { ConfigError, parseConfig, readEnvironment } from '../shared/config.js';
+import { loadOrCreateEd25519Key } from '../shared/keys.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { redisKeys } from '../shared/redis-keys.js';
+import { buildApp } from './app.js';
+import { initConfigSchema, nodeConfigSchema, type NodeConfig } from './config.js';
+import { openDb } from './db.js';
+import { Heartbeat } from './heartbeat.js';
+import { createKeySource } from './jwks.js';
+import { createMetrics } from './metrics.js';
+import { Outbox } from './outbox.js';
+import { PoolSet, PoolSetupError, preparePool } from './pools.js';
+import { createRateLimit } from './rate-limit.js';
+import { closeServer, listen } from './server.js';
+import { createShutdown } from './shutdown.js';
+import { createStore } from './store.js';
+import { DirSync } from './upload/dir-sync.js';
+import { UploadTracker } from './upload/tracker.js';
+
+const IN_FLIGHT_MAX_MS = 30_000;
+
+function version(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next layout (source vs dist)
+    }
+  }
+  return '0.0.0';
+}
+
+/** `fennec-node init`: identity key and pool markers, then one JSON line for registration. */
+function init(env: Record<string, string | undefined>): void {
+  const cfg = parseConfig(initConfigSchema, env);
+  const key = loadOrCreateEd25519Key(cfg.nodeKeyFile);
+  for (const pool of cfg.pools) preparePool(pool);
+  process.stdout.write(`${JSON.stringify({ node_id: cfg.nodeId, public_key: key.publicJwk })}\n`);
+}
+
+async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
+  for (const pool of cfg.pools) {
+    const removed = preparePool(pool);
+    if (removed > 0) logger.warn({ pool_id: pool.id, removed }, 'removed partial uploads of a previous process');
+  }
+  const nodeKey = loadOrCreateEd25519Key(cfg.nodeKeyFile);
+  if (nodeKey.created) logger.info({ file: cfg.nodeKeyFile }, 'created node identity key');
+  const db = openDb(path.join(cfg.stateDir, 'node.db'));
+  const store = createStore(db);
+  const pools = new PoolSet(cfg.pools);
+  const metrics = createMetrics();
+  const keys = redisKeys(cfg.redisPrefix);
+  // Fail fast while Redis is down: heartbeats and rate limits must never queue behind it.
+  const redis = new Redis(cfg.redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(times * 200, 1000),
+  });
+  redis.on('error', () => undefined); // reported by the heartbeat, once per outage
+  redis.connect().catch(() => undefined);
+
+  const outbox = new Outbox({
+    store,
+    logger,
+    nodeId: cfg.nodeId,
+    nodeKey: nodeKey.privateKey,
+    coordinatorUrl: cfg.coordinatorUrl,
+    maxBackoffMs: cfg.outboxMaxBackoffMs,
+  });
+  const tracker = new UploadTracker((n) => metrics.activeUploads.set(n));
+  const app = buildApp({
+    nodeId: cfg.nodeId,
+    getKey: createKeySource(cfg),
+    tokenIssuer: cfg.tokenIssuer,
+    clockSkewSeconds: cfg.clockSkewSeconds,
+    pools,
+    logger,
+    store,
+    dirSync: new DirSync(),
+    rateLimit: createRateLimit({ redis, prefix: cfg.redisPrefix, pointsPerMinute: cfg.uploadRateIpPerMin }),
+    metrics,
+    tracker,
+    wakeOutbox: () => outbox.wake(),
+  });
+  const { server, port } = await listen(app, { host: cfg.listenHost, port: cfg.listenPort, idleTimeoutMs: cfg.idleTimeoutMs });
+  const host = cfg.listenHost.includes(':') ? `[${cfg.listenHost}]` : cfg.listenHost;
+  const publicUrl = cfg.publicUrl ?? `http://${host}:${port}`;
+  const heartbeat = new Heartbeat({
+    redis,
+    keys,
+    logger,
+    metrics,
+    pools,
+    store,
+    nodeId: cfg.nodeId,
+    version: version(),
+    publicUrl,
+    intervalMs: cfg.heartbeatIntervalMs,
+    activeUploads: () => tracker.active,
+    queueDepth: () => store.outboxPending(),
+  });
+  heartbeat.start();
+  outbox.start();
+  const prune = setInterval(() => store.pruneTokens(Math.floor(Date.now() / 1000) - cfg.clockSkewSeconds), 60_000);
+  prune.unref();
+  logger.info({ port, host: cfg.listenHost, public_url: publicUrl, node_id: cfg.nodeId }, 'listening');
+
+  const shutdown = createShutdown(logger, [
+    { name: 'heartbeat', run: () => heartbeat.stop() },
+    { name: 'grace', run: () => new Promise((r) => setTimeout(r, cfg.shutdownGraceMs)) },
+    { name: 'http', run: () => closeServer(server) },
+    {
+      name: 'uploads',
+      run: async () => {
+        const aborted = await tracker.drain(IN_FLIGHT_MAX_MS);
+        if (aborted > 0) logger.warn({ aborted }, 'aborted uploads still running after the wait');
+        server.closeAllConnections();
+      },
+    },
+    { name: 'outbox', run: () => outbox.stop() },
+    { name: 'prune', run: () => clearInterval(prune) },
+    { name: 'redis', run: () => redis.quit().catch(() => redis.disconnect()) },
+    { name: 'sqlite', run: () => db.close() },
+  ]);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      void shutdown().then(() => process.exit(0));
+    });
+  }
+}
+
+async function main(): Promise<void> {
+  let env: Record<string, string | undefined>;
+  try {
+    env = readEnvironment(process.argv, process.env);
+    if (process.argv[2] === 'init') {
+      init(env);
+      return;
+    }
+    const cfg = parseConfig(nodeConfigSchema, env);
+    const logger = createLogger({ name: 'fennec-node', level: cfg.logLevel });
+    await run(cfg, logger);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof PoolSetupError) {
+      process.stderr.write(`fennec-node: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+await main();

@@ -1,0 +1,145 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { COORDINATOR_AUDIENCE, PURPOSE_UPLOAD_COMPLETE } from '../shared/api.js';
+import type { Logger } from '../shared/logger.js';
+import { sha256Hex, signNodeRequest, type SigningKey } from '../shared/tokens.js';
+import type { NodeStore, OutboxRow } from './store.js';
+import { OUTBOX_UPLOAD_COMPLETE } from './store.js';
+
+export interface OutboxDeps {
+  store: NodeStore;
+  logger: Logger;
+  nodeId: string;
+  nodeKey: SigningKey;
+  coordinatorUrl: string;
+  maxBackoffMs: number;
+  /** Delivery, replaceable in tests; returns the HTTP status or throws on a network error. */
+  send?: (url: string, body: string, token: string) => Promise<number>;
+  pollMs?: number;
+}
+
+const BASE_BACKOFF_MS = 500;
+const BATCH = 32;
+
+/** Where each kind of outbox row goes on the coordinator. */
+const ROUTES: Record<string, { path: string; purpose: string }> = {
+  [OUTBOX_UPLOAD_COMPLETE]: { path: '/api/internal/uploads/complete', purpose: PURPOSE_UPLOAD_COMPLETE },
+};
+
+async function undiciSend(url: string, body: string, token: string): Promise<number> {
+  const res = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+/**
+ * Delivers rows committed with each upload to the coordinator. The row is written in the same
+ * transaction as the object, so a coordinator down for minutes (or a crash) loses nothing: the
+ * loop retries with exponential backoff until a 2xx. 4xx other than 401/429 is permanent — the
+ * row is marked dead (kept for the operator) instead of retried forever.
+ */
+export class Outbox {
+  readonly #deps: OutboxDeps;
+  readonly #send: NonNullable<OutboxDeps['send']>;
+  #wake: (() => void) | undefined;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(deps: OutboxDeps) {
+    this.#deps = deps;
+    this.#send = deps.send ?? undiciSend;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Called right after an insert, so a healthy coordinator hears about an upload at once. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const pollMs = this.#deps.pollMs ?? 1000;
+    while (!this.#stopped) {
+      let rows: OutboxRow[] = [];
+      try {
+        rows = this.#deps.store.dueOutbox(Date.now(), BATCH);
+        for (const row of rows) {
+          if (this.#stopped) break;
+          await this.#deliver(row);
+        }
+      } catch (err) {
+        this.#deps.logger.error({ err }, 'outbox loop failed');
+      }
+      if (this.#stopped) break;
+      if (rows.length === BATCH) continue;
+      const next = this.#safeNextAt();
+      const wait = Math.max(0, Math.min(pollMs, next === undefined ? pollMs : next - Date.now()));
+      await this.#sleep(wait);
+    }
+  }
+
+  #safeNextAt(): number | undefined {
+    try {
+      return this.#deps.store.nextOutboxAt();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    const ac = new AbortController();
+    this.#wake = () => ac.abort();
+    await sleep(ms, undefined, { signal: ac.signal }).catch(() => undefined);
+    this.#wake = undefined;
+  }
+
+  async #deliver(row: OutboxRow): Promise<void> {
+    const { store, logger } = this.#deps;
+    const route = ROUTES[row.kind];
+    if (!route) {
+      store.outboxDead(row.id, `unknown kind ${row.kind}`);
+      logger.error({ outbox_id: row.id, kind: row.kind }, 'outbox row of unknown kind marked dead');
+      return;
+    }
+    let status: number;
+    try {
+      const token = await signNodeRequest(
+        { nodeId: this.#deps.nodeId, audience: COORDINATOR_AUDIENCE, purpose: route.purpose, sha256: sha256Hex(row.payload) },
+        this.#deps.nodeKey,
+      );
+      status = await this.#send(`${this.#deps.coordinatorUrl}${route.path}`, row.payload, token);
+    } catch (err) {
+      this.#retry(row, `network: ${(err as Error).message}`);
+      return;
+    }
+    if (status >= 200 && status < 300) {
+      store.outboxDone(row.id);
+      logger.debug({ outbox_id: row.id, kind: row.kind }, 'outbox row delivered');
+    } else if (status === 401 || status === 429 || status >= 500) {
+      this.#retry(row, `http ${status}`);
+    } else {
+      store.outboxDead(row.id, `http ${status}`);
+      logger.error({ outbox_id: row.id, kind: row.kind, status }, 'coordinator refused an outbox row; marked dead');
+    }
+  }
+
+  #retry(row: OutboxRow, error: string): void {
+    const backoff = Math.min(this.#deps.maxBackoffMs, BASE_BACKOFF_MS * 2 ** Math.min(row.attempts, 20));
+    this.#deps.store.outboxRetry(row.id, Date.now() + backoff, error);
+    if (row.attempts === 0) this.#deps.logger.warn({ outbox_id: row.id, error }, 'outbox delivery failed; retrying with backoff');
+  }
+}
