@@ -16,9 +16,10 @@ export interface OutboxDeps {
   /** Delivery, replaceable in tests; returns the HTTP status or throws on a network error. */
   send?: (url: string, body: string, token: string) => Promise<number>;
   pollMs?: number;
+  /** First retry delay, doubled per attempt up to maxBackoffMs (500 ms unless a test shortens it). */
+  baseBackoffMs?: number;
 }
 
-const BASE_BACKOFF_MS = 500;
 const BATCH = 32;
 
 /** Where each kind of outbox row goes on the coordinator. */
@@ -138,7 +139,7 @@ export class Outbox {
   }
 
   #retry(row: OutboxRow, error: string): void {
-    const backoff = Math.min(this.#deps.maxBackoffMs, BASE_BACKOFF_MS * 2 ** Math.min(row.attempts, 20));
+    const backoff = Math.min(this.#deps.maxBackoffMs, (this.#deps.baseBackoffMs ?? 500) * 2 ** Math.min(row.attempts, 20));
     this.#deps.store.outboxRetry(row.id, Date.now() + backoff, error);
     if (row.attempts === 0) this.#deps.logger.warn({ outbox_id: row.id, error }, 'outbox delivery failed; retrying with backoff');
   }
