@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeHeartbeat } from '../shared/heartbeat.js';
+import { createLogger } from '../shared/logger.js';
+import { redisKeys } from '../shared/redis-keys.js';
+import { openDb, type Db } from './db.js';
+import { Heartbeat } from './heartbeat.js';
+import { createMetrics } from './metrics.js';
+import { PoolSet, preparePool } from './pools.js';
+import { createRateLimit } from './rate-limit.js';
+import { createStore } from './store.js';
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+
+const nodeRedis = (port: number) =>
+  new Redis({ port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+
+let dir: string;
+let redisProc: ChildProcess;
+let port: number;
+let db: Db;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'hb-'));
+  port = await freePort();
+  redisProc = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50 });
+  probe.on('error', () => undefined);
+  for (let i = 0; i < 100; i++) {
+    try {
+      await probe.connect();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  probe.disconnect();
+  db = openDb(':memory:');
+});
+
+afterAll(() => {
+  if (redisProc.pid) process.kill(redisProc.pid);
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function heartbeat(redis: Redis, prefix: string, metrics = createMetrics({ defaults: false })) {
+  const pool = { id: 'p1', tier: 'hot' as const, path: path.join(dir, 'p1'), public_base_url: 'http://n1.test', max_bytes: 10_000 };
+  preparePool(pool);
+  return new Heartbeat({
+    redis,
+    keys: redisKeys(prefix),
+    logger: createLogger({ name: 't', level: 'silent' }),
+    metrics,
+    pools: new PoolSet([pool]),
+    store: createStore(db),
+    nodeId: 'n1',
+    version: '0.0.0-test',
+    publicUrl: 'http://n1.test:8081',
+    intervalMs: 200,
+    activeUploads: () => 2,
+    queueDepth: () => 0,
+  });
+}
+
+describe('Heartbeat', () => {
+  it('writes the node hash with a 3-beat TTL, indexes the node, and deletes the key on stop', async () => {
+    const redis = nodeRedis(port);
+    await redis.connect();
+    const prefix = `t${Date.now()}:`;
+    const hb = heartbeat(redis, prefix);
+    hb.start();
+    const key = redisKeys(prefix).node('n1');
+    for (let i = 0; i < 50 && !(await redis.exists(key)); i++) await new Promise((r) => setTimeout(r, 20));
+    const decoded = decodeHeartbeat(await redis.hgetall(key))!;
+    expect(decoded).toMatchObject({ node_id: 'n1', upload_api_url: 'http://n1.test:8081/api/internal/upload', active_uploads: 2, accepting: true });
+    expect(decoded.pools[0]).toMatchObject({ pool_id: 'p1', total_bytes: 10_000, free_bytes: 10_000, writable: true });
+    const ttl = await redis.pttl(key);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(600);
+    expect(await redis.smembers(redisKeys(prefix).nodesIndex())).toEqual(['n1']);
+    await hb.stop();
+    expect(await redis.exists(key)).toBe(0);
+    redis.disconnect();
+  });
+
+  it('fails fast when Redis is unreachable and counts the failure', async () => {
+    const redis = nodeRedis(await freePort());
+    redis.on('error', () => undefined);
+    redis.connect().catch(() => undefined);
+    const metrics = createMetrics({ defaults: false });
+    const hb = heartbeat(redis, 'down:', metrics);
+    const started = Date.now();
+    await hb.beat();
+    await hb.stop();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await metrics.heartbeatFailures.get()).values[0]!.value).toBe(1);
+    redis.disconnect();
+  });
+});
+
+describe('upload rate limit', () => {
+  it('counts in Redis and answers 429 with Retry-After past the limit', async () => {
+    const redis = nodeRedis(port);
+    await redis.connect();
+    const limit = createRateLimit({ redis, prefix: `rl${Date.now()}:`, pointsPerMinute: 2 });
+    await limit('1.2.3.4');
+    await limit('1.2.3.4');
+    const err = await limit('1.2.3.4').catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(Number((err as { headers: Record<string, string> }).headers['retry-after'])).toBeGreaterThan(0);
+    await limit('5.6.7.8');
+    redis.disconnect();
+  });
+
+  it('keeps working from memory while Redis is down', async () => {
+    const redis = nodeRedis(await freePort());
+    redis.on('error', () => undefined);
+    redis.connect().catch(() => undefined);
+    const limit = createRateLimit({ redis, pointsPerMinute: 1 });
+    await limit('1.2.3.4');
+    await expect(limit('1.2.3.4')).rejects.toMatchObject({ status: 429 });
+    redis.disconnect();
+  });
+});
