@@ -57,6 +57,10 @@ const nodeId = z
   .string({ error: 'FENNEC_NODE_ID is required' })
   .regex(ID, 'FENNEC_NODE_ID must match [a-z0-9-]+');
 
+/** `FOO=` in an env file means "not set", not "set to nothing". */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
 /** What `fennec-node init` needs: enough to create the identity key and the pool markers. */
 export const initConfigSchema = z
   .object({
@@ -72,13 +76,13 @@ export const nodeConfigSchema = z
     FENNEC_NODE_ID: nodeId,
     FENNEC_LISTEN_HOST: z.string().min(1).default('127.0.0.1'),
     FENNEC_LISTEN_PORT: env.port(8081),
-    FENNEC_PUBLIC_URL: env.url().optional(),
+    FENNEC_PUBLIC_URL: optional(env.url()),
     FENNEC_POOLS: poolsSchema,
     FENNEC_STATE_DIR: absPath('FENNEC_STATE_DIR'),
     FENNEC_NODE_KEY_FILE: absPath('FENNEC_NODE_KEY_FILE'),
     FENNEC_COORDINATOR_URL: env.url(),
-    FENNEC_JWKS_URL: env.url().optional(),
-    FENNEC_JWKS_FILE: z.string().min(1).optional(),
+    FENNEC_JWKS_URL: optional(env.url()),
+    FENNEC_JWKS_FILE: optional(z.string()),
     FENNEC_TOKEN_ISSUER: z.string().min(1).default('fennec-coordinator'),
     FENNEC_REDIS_URL: env.url().default('redis://127.0.0.1:6379'),
     FENNEC_REDIS_PREFIX: z.string().default(DEFAULT_REDIS_PREFIX),

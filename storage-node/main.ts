@@ -111,15 +111,23 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   prune.unref();
   logger.info({ port, host: cfg.listenHost, public_url: publicUrl, node_id: cfg.nodeId }, 'listening');
 
+  let serverClosed: Promise<void> = Promise.resolve();
   const shutdown = createShutdown(logger, [
     { name: 'heartbeat', run: () => heartbeat.stop() },
     { name: 'grace', run: () => new Promise((r) => setTimeout(r, cfg.shutdownGraceMs)) },
-    { name: 'http', run: () => closeServer(server) },
+    {
+      name: 'http',
+      run: () => {
+        serverClosed = closeServer(server);
+      },
+    },
     {
       name: 'uploads',
       run: async () => {
         const aborted = await tracker.drain(IN_FLIGHT_MAX_MS);
         if (aborted > 0) logger.warn({ aborted }, 'aborted uploads still running after the wait');
+        // The last 201s may still be on their way out: give the connections a moment to finish.
+        await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 2000).unref())]);
         server.closeAllConnections();
       },
     },
