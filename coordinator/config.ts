@@ -15,7 +15,7 @@ export const coordinatorEnvSchema = z
     FENNEC_REDIS_PREFIX: z.string().default(DEFAULT_REDIS_PREFIX),
     FENNEC_ADMIN_KEY: z.string({ error: 'is required' }).min(16, 'must be at least 16 characters'),
     FENNEC_ISSUER: z.string().min(1).default('fennec-coordinator'),
-    FENNEC_TOKEN_TTL_SECONDS: env.int(900, 10),
+    FENNEC_TOKEN_TTL_SECONDS: env.int(900, 1),
     FENNEC_SESSION_GRACE_SECONDS: env.int(3600, 0),
     FENNEC_MAX_FILE_BYTES: env.int(5 * GIB, 1),
     FENNEC_DEFAULT_QUOTA_BYTES: env.int(5 * GIB, 0),

@@ -10,7 +10,7 @@ import { buildApp } from './app.js';
 import { initConfigSchema, nodeConfigSchema, type NodeConfig } from './config.js';
 import { openDb } from './db.js';
 import { Heartbeat } from './heartbeat.js';
-import { createKeySource } from './jwks.js';
+import { CoordinatorKeys, staticKeySource } from './jwks.js';
 import { createMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { PoolSet, PoolSetupError, preparePool } from './pools.js';
@@ -73,10 +73,15 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     coordinatorUrl: cfg.coordinatorUrl,
     maxBackoffMs: cfg.outboxMaxBackoffMs,
   });
+  const coordinatorKeys = cfg.jwksFile
+    ? undefined
+    : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger });
+  coordinatorKeys?.start();
+  const getKey = cfg.jwksFile ? staticKeySource(cfg.jwksFile) : coordinatorKeys!.getKey;
   const tracker = new UploadTracker((n) => metrics.activeUploads.set(n));
   const app = buildApp({
     nodeId: cfg.nodeId,
-    getKey: createKeySource(cfg),
+    getKey,
     tokenIssuer: cfg.tokenIssuer,
     clockSkewSeconds: cfg.clockSkewSeconds,
     pools,
@@ -133,6 +138,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     },
     { name: 'outbox', run: () => outbox.stop() },
     { name: 'prune', run: () => clearInterval(prune) },
+    { name: 'jwks', run: () => coordinatorKeys?.stop() },
     { name: 'redis', run: () => redis.quit().catch(() => redis.disconnect()) },
     { name: 'sqlite', run: () => db.close() },
   ]);

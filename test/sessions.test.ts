@@ -96,6 +96,6 @@ describe('an abandoned session gives its quota back', () => {
     await t.cluster.admin('PUT', '/api/v1/admin/users/abby/quota', { quota_bytes: 1000 });
     expect((await t.createSession({ user_id: 'abby', file_size: 800 })).status).toBe(201);
     expect((await t.createSession({ user_id: 'abby', file_size: 800 })).status).toBe(403);
-    await eventually(async () => (await t.createSession({ user_id: 'abby', file_size: 800 })).status === 201, 15_000, 'the reservation to be released');
+    await eventually(async () => (await t.createSession({ user_id: "abby", file_size: 800 })).status === 201, 20_000, 'the reservation to be released');
   });
 });

@@ -19,6 +19,8 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
   beforeAll(async () => {
     t = await startTestCluster({ nodes: 2, poolMaxBytes: POOL_BYTES, nodeEnv: { FENNEC_IDLE_TIMEOUT_MS: '1500' } });
     nodeUrl = t.cluster.info.nodes[0]!.url;
+    // Uploads under test go to s01; s02 is there to be the wrong node.
+    await setAccepting('s02-hot', false);
   });
   afterAll(async () => {
     await t?.stop();
@@ -38,12 +40,13 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
     expect(rows).toBe(stored);
   }
 
+  const setAccepting = (pool: string, accepting: boolean) =>
+    t.cluster.admin('PATCH', `/api/v1/admin/pools/${pool}`, { accepting });
+
   async function s01Session(size: number) {
-    // Placement may pick either node; tests that need s01 ask until they get it.
-    return eventually(async () => {
-      const s = await t.session('eve', size);
-      return s.node_id === 's01' ? s : undefined;
-    }, 10_000, 'a session on s01');
+    const s = await t.session('eve', size);
+    expect(s.node_id).toBe('s01');
+    return s;
   }
 
   const post = (token: string | undefined, body: Uint8Array, headers: Record<string, string> = {}) =>
@@ -72,8 +75,13 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
   });
 
   it('401 for a token minted for another node', async () => {
-    const s = await s01Session(1000);
-    const res = await fetch(`${t.cluster.info.nodes[1]!.url}/api/internal/upload`, {
+    await setAccepting('s01-hot', false);
+    await setAccepting('s02-hot', true);
+    const s = await t.session('eve', 1000);
+    await setAccepting('s02-hot', false);
+    await setAccepting('s01-hot', true);
+    expect(s.node_id).toBe('s02');
+    const res = await fetch(`${t.cluster.info.nodes[0]!.url}/api/internal/upload`, {
       method: 'POST',
       headers: { authorization: `Bearer ${s.token}`, 'content-type': 'image/jpeg' },
       body: fakeJpeg(1000),
@@ -181,12 +189,15 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
     expectNothingLeft();
   });
 
-  it('400 for a multipart body without a file field', async () => {
+  it('400 for a multipart body without a file field, answered at once', async () => {
     const s = await s01Session(1000);
     const form = new FormData();
     form.append('note', 'no file here');
+    const started = Date.now();
     const res = await fetch(s.upload_url, { method: 'POST', headers: { authorization: `Bearer ${s.token}` }, body: form });
     expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'missing_file' });
+    expect(Date.now() - started).toBeLessThan(2000);
     expectNothingLeft();
   });
 });
