@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createLocalJWKSet } from 'jose';
+import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE, PURPOSE_UPLOAD_COMPLETE, type UploadComplete } from '../shared/api.js';
 import { encodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
@@ -24,42 +23,19 @@ import { loadSigningKeys } from './signing-keys.js';
 import { startSweeper } from './sweeper.js';
 
 const ADMIN = 'test-admin-key-0123456789';
-let redisProc: ChildProcess;
+let testRedis: TestRedis;
 let redis: Redis;
 let tmp: string;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'fennec-coord-'));
-  const port = await freePort();
-  redisProc = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--dir', tmp], {
-    stdio: 'ignore',
-  });
-  redis = new Redis({ port, lazyConnect: true, retryStrategy: () => 50 });
-  for (let i = 0; ; i++) {
-    try {
-      await redis.connect();
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  testRedis = await startRedisServer();
+  redis = new Redis(testRedis.url);
 });
 
 afterAll(async () => {
   redis?.disconnect();
-  if (redisProc?.pid) process.kill(redisProc.pid, 'SIGTERM');
+  await testRedis?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from '../scripts/cluster/ports.js';
+import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHeartbeat } from '../shared/heartbeat.js';
 import { createLogger } from '../shared/logger.js';
@@ -15,43 +15,24 @@ import { PoolSet, preparePool } from './pools.js';
 import { createRateLimit } from './rate-limit.js';
 import { createStore } from './store.js';
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-
 const nodeRedis = (port: number) =>
   new Redis({ port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
 
+let testRedis: TestRedis;
 let dir: string;
-let redisProc: ChildProcess;
 let port: number;
 let db: Db;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'hb-'));
-  port = await freePort();
-  redisProc = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50 });
-  probe.on('error', () => undefined);
-  for (let i = 0; i < 100; i++) {
-    try {
-      await probe.connect();
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  probe.disconnect();
+  testRedis = await startRedisServer();
+  port = testRedis.port;
   db = openDb(':memory:');
 });
 
-afterAll(() => {
-  if (redisProc.pid) process.kill(redisProc.pid);
+afterAll(async () => {
   db.close();
+  await testRedis.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

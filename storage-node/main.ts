@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { buildApp } from './app.js';
 import { initConfigSchema, nodeConfigSchema, type NodeConfig } from './config.js';
-import { openDb } from './db.js';
+import { openDb, walFile } from './db.js';
 import { Heartbeat } from './heartbeat.js';
 import { CoordinatorKeys, staticKeySource } from './jwks.js';
 import { createMetrics } from './metrics.js';
@@ -49,7 +49,9 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   }
   const nodeKey = loadOrCreateEd25519Key(cfg.nodeKeyFile);
   if (nodeKey.created) logger.info({ file: cfg.nodeKeyFile }, 'created node identity key');
-  const db = openDb(path.join(cfg.stateDir, 'node.db'));
+  const dbFile = path.join(cfg.stateDir, 'node.db');
+  const db = openDb(dbFile);
+  const dirSync = new DirSync();
   const store = createStore(db);
   const pools = new PoolSet(cfg.pools);
   const metrics = createMetrics();
@@ -87,7 +89,8 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     pools,
     logger,
     store,
-    dirSync: new DirSync(),
+    dirSync,
+    syncDb: () => dirSync.sync(walFile(dbFile)),
     rateLimit: createRateLimit({ redis, prefix: cfg.redisPrefix, pointsPerMinute: cfg.uploadRateIpPerMin }),
     metrics,
     tracker,

@@ -4,6 +4,7 @@ import type { UploadComplete } from '../../shared/api.js';
 import { errors } from '../../shared/errors.js';
 import type { NodeHeartbeat } from '../../shared/heartbeat.js';
 import { choosePool, type Placement } from '../placement.js';
+import { RecentCompletions } from '../recent-completions.js';
 import type { PoolRow } from './pools.js';
 import type { UserRow } from './users.js';
 
@@ -52,9 +53,8 @@ export function sessionsRepo(db: Database) {
   const s = {
     user: db.prepare('SELECT * FROM users WHERE user_id = ?'),
     candidates: db.prepare('SELECT * FROM pools WHERE tier = ? AND accepting = 1'),
-    completedSince: db.prepare(
-      `SELECT COALESCE(SUM(file_size), 0) AS n FROM sessions
-       WHERE pool_id = ? AND completed_at IS NOT NULL AND completed_at > ?`,
+    recentlyCompleted: db.prepare(
+      'SELECT pool_id, completed_at, file_size FROM sessions WHERE completed_at > ? ORDER BY completed_at',
     ),
     insert: db.prepare(
       `INSERT INTO sessions (session_id, app_id, user_id, pool_id, node_id, file_size, sha256, content_type,
@@ -86,6 +86,11 @@ export function sessionsRepo(db: Database) {
     markExpired: db.prepare("UPDATE sessions SET state = 'expired' WHERE session_id = ? AND state = 'open'"),
   };
 
+  // Seeded from SQLite so a restarted coordinator still counts what completed just before.
+  const recent = new RecentCompletions();
+  for (const r of s.recentlyCompleted.all(Date.now() - 5 * 60_000) as { pool_id: string; completed_at: number; file_size: number }[])
+    recent.add(r.pool_id, r.completed_at, r.file_size);
+
   const release = (row: SessionRow) => {
     s.poolReserve.run(-row.file_size, row.pool_id);
     s.userReserve.run(row.user_id, -row.file_size);
@@ -107,8 +112,7 @@ export function sessionsRepo(db: Database) {
       fileSize: req.file_size,
       now: ctx.now,
       maxAgeMs: ctx.maxAgeMs,
-      reservedBytes: (pool, since) =>
-        pool.reserved_bytes + (s.completedSince.get(pool.pool_id, since) as { n: number }).n,
+      reservedBytes: (pool, since) => pool.reserved_bytes + recent.since(pool.pool_id, since),
     });
     if (!placement)
       throw errors.unavailable('no_capacity', `no ${req.tier} pool has ${req.file_size} bytes free right now`);
@@ -124,8 +128,8 @@ export function sessionsRepo(db: Database) {
    * Records a finished upload. Idempotent on image_uuid (a node's outbox may deliver twice).
    * A session already released by expiry only adds used bytes: its reservation is gone.
    */
-  const complete = db.transaction((body: UploadComplete, issuer: string, now: number): { duplicate: boolean } => {
-    if (s.objectExists.get(body.image_uuid)) return { duplicate: true };
+  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number): SessionRow | undefined => {
+    if (s.objectExists.get(body.image_uuid)) return undefined;
     const session = s.get.get(body.session_id) as SessionRow | undefined;
     if (!session) throw errors.conflict('unknown_session', `no session ${body.session_id}`);
     if (session.node_id !== issuer || body.node_id !== issuer || body.pool_id !== session.pool_id)
@@ -149,8 +153,15 @@ export function sessionsRepo(db: Database) {
     if (session.state === 'open') release(session);
     s.markCompleted.run(now, session.session_id);
     s.userUse.run(session.user_id, body.size);
-    return { duplicate: false };
+    return session;
   });
+
+  const complete = (body: UploadComplete, issuer: string, now: number): { duplicate: boolean } => {
+    const session = completeTx(body, issuer, now);
+    // Only once committed: a rolled-back completion must not hold placement space.
+    if (session) recent.add(session.pool_id, now, session.file_size);
+    return { duplicate: !session };
+  };
 
   /** Releases up to `limit` open sessions whose deadline (expiry + grace) passed; returns how many. */
   const expire = db.transaction((deadline: number, limit: number): number => {

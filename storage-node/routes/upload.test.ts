@@ -11,7 +11,7 @@ import { createLogger } from '../../shared/logger.js';
 import { UPLOAD_TOKEN_TYP, signUploadToken } from '../../shared/tokens.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
-import { openDb, type Db } from '../db.js';
+import { openDb, walFile, type Db } from '../db.js';
 import { createMetrics } from '../metrics.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { createRateLimit } from '../rate-limit.js';
@@ -46,8 +46,10 @@ beforeAll(async () => {
   coordKey = pair.privateKey;
   coordPublic = pair.publicKey;
   const jwk = coordPublic.export({ format: 'jwk' });
-  db = openDb(path.join(root, 'state', 'node.db'));
+  const dbFile = path.join(root, 'state', 'node.db');
+  db = openDb(dbFile);
   store = createStore(db);
+  const dirSync = new DirSync();
   const app = buildApp({
     nodeId: NODE,
     getKey: createLocalJWKSet({ keys: [{ ...jwk, kid: 'k1', alg: 'EdDSA', use: 'sig' }] }),
@@ -56,7 +58,8 @@ beforeAll(async () => {
     pools: new PoolSet(pools),
     logger: createLogger({ name: 'test', level: 'silent' }),
     store,
-    dirSync: new DirSync(),
+    dirSync,
+    syncDb: () => dirSync.sync(walFile(dbFile)),
     rateLimit: createRateLimit({ pointsPerMinute: 10_000 }),
     metrics: createMetrics({ defaults: false }),
     tracker: new UploadTracker(),

@@ -23,6 +23,8 @@ export interface UploadDeps extends TokenCheckDeps {
   logger: Logger;
   store: NodeStore;
   dirSync: DirSync;
+  /** Makes every database commit so far durable (group-committed WAL fsync). */
+  syncDb: () => Promise<void>;
   rateLimit: RateLimit;
   metrics: NodeMetrics;
   tracker: UploadTracker;

@@ -19,11 +19,13 @@ export interface FinishInput {
 
 /**
  * Makes a fsynced temp file a stored object: rename into `original/YYYY/MM/DD/`, fsync the
- * directory (group commit), then the object row and its outbox row in one transaction. Only
- * after all three is the upload durable and a 201 honest. On failure nothing is left behind.
+ * directory (group commit), then the object row and its outbox row in one transaction, then the
+ * database log fsync (group commit too). Only after all of these is the upload durable and a 201
+ * honest. On failure before the commit nothing is left behind; after it, the file and its row
+ * stay together (the row is the truth, and the outbox will report it).
  */
 export async function finishUpload(
-  deps: { store: NodeStore; dirSync: DirSync; wakeOutbox: () => void },
+  deps: { store: NodeStore; dirSync: DirSync; syncDb: () => Promise<void>; wakeOutbox: () => void },
   input: FinishInput,
 ): Promise<ObjectRow> {
   const { ingested } = input;
@@ -31,6 +33,7 @@ export async function finishUpload(
   const finalPath = path.join(input.poolPath, ...relPath.split('/'));
   const dir = path.dirname(finalPath);
   let renamed = false;
+  let recorded = false;
   try {
     const firstCreated = await fs.mkdir(dir, { recursive: true });
     // A new day directory is itself an entry in its parent: every parent that gained one needs
@@ -68,10 +71,12 @@ export async function finishUpload(
       created_at: row.created_at,
     };
     deps.store.recordUpload(row, complete, input.now.getTime());
+    recorded = true;
+    await deps.syncDb();
     deps.wakeOutbox();
     return row;
   } catch (err) {
-    await fs.rm(renamed ? finalPath : ingested.tmpPath, { force: true });
+    if (!recorded) await fs.rm(renamed ? finalPath : ingested.tmpPath, { force: true });
     throw err;
   }
 }
