@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import { AppError } from '../../shared/errors.js';
+import { mimeForExt } from '../../shared/mime.js';
+import { TMP_DIR } from '../../shared/paths.js';
+import { commitFile, inParallel, syncDir } from './durable.js';
+import { variantRelPath, type PlannedVariant, type VariantRecipe } from './recipe.js';
+
+/** One variant file as recorded on the node and reported to the coordinator. */
+export interface VariantFile {
+  name: string;
+  rel_path: string;
+  width: number;
+  height: number;
+  bytes: number;
+  mime: string;
+}
+
+/** The source as displayed (orientation applied). */
+export interface SourceInfo {
+  width: number;
+  height: number;
+  format: string;
+  /** Animated GIF/WebP: variants hold the first frame only (README "Variants"). */
+  animated: boolean;
+}
+
+export interface PipelineJob {
+  uuid: string;
+  poolPath: string;
+  /** `original/YYYY/MM/DD/{uuid}.{ext}` */
+  originalRelPath: string;
+  recipe: VariantRecipe;
+  /** Pixel-count cap (width × height) checked on the header before anything is decoded. */
+  maxPixels: number;
+  /** How many outputs are encoded at once (the node's CPU budget for variant work). */
+  parallel: number;
+}
+
+const DECODABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+
+/** The image itself is the problem (bomb, corrupt, unsupported): retrying cannot help. */
+export function imageRejected(message: string, cause?: unknown): AppError {
+  return new AppError({ code: 'image_rejected', status: 422, message, retryable: false, cause });
+}
+
+function srcPath(job: PipelineJob): string {
+  return path.join(job.poolPath, ...job.originalRelPath.split('/'));
+}
+
+/** sharp errors about the input are the image's fault; I/O errors (ENOSPC, EIO) are not and retry. */
+function asDecodeError(err: unknown): unknown {
+  if (err instanceof AppError || (err as NodeJS.ErrnoException)?.code) return err;
+  return imageRejected(`cannot decode image: ${(err as Error).message}`, err);
+}
+
+function input(job: PipelineJob): Sharp {
+  // failOn 'warning': a truncated JPEG is an error, not a half-grey thumbnail.
+  return sharp(srcPath(job), { limitInputPixels: job.maxPixels, failOn: 'warning', sequentialRead: true });
+}
+
+/** Reads only the header: dimensions are checked against the cap before a single pixel is decoded. */
+export async function probe(job: PipelineJob): Promise<SourceInfo> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(srcPath(job), { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw asDecodeError(err);
+  }
+  const { width, height, format } = meta;
+  if (!width || !height || !format) throw imageRejected('image header has no dimensions');
+  if (!DECODABLE.has(format)) throw imageRejected(`cannot decode ${format} images`);
+  if (width * height > job.maxPixels)
+    throw imageRejected(`image is ${width}×${height} = ${width * height} pixels, over the ${job.maxPixels} pixel limit`);
+  const swap = (meta.orientation ?? 1) >= 5;
+  return { width: swap ? height : width, height: swap ? width : height, format, animated: (meta.pages ?? 1) > 1 };
+}
+
+function encode(img: Sharp, v: PlannedVariant, r: VariantRecipe): Sharp {
+  switch (v.format) {
+    case 'webp':
+      return img.webp({ quality: r.webp.quality, effort: r.webp.effort });
+    case 'avif':
+      return img.avif({ quality: r.avif.quality, effort: r.avif.effort });
+    case 'jpeg':
+      return img.jpeg({ quality: r.original_quality, mozjpeg: false });
+    case 'png':
+      return img.png({ compressionLevel: 6 });
+    case 'gif':
+      return img.gif();
+    case 'tiff':
+      return img.tiff({ quality: r.original_quality, compression: 'jpeg' });
+  }
+}
+
+interface RawImage {
+  data: Buffer;
+  info: OutputInfo;
+}
+
+/**
+ * One decode for a phase: orientation applied, converted to sRGB (no profile is embedded in
+ * variants, so browsers show them as sRGB), metadata (EXIF, GPS, XMP) never copied. Thumbnails
+ * decode straight at the largest thumbnail size, which lets JPEG shrink-on-load skip most work.
+ */
+async function decode(job: PipelineJob, maxEdge: number | undefined): Promise<RawImage> {
+  let img = input(job).rotate().toColourspace('srgb');
+  if (maxEdge) img = img.resize(maxEdge, maxEdge, { fit: 'inside', withoutEnlargement: true });
+  try {
+    return await img.raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw asDecodeError(err);
+  }
+}
+
+async function writeVariant(job: PipelineJob, raw: RawImage, v: PlannedVariant): Promise<VariantFile> {
+  const { width, height, channels } = raw.info;
+  let img = sharp(raw.data, { raw: { width, height, channels } });
+  if (v.size) img = img.resize(v.size, v.size, { fit: 'inside', withoutEnlargement: true });
+  const rel = variantRelPath(job.originalRelPath, job.uuid, v);
+  const tmp = path.join(job.poolPath, TMP_DIR, `${job.uuid}${v.suffix}.${v.ext}.${randomUUID()}.part`);
+  try {
+    const info = await encode(img, v, job.recipe).toFile(tmp);
+    const bytes = await commitFile(tmp, path.join(job.poolPath, ...rel.split('/')));
+    return { name: v.name, rel_path: rel, width: info.width, height: info.height, bytes, mime: mimeForExt(v.ext) };
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Makes one phase's variants from one decode, `parallel` encodes at a time, each written to
+ * tmp, fsynced and renamed; then one fsync of the variants directory for the whole phase.
+ */
+export async function runPhase(job: PipelineJob, variants: PlannedVariant[]): Promise<VariantFile[]> {
+  if (variants.length === 0) return [];
+  const sizes = variants.map((v) => v.size);
+  const maxEdge = sizes.every((s) => s !== undefined) ? Math.max(...(sizes as number[])) : undefined;
+  const raw = await decode(job, maxEdge);
+  const files = await inParallel(job.parallel, variants.map((v) => () => writeVariant(job, raw, v)));
+  await syncDir(path.dirname(path.join(job.poolPath, ...files[0]!.rel_path.split('/'))));
+  return files;
+}
