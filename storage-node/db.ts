@@ -49,6 +49,15 @@ const MIGRATIONS: string[] = [
      expires_at INTEGER NOT NULL
    );
    CREATE INDEX tus_uploads_expiry ON tus_uploads(expires_at);`,
+  // Variant work (storage-node/jobs/): the node's SQLite is the truth the job queue is rebuilt from.
+  `ALTER TABLE objects ADD COLUMN width INTEGER;
+   ALTER TABLE objects ADD COLUMN height INTEGER;
+   ALTER TABLE objects ADD COLUMN format TEXT;
+   ALTER TABLE objects ADD COLUMN variants TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE objects ADD COLUMN thumbnails_ready INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE objects ADD COLUMN failure_reason TEXT;
+   ALTER TABLE objects ADD COLUMN updated_at TEXT;
+   CREATE INDEX objects_processing ON objects(created_at) WHERE status = 'processing';`,
 ];
 
 /**
