@@ -10,7 +10,7 @@ import { publicUrl } from '../../shared/paths.js';
 import type { Logger } from '../../shared/logger.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { RateLimit } from '../rate-limit.js';
-import type { NodeStore } from '../store.js';
+import type { NodeStore, ObjectRow } from '../store.js';
 import { checkUploadToken, claimToken, type TokenCheckDeps } from '../upload/auth.js';
 import type { DirSync } from '../upload/dir-sync.js';
 import { finishUpload } from '../upload/finish.js';
@@ -29,6 +29,8 @@ export interface UploadDeps extends TokenCheckDeps {
   metrics: NodeMetrics;
   tracker: UploadTracker;
   wakeOutbox: () => void;
+  /** After the durable finish of every upload (direct and tus): queues its variant job. */
+  onStored?: (row: ObjectRow) => void;
 }
 
 /**

@@ -25,7 +25,14 @@ export interface FinishInput {
  * stay together (the row is the truth, and the outbox will report it).
  */
 export async function finishUpload(
-  deps: { store: NodeStore; dirSync: DirSync; syncDb: () => Promise<void>; wakeOutbox: () => void },
+  deps: {
+    store: NodeStore;
+    dirSync: DirSync;
+    syncDb: () => Promise<void>;
+    wakeOutbox: () => void;
+    /** Called once the object is durable: queues its variant job (never throws, never waits on Redis). */
+    onStored?: (row: ObjectRow) => void;
+  },
   input: FinishInput,
 ): Promise<ObjectRow> {
   const { ingested } = input;
@@ -74,6 +81,7 @@ export async function finishUpload(
     recorded = true;
     await deps.syncDb();
     deps.wakeOutbox();
+    deps.onStored?.(row);
     return row;
   } catch (err) {
     if (!recorded) await fs.rm(renamed ? finalPath : ingested.tmpPath, { force: true });
