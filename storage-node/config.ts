@@ -1,8 +1,10 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { TIERS, type Tier } from '../shared/api.js';
 import { env } from '../shared/config.js';
 import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
+import { variantRecipeSchema, type VariantRecipe } from './variants/recipe.js';
 
 /** One pool this node stores files in (an entry of FENNEC_POOLS). */
 export interface PoolConfig {
@@ -13,6 +15,8 @@ export interface PoolConfig {
   public_base_url: string;
   /** Caps the capacity this node reports for the pool (a shared disk, a soft quota); null = whole disk. */
   max_bytes: number | null;
+  /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DESIGN.md defaults. */
+  variants?: VariantRecipe;
 }
 
 const ID = /^[a-z0-9][a-z0-9-]*$/;
@@ -23,6 +27,7 @@ const poolSchema = z.object({
   path: z.string().refine((p) => path.isAbsolute(p), 'pool path must be absolute'),
   public_base_url: z.string().url(),
   max_bytes: z.number().int().positive().nullable().optional().default(null),
+  variants: variantRecipeSchema,
 });
 
 /** FENNEC_POOLS: a JSON array of pools with unique ids and unique directories. */
@@ -92,7 +97,16 @@ export const nodeConfigSchema = z
     FENNEC_UPLOAD_RATE_IP_PER_MIN: env.int(600, 1),
     FENNEC_OUTBOX_MAX_BACKOFF_MS: env.int(30000, 500),
     FENNEC_SHUTDOWN_GRACE_MS: env.int(2000, 0),
+    FENNEC_TUS_EXPIRATION_MS: env.int(24 * 3600 * 1000, 1000),
     FENNEC_LOG_LEVEL: env.logLevel(),
+    // Variant jobs: one image at a time and one encode at a time leaves a 2-core VPS a core for uploads.
+    FENNEC_JOB_CONCURRENCY: env.int(1, 1),
+    FENNEC_VARIANT_PARALLEL: env.int(Math.max(1, os.availableParallelism() - 1), 1),
+    FENNEC_VARIANT_MAX_PIXELS: env.int(100_000_000, 1),
+    FENNEC_JOB_ATTEMPTS: env.int(5, 1),
+    FENNEC_JOB_BACKOFF_MS: env.int(2000, 1),
+    FENNEC_JOB_LOCK_MS: env.int(30_000, 500),
+    FENNEC_JOB_MARKER_CHECK_MS: env.int(5000, 100),
   })
   .transform((e) => {
     const coordinatorUrl = e.FENNEC_COORDINATOR_URL.replace(/\/+$/, '');
@@ -118,7 +132,21 @@ export const nodeConfigSchema = z
       uploadRateIpPerMin: e.FENNEC_UPLOAD_RATE_IP_PER_MIN,
       outboxMaxBackoffMs: e.FENNEC_OUTBOX_MAX_BACKOFF_MS,
       shutdownGraceMs: e.FENNEC_SHUTDOWN_GRACE_MS,
+      /** A resumable upload not finished this long after its creation is removed. */
+      tusExpirationMs: e.FENNEC_TUS_EXPIRATION_MS,
       logLevel: e.FENNEC_LOG_LEVEL,
+      jobs: {
+        concurrency: e.FENNEC_JOB_CONCURRENCY,
+        /** Variant encodes of one image run at once (each on one libvips thread). */
+        variantParallel: e.FENNEC_VARIANT_PARALLEL,
+        /** Pixel cap (width × height) checked on the header; also sharp's limitInputPixels. */
+        maxPixels: e.FENNEC_VARIANT_MAX_PIXELS,
+        attempts: e.FENNEC_JOB_ATTEMPTS,
+        backoffMs: e.FENNEC_JOB_BACKOFF_MS,
+        /** A job whose worker died is taken up again once its lock (this long) runs out. */
+        lockMs: e.FENNEC_JOB_LOCK_MS,
+        markerCheckMs: e.FENNEC_JOB_MARKER_CHECK_MS,
+      },
     };
   });
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;

@@ -18,6 +18,8 @@ import { createRateLimit } from './rate-limit.js';
 import { closeServer, listen } from './server.js';
 import { createShutdown } from './shutdown.js';
 import { createStore } from './store.js';
+import { createTusRegistry } from './tus/registry.js';
+import { TusService } from './tus/service.js';
 import { DirSync } from './upload/dir-sync.js';
 import { UploadTracker } from './upload/tracker.js';
 
@@ -81,6 +83,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   coordinatorKeys?.start();
   const getKey = cfg.jwksFile ? staticKeySource(cfg.jwksFile) : coordinatorKeys!.getKey;
   const tracker = new UploadTracker((n) => metrics.activeUploads.set(n));
+  const tus = new TusService({ pools, registry: createTusRegistry(db), expirationMs: cfg.tusExpirationMs, logger });
   const app = buildApp({
     nodeId: cfg.nodeId,
     getKey,
@@ -95,6 +98,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     metrics,
     tracker,
     wakeOutbox: () => outbox.wake(),
+    tus,
   });
   const { server, port } = await listen(app, { host: cfg.listenHost, port: cfg.listenPort, idleTimeoutMs: cfg.idleTimeoutMs });
   const host = cfg.listenHost.includes(':') ? `[${cfg.listenHost}]` : cfg.listenHost;
@@ -115,6 +119,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   });
   heartbeat.start();
   outbox.start();
+  tus.start();
   const prune = setInterval(() => store.pruneTokens(Math.floor(Date.now() / 1000) - cfg.clockSkewSeconds), 60_000);
   prune.unref();
   logger.info({ port, host: cfg.listenHost, public_url: publicUrl, node_id: cfg.nodeId }, 'listening');
@@ -140,6 +145,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
       },
     },
     { name: 'outbox', run: () => outbox.stop() },
+    { name: 'tus-sweep', run: () => tus.stop() },
     { name: 'prune', run: () => clearInterval(prune) },
     { name: 'jwks', run: () => coordinatorKeys?.stop() },
     { name: 'redis', run: () => redis.quit().catch(() => redis.disconnect()) },

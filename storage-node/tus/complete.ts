@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { errors } from '../../shared/errors.js';
+import type { ObjectRow } from '../store.js';
+import { finishUpload } from '../upload/finish.js';
+import type { IngestResult } from '../upload/ingest.js';
+import { MeterStream } from '../upload/meter.js';
+import { SniffStream } from '../upload/sniff.js';
+
+/**
+ * A finished tus upload, checked the way a direct upload is while it streams: SHA-256 of the
+ * whole file and its type from the first bytes (415 for anything but an allowed image). The
+ * result feeds the same `finishUpload` as the direct route. The file is read once, in
+ * stream-sized pieces; a tus upload arrives in many requests (and may span node restarts), so
+ * there is no single stream to hash on the way in.
+ */
+export async function inspectCompleted(filePath: string, size: number): Promise<IngestResult> {
+  const meter = new MeterStream(size);
+  const sniff = new SniffStream();
+  const sink = new Writable({ write: (_chunk, _enc, done) => done() });
+  await pipeline(fs.createReadStream(filePath, { highWaterMark: 1024 * 1024 }), meter, sniff, sink);
+  if (!sniff.type) throw errors.unsupportedType('empty upload');
+  if (meter.bytes !== size) throw errors.internal(`upload file has ${meter.bytes} bytes, expected ${size}`);
+  return { tmpPath: filePath, size, sha256: meter.sha256, type: sniff.type };
+}
+
+export interface CompleteInput {
+  nodeId: string;
+  poolId: string;
+  poolPath: string;
+  filePath: string;
+  size: number;
+  sessionId: string;
+  userId: string;
+}
+
+/**
+ * The tus side of completion: fsync the bytes (FileStore writes without it), check them, then
+ * the direct route's own `finishUpload`. A forbidden type or any failure deletes the data
+ * (finishUpload removes the file it was given when it fails before its commit).
+ */
+export async function completeTusUpload(
+  deps: Parameters<typeof finishUpload>[0],
+  input: CompleteInput,
+): Promise<ObjectRow> {
+  let ingested: IngestResult;
+  try {
+    const fh = await fs.promises.open(input.filePath, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    ingested = await inspectCompleted(input.filePath, input.size);
+  } catch (err) {
+    await fs.promises.rm(input.filePath, { force: true });
+    throw err;
+  }
+  const uuid = randomUUID();
+  return finishUpload(deps, {
+    nodeId: input.nodeId,
+    poolId: input.poolId,
+    poolPath: input.poolPath,
+    uuid,
+    sessionId: input.sessionId,
+    userId: input.userId,
+    ingested,
+    now: new Date(),
+  });
+}
