@@ -75,14 +75,28 @@ export function createStore(db: Db): NodeStore {
     return Number(insertOutbox.run(OUTBOX_UPLOAD_COMPLETE, JSON.stringify(complete), nowMs, nowMs).lastInsertRowid);
   });
 
+  // Bytes stored per pool, summed from SQLite once and then kept in step with every row
+  // recorded: the upload path asks on every request, and a SUM over a million rows is not free.
+  const usedByPool = new Map<string, number>();
+  const usedBytes = (poolId: string): number => {
+    let n = usedByPool.get(poolId);
+    if (n === undefined) usedByPool.set(poolId, (n = used.get(poolId) as number));
+    return n;
+  };
+
   return {
     claimToken: (jti, exp) => claim.run(jti, exp).changes === 1,
     releaseToken: (jti) => void release.run(jti),
     pruneTokens: (now) => prune.run(now).changes,
-    recordUpload: (obj, complete, nowMs) => record(obj, complete, nowMs),
+    recordUpload: (obj, complete, nowMs) => {
+      const before = usedBytes(obj.pool_id);
+      const id = record(obj, complete, nowMs);
+      usedByPool.set(obj.pool_id, before + obj.size);
+      return id;
+    },
     getObject: (uuid) => getObject.get(uuid) as ObjectRow | undefined,
     countObjects: () => countObjects.get() as number,
-    usedBytes: (poolId) => used.get(poolId) as number,
+    usedBytes,
     dueOutbox: (nowMs, limit) => due.all(nowMs, limit) as OutboxRow[],
     nextOutboxAt: () => (nextAt.get() as number | null) ?? undefined,
     outboxPending: () => pending.get() as number,

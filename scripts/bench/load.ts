@@ -18,8 +18,11 @@ export interface LoadResult {
 export async function runClosedLoop(opts: {
   concurrency: number;
   durationMs: number;
+  /** Runs the same load this long first, unrecorded: connections, JIT, caches. */
+  warmupMs?: number;
   op: (worker: number, seq: number) => Promise<void>;
 }): Promise<LoadResult> {
+  if (opts.warmupMs) await runClosedLoop({ ...opts, durationMs: opts.warmupMs, warmupMs: 0 });
   const latenciesMs: number[] = [];
   const errors: string[] = [];
   let ok = 0;

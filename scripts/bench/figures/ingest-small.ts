@@ -31,13 +31,14 @@ export const ingestSmall: Figure = {
         fennecRuns.push(await runClosedLoop({
           concurrency: CONCURRENCY,
           durationMs,
+          warmupMs: durationMs / 10,
           op: async (w) => {
             const s = await createSession(coordinator, info.app_key, { user_id: `bench-small-${w}`, file_size: size });
             await uploadBuffer(node, new URL(s.upload_url).pathname, data, s.token);
           },
         }));
         await clearOriginals(ctx.cluster);
-        bareRuns.push(await runClosedLoop({ concurrency: CONCURRENCY, durationMs, op: () => uploadBuffer(bare, '/small', data) }));
+        bareRuns.push(await runClosedLoop({ concurrency: CONCURRENCY, durationMs, warmupMs: durationMs / 10, op: () => uploadBuffer(bare, '/small', data) }));
         const f = fennecRuns.at(-1)!;
         ctx.log(`  ingest-small ${label} run ${i + 1}/${ctx.runs}: fennec ${f.rate.toFixed(0)}/s (${f.failed} failed${f.errors[0] ? `: ${f.errors[0]}` : ''}), bare node ${bareRuns.at(-1)!.rate.toFixed(0)}/s`);
       }

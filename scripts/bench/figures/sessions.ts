@@ -32,6 +32,7 @@ async function sessionLoad(ctx: BenchContext, durationMs: number): Promise<LoadR
     return await runClosedLoop({
       concurrency: CONCURRENCY,
       durationMs,
+      warmupMs: durationMs / 10,
       op: async (_w, seq) => {
         await createSession(coordinator, ctx.cluster.info.app_key, { user_id: `bench-sess-${seq % 1000}`, file_size: 1024 });
       },
