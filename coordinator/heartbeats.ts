@@ -63,9 +63,10 @@ export function heartbeatSnapshot(opts: {
 
   return {
     get() {
-      if (Date.now() - fetchedAt < refreshMs) return Promise.resolve(current);
-      inflight ??= refresh();
-      return inflight;
+      if (Date.now() - fetchedAt >= refreshMs) inflight ??= refresh();
+      // Stale-while-revalidate: only the very first caller waits for Redis; everyone else gets
+      // the snapshot at hand while it refreshes (500 nodes take tens of ms to read and decode).
+      return fetchedAt === -Infinity && inflight ? inflight : Promise.resolve(current);
     },
   };
 }

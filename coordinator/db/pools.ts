@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { errors } from '../../shared/errors.js';
+import { poolsChanged } from './pool-candidates.js';
 
 export interface PoolRow {
   pool_id: string;
@@ -58,6 +59,7 @@ export function poolsRepo(db: Database) {
       if (existing && existing.node_id !== input.node_id)
         throw errors.conflict('pool_node_conflict', `pool ${input.pool_id} belongs to node ${existing.node_id}`);
       (existing ? update : insert).run(params);
+      poolsChanged(db);
       return { pool: repo.get(input.pool_id)!, created: !existing };
     },
     patch(poolId: string, patch: PoolPatch): PoolRow {
@@ -72,6 +74,7 @@ export function poolsRepo(db: Database) {
         replication_factor: patch.replication_factor ?? existing.replication_factor,
         now: Date.now(),
       });
+      poolsChanged(db);
       return repo.get(poolId)!;
     },
   };

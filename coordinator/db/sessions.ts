@@ -5,6 +5,7 @@ import { errors } from '../../shared/errors.js';
 import type { NodeHeartbeat } from '../../shared/heartbeat.js';
 import { choosePool, type Placement } from '../placement.js';
 import { RecentCompletions } from '../recent-completions.js';
+import { PoolCandidates } from './pool-candidates.js';
 import type { PoolRow } from './pools.js';
 import type { UserRow } from './users.js';
 
@@ -52,7 +53,6 @@ interface SessionRow {
 export function sessionsRepo(db: Database) {
   const s = {
     user: db.prepare('SELECT * FROM users WHERE user_id = ?'),
-    candidates: db.prepare('SELECT * FROM pools WHERE tier = ? AND accepting = 1'),
     recentlyCompleted: db.prepare(
       'SELECT pool_id, completed_at, file_size FROM sessions WHERE completed_at > ? ORDER BY completed_at',
     ),
@@ -91,12 +91,15 @@ export function sessionsRepo(db: Database) {
   for (const r of s.recentlyCompleted.all(Date.now() - 5 * 60_000) as { pool_id: string; completed_at: number; file_size: number }[])
     recent.add(r.pool_id, r.completed_at, r.file_size);
 
+  const candidates = new PoolCandidates(db);
+
+  /** Inside a transaction; the caller reports the released rows to `candidates` after commit. */
   const release = (row: SessionRow) => {
     s.poolReserve.run(-row.file_size, row.pool_id);
     s.userReserve.run(row.user_id, -row.file_size);
   };
 
-  const create = db.transaction((req: SessionRequest, ctx: SessionContext): CreatedSession => {
+  const createTx = db.transaction((req: SessionRequest, ctx: SessionContext): CreatedSession => {
     const user = s.user.get(req.user_id) as UserRow | undefined;
     const quota = user?.quota_bytes ?? ctx.defaultQuotaBytes;
     const committed = (user?.used_bytes ?? 0) + (user?.reserved_bytes ?? 0);
@@ -106,13 +109,13 @@ export function sessionsRepo(db: Database) {
         `user ${req.user_id} has ${Math.max(0, quota - committed)} of ${quota} bytes left, needs ${req.file_size}`,
       );
     const placement = choosePool({
-      pools: s.candidates.all(req.tier) as PoolRow[],
+      pools: candidates.ofTier(req.tier),
       heartbeats: ctx.heartbeats,
       tier: req.tier,
       fileSize: req.file_size,
       now: ctx.now,
       maxAgeMs: ctx.maxAgeMs,
-      reservedBytes: (pool, since) => pool.reserved_bytes + recent.since(pool.pool_id, since),
+      reservedBytes: (pool, since) => candidates.reserved(pool.pool_id) + recent.since(pool.pool_id, since),
     });
     if (!placement)
       throw errors.unavailable('no_capacity', `no ${req.tier} pool has ${req.file_size} bytes free right now`);
@@ -124,11 +127,17 @@ export function sessionsRepo(db: Database) {
     return { session_id, expires_at, placement };
   });
 
+  const create = (req: SessionRequest, ctx: SessionContext): CreatedSession => {
+    const created = createTx(req, ctx);
+    candidates.committed(created.placement.pool.pool_id, req.file_size);
+    return created;
+  };
+
   /**
    * Records a finished upload. Idempotent on image_uuid (a node's outbox may deliver twice).
    * A session already released by expiry only adds used bytes: its reservation is gone.
    */
-  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number): SessionRow | undefined => {
+  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number): { session: SessionRow; released: boolean } | undefined => {
     if (s.objectExists.get(body.image_uuid)) return undefined;
     const session = s.get.get(body.session_id) as SessionRow | undefined;
     if (!session) throw errors.conflict('unknown_session', `no session ${body.session_id}`);
@@ -150,27 +159,36 @@ export function sessionsRepo(db: Database) {
       visibility: session.visibility,
       created_at: Number.isFinite(Date.parse(body.created_at)) ? Date.parse(body.created_at) : now,
     });
-    if (session.state === 'open') release(session);
+    const released = session.state === 'open';
+    if (released) release(session);
     s.markCompleted.run(now, session.session_id);
     s.userUse.run(session.user_id, body.size);
-    return session;
+    return { session, released };
   });
 
   const complete = (body: UploadComplete, issuer: string, now: number): { duplicate: boolean } => {
-    const session = completeTx(body, issuer, now);
-    // Only once committed: a rolled-back completion must not hold placement space.
-    if (session) recent.add(session.pool_id, now, session.file_size);
-    return { duplicate: !session };
+    const done = completeTx(body, issuer, now);
+    // Only once committed: a rolled-back completion must move no figure.
+    if (done) {
+      recent.add(done.session.pool_id, now, done.session.file_size);
+      if (done.released) candidates.committed(done.session.pool_id, -done.session.file_size);
+    }
+    return { duplicate: !done };
   };
 
   /** Releases up to `limit` open sessions whose deadline (expiry + grace) passed; returns how many. */
-  const expire = db.transaction((deadline: number, limit: number): number => {
+  const expireTx = db.transaction((deadline: number, limit: number): { due: number; released: SessionRow[] } => {
     const due = s.dueForExpiry.all(deadline, limit) as SessionRow[];
-    for (const row of due) {
-      if (s.markExpired.run(row.session_id).changes === 1) release(row);
-    }
-    return due.length;
+    const released = due.filter((row) => s.markExpired.run(row.session_id).changes === 1);
+    for (const row of released) release(row);
+    return { due: due.length, released };
   });
+
+  const expire = (deadline: number, limit: number): number => {
+    const { due, released } = expireTx(deadline, limit);
+    for (const row of released) candidates.committed(row.pool_id, -row.file_size);
+    return due;
+  };
 
   return { create, complete, expire };
 }
