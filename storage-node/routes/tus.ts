@@ -1,4 +1,5 @@
 import type { HttpBindings } from '@hono/node-server';
+import type { Hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
 import { AppError, errors } from '../../shared/errors.js';
@@ -106,10 +107,11 @@ async function create(deps: TusDeps, c: Ctx): Promise<Response> {
   let ok = false;
   try {
     const withBody = c.req.header('content-type') === 'application/offset+octet-stream';
-    const { req, checksum } = forwardWithBody(c, withBody);
+    const { req, checksum, hashed } = forwardWithBody(c, withBody, tus.takeHash(row.id, 0));
     const res = await tus.handle(row.pool_id, req, row.id);
     if (res.status !== 201) return res;
     if (checksum?.mismatched) throw checksumMismatch();
+    keepHashIf(tus, row.id, 0, res, hashed);
     const done = await finishIfComplete(deps, row, res);
     ok = true;
     return done;
@@ -133,7 +135,8 @@ async function patch(deps: TusDeps, c: Ctx): Promise<Response> {
   try {
     const file = tus.filePath(row);
     const before = (await fs.stat(file).catch(() => undefined))?.size;
-    const { req, checksum } = forwardWithBody(c, true);
+    const running = before === undefined ? undefined : tus.takeHash(row.id, before);
+    const { req, checksum, hashed } = forwardWithBody(c, true, running);
     const res = await tus.handle(row.pool_id, req);
     // A failed checksummed chunk, or a body refused for running past Upload-Length, leaves
     // nothing: the upload is back at the offset it had before this request.
@@ -141,6 +144,7 @@ async function patch(deps: TusDeps, c: Ctx): Promise<Response> {
     if (discard && before !== undefined) await fs.truncate(file, before).catch(() => undefined);
     if (checksum?.mismatched) throw checksumMismatch();
     if (res.status !== 204) return res;
+    if (before !== undefined) keepHashIf(tus, row.id, before, res, hashed);
     return await finishIfComplete(deps, row, res);
   } finally {
     unlock();
@@ -163,6 +167,7 @@ async function finishIfComplete(deps: TusDeps, row: TusUploadRow, res: Response)
       size: row.size,
       sessionId: row.session_id,
       userId: row.user_id,
+      sha256: deps.tus.digest(row.id, row.size),
     });
     deps.metrics.uploads.inc({ status: '201' });
     deps.metrics.uploadBytes.inc(obj.size);
@@ -200,7 +205,12 @@ function forward(c: Ctx, body: ReadableStream<Uint8Array> | undefined): Request 
   return new Request(c.req.url, init);
 }
 
-function forwardWithBody(c: Ctx, withBody: boolean) {
+/** The running hash stays valid only if exactly the bytes it saw were written. */
+function keepHashIf(tus: TusService, id: string, before: number, res: Response, hashed: { hash?: Hash; bytes: () => number }): void {
+  if (hashed.hash && before + hashed.bytes() === Number(res.headers.get('upload-offset'))) tus.keepHash(id, hashed.hash, before + hashed.bytes());
+}
+
+function forwardWithBody(c: Ctx, withBody: boolean, running?: Hash) {
   let expected;
   try {
     expected = parseUploadChecksum(c.req.header('upload-checksum'));
@@ -208,9 +218,9 @@ function forwardWithBody(c: Ctx, withBody: boolean) {
     if (err instanceof ChecksumHeaderError) throw errors.badRequest('invalid_checksum', err.message);
     throw err;
   }
-  if (!withBody) return { req: forward(c, undefined), checksum: undefined };
-  const { body, checksum } = tusBody(c.env.incoming, expected);
-  return { req: forward(c, body), checksum };
+  if (!withBody) return { req: forward(c, undefined), checksum: undefined, hashed: { hash: running, bytes: () => 0 } };
+  const { body, checksum, hashed } = tusBody(c.env.incoming, expected, running);
+  return { req: forward(c, body), checksum, hashed: { hash: running, bytes: hashed } };
 }
 
 /** An early answer leaves body bytes unread: close the connection instead of draining a large body. */

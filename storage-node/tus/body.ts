@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
+import type { Hash } from 'node:crypto';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { ChecksumStream, type ExpectedChecksum } from './checksum.js';
 
 /**
@@ -9,9 +10,11 @@ import { ChecksumStream, type ExpectedChecksum } from './checksum.js';
  * `Upload-Checksum` the bytes also pass a hash; `checksum.mismatched` says whether they must be
  * discarded once the store is done with them (an interrupted chunk never matches).
  */
-export function tusBody(incoming: IncomingMessage, expected: ExpectedChecksum | undefined): {
+export function tusBody(incoming: IncomingMessage, expected: ExpectedChecksum | undefined, running?: Hash): {
   body: ReadableStream<Uint8Array>;
   checksum: ChecksumStream | undefined;
+  /** Bytes that went into `running`. */
+  hashed: () => number;
 } {
   const pass = new PassThrough({ highWaterMark: 1024 * 1024 });
   const onGone = () => {
@@ -29,6 +32,18 @@ export function tusBody(incoming: IncomingMessage, expected: ExpectedChecksum | 
   });
   incoming.pipe(pass);
   const checksum = expected ? new ChecksumStream(expected) : undefined;
-  const out = checksum ? pass.pipe(checksum) : pass;
-  return { body: Readable.toWeb(out) as ReadableStream<Uint8Array>, checksum };
+  let out: Readable = checksum ? pass.pipe(checksum) : pass;
+  let hashed = 0;
+  if (running) {
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        running.update(chunk);
+        hashed += chunk.length;
+        done(null, chunk);
+      },
+    });
+    checksum?.once('error', (err) => tap.destroy(err));
+    out = out.pipe(tap);
+  }
+  return { body: Readable.toWeb(out) as ReadableStream<Uint8Array>, checksum, hashed: () => hashed };
 }

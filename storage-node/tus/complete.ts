@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errors } from '../../shared/errors.js';
+import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
 import type { ObjectRow } from '../store.js';
 import { finishUpload } from '../upload/finish.js';
 import type { IngestResult } from '../upload/ingest.js';
@@ -12,11 +13,12 @@ import { SniffStream } from '../upload/sniff.js';
 /**
  * A finished tus upload, checked the way a direct upload is while it streams: SHA-256 of the
  * whole file and its type from the first bytes (415 for anything but an allowed image). The
- * result feeds the same `finishUpload` as the direct route. The file is read once, in
- * stream-sized pieces; a tus upload arrives in many requests (and may span node restarts), so
- * there is no single stream to hash on the way in.
+ * result feeds the same `finishUpload` as the direct route. When the PATCHes were hashed on the
+ * way in (`knownSha256`: every byte seen in order by this process) only the head is read;
+ * otherwise (a resumed upload after a restart, an interrupted chunk) the file is read once.
  */
-export async function inspectCompleted(filePath: string, size: number): Promise<IngestResult> {
+export async function inspectCompleted(filePath: string, size: number, knownSha256?: string): Promise<IngestResult> {
+  if (knownSha256) return { tmpPath: filePath, size, sha256: knownSha256, type: await sniffFile(filePath) };
   const meter = new MeterStream(size);
   const sniff = new SniffStream();
   const sink = new Writable({ write: (_chunk, _enc, done) => done() });
@@ -24,6 +26,20 @@ export async function inspectCompleted(filePath: string, size: number): Promise<
   if (!sniff.type) throw errors.unsupportedType('empty upload');
   if (meter.bytes !== size) throw errors.internal(`upload file has ${meter.bytes} bytes, expected ${size}`);
   return { tmpPath: filePath, size, sha256: meter.sha256, type: sniff.type };
+}
+
+/** The type of a file from its first bytes, as SniffStream decides it (415 if not an allowed image). */
+async function sniffFile(filePath: string): Promise<SniffedType> {
+  const fh = await fs.promises.open(filePath, 'r');
+  try {
+    const head = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(head, 0, SNIFF_BYTES, 0);
+    const type = await sniffImageType(head.subarray(0, bytesRead));
+    if (!type) throw errors.unsupportedType('the body is not an allowed image type (JPEG, PNG, WebP, AVIF, GIF, TIFF, HEIC)');
+    return type;
+  } finally {
+    await fh.close();
+  }
 }
 
 export interface CompleteInput {
@@ -34,6 +50,8 @@ export interface CompleteInput {
   size: number;
   sessionId: string;
   userId: string;
+  /** SHA-256 of the whole file when this process hashed every byte on the way in. */
+  sha256?: string;
 }
 
 /**
@@ -53,7 +71,7 @@ export async function completeTusUpload(
     } finally {
       await fh.close();
     }
-    ingested = await inspectCompleted(input.filePath, input.size);
+    ingested = await inspectCompleted(input.filePath, input.size, input.sha256);
   } catch (err) {
     await fs.promises.rm(input.filePath, { force: true });
     throw err;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -43,6 +43,12 @@ export class TusService {
   /** The id the route chose for a creation request, handed to @tus/server's namingFunction. */
   readonly #newIds = new WeakMap<Request, string>();
   readonly #busy = new Set<string>();
+  /**
+   * SHA-256 of each upload's bytes so far, while this process saw all of them in order: the
+   * final PATCH then needs no second read of the file. Dropped on any doubt (an interrupted or
+   * refused chunk, a restart); completion then hashes the file instead.
+   */
+  readonly #hashes = new Map<string, { hash: Hash; offset: number }>();
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | undefined;
 
@@ -107,11 +113,31 @@ export class TusService {
     };
   }
 
+  /** The running hash to continue at `offset` (taken: put it back with `keepHash`), if any. */
+  takeHash(id: string, offset: number): Hash | undefined {
+    const state = this.#hashes.get(id);
+    this.#hashes.delete(id);
+    if (state?.offset === offset) return state.hash;
+    return offset === 0 ? createHash('sha256') : undefined;
+  }
+
+  keepHash(id: string, hash: Hash, offset: number): void {
+    this.#hashes.set(id, { hash, offset });
+  }
+
+  /** Hex SHA-256 of the whole upload if the running hash covers exactly `size` bytes. */
+  digest(id: string, size: number): string | undefined {
+    const state = this.#hashes.get(id);
+    this.#hashes.delete(id);
+    return state?.offset === size ? state.hash.digest('hex') : undefined;
+  }
+
   /** Drops an upload: its bytes (if still there), its tus info file and its row. */
   async remove(row: Pick<TusUploadRow, 'id' | 'pool_id'>): Promise<void> {
     const file = this.filePath(row);
     await Promise.all([fs.rm(file, { force: true }), fs.rm(`${file}.json`, { force: true })]);
     this.registry.delete(row.id);
+    this.#hashes.delete(row.id);
   }
 
   /** Removes expired uploads: the FileStore's own expiration, then rows (and leftovers) of ours. */
