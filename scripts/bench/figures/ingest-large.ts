@@ -40,6 +40,10 @@ async function timed(fn: () => Promise<unknown>, bytes: number): Promise<number>
   return bytes / MiB / ((performance.now() - t0) / 1000);
 }
 
+/** The raw upload measured by this run's `ingest-large`, for the `tus` figure to compare against. */
+let rawLarge: { size: number; summary: Summary } | undefined;
+export const rawLargeResult = () => rawLarge;
+
 export const ingestLarge: Figure = {
   name: 'ingest-large',
   async run(ctx: BenchContext): Promise<FigureRow[]> {
@@ -74,6 +78,7 @@ export const ingestLarge: Figure = {
     const node = summarize(results.node!);
     const nginx: Summary | null = results.nginx!.length ? summarize(results.nginx!) : null;
     const rows: FigureRow[] = [];
+    rawLarge = { size, summary: summarize(results.raw!) };
     for (const kind of ['raw', 'multipart'] as const) {
       const fennec = summarize(results[kind]!);
       const extra = { size_mib: size / MiB };
