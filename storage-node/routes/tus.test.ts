@@ -1,5 +1,6 @@
 import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -188,6 +189,21 @@ describe('tus routes', () => {
     const url = new URL(res.headers.get('location')!, base).href;
     expect((await patch(url, tok, 0, svg)).status).toBe(415);
     expect(tusFiles()).toEqual([]);
+  });
+
+  it('finishes on HEAD an upload whose bytes all arrived but whose finish never ran', async () => {
+    const tok = await token();
+    const data = jpeg(20_000);
+    const res = await create(tok, data.length);
+    const url = new URL(res.headers.get('location')!, base).href;
+    const id = url.split('/').at(-1)!;
+    // As if the node had stopped right after the last byte reached the file.
+    await fs.writeFile(path.join(pool.path, 'tmp', 'tus', id), data);
+    const h = await head(url, tok);
+    expect(h.status).toBe(200);
+    const uuid = h.headers.get('fennec-image-uuid')!;
+    expect(store.getObject(uuid)!.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect((await head(url, tok)).status).toBe(404);
   });
 
   it('serializes PATCHes: a second writer gets 409 while the first streams', async () => {

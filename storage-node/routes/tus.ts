@@ -43,16 +43,26 @@ export function tusRoutes(deps: TusDeps): Hono<Env> {
   app.options(TUS_PATH, (c) => options(deps, c));
   app.options(`${TUS_PATH}/:id`, (c) => options(deps, c));
 
-  app.post(TUS_PATH, (c) => closeUnread(c, () => create(deps, c)));
+  app.post(TUS_PATH, (c) => bodyRequest(deps, c, () => create(deps, c)));
 
   // hono answers HEAD with the GET route (without the body).
   app.get(`${TUS_PATH}/:id`, async (c) => {
     if (c.req.method !== 'HEAD') throw errors.notFound('not_found', 'tus uploads are not downloadable');
     const row = await authorize(deps, c);
-    return tus.handle(row.pool_id, forward(c, undefined));
+    const res = await tus.handle(row.pool_id, forward(c, undefined));
+    // All bytes there but never finished (the node stopped between the last byte and the
+    // finish step): finish now, or the client would see a complete upload with no image.
+    if (res.status !== 200 || Number(res.headers.get('upload-offset')) !== row.size) return res;
+    const unlock = tus.tryLock(row.id);
+    if (!unlock) return res;
+    try {
+      return await finishIfComplete(deps, row, res);
+    } finally {
+      unlock();
+    }
   });
 
-  app.patch(`${TUS_PATH}/:id`, (c) => closeUnread(c, () => patch(deps, c)));
+  app.patch(`${TUS_PATH}/:id`, (c) => bodyRequest(deps, c, () => patch(deps, c)));
 
   app.delete(`${TUS_PATH}/:id`, async (c) => {
     const row = await authorize(deps, c);
@@ -223,9 +233,14 @@ function forwardWithBody(c: Ctx, withBody: boolean, running?: Hash) {
   return { req: forward(c, body), checksum, hashed: { hash: running, bytes: hashed } };
 }
 
-/** An early answer leaves body bytes unread: close the connection instead of draining a large body. */
-async function closeUnread(c: Ctx, fn: () => Promise<Response>): Promise<Response> {
+/**
+ * A request carrying upload bytes: counted as in flight (shutdown waits for it, the heartbeat
+ * reports it), and an early answer that leaves body bytes unread closes the connection instead
+ * of draining a large body.
+ */
+async function bodyRequest(deps: TusDeps, c: Ctx, fn: () => Promise<Response>): Promise<Response> {
   const incoming = c.env.incoming;
+  const upload = deps.tracker.begin();
   try {
     const res = await fn();
     if (!incoming.readableEnded) {
@@ -239,5 +254,7 @@ async function closeUnread(c: Ctx, fn: () => Promise<Response>): Promise<Respons
       lingerThenClose(incoming);
     }
     throw err;
+  } finally {
+    upload.end();
   }
 }
