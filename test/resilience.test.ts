@@ -37,6 +37,16 @@ describe('a node keeps taking uploads when the coordinator or Redis is away', ()
     expect(usage.body).toMatchObject({ used_bytes: 60_000, reserved_bytes: 0, objects: 3 });
   });
 
+  it('a node restarted while the coordinator is down still verifies tokens (kept key set)', async () => {
+    const photo = fakeJpeg(12_000);
+    const s = await t.session('nina', photo.length);
+    await t.cluster.coordinator.stop();
+    await t.cluster.nodes[0]!.stop();
+    await t.cluster.startNode(0);
+    expect((await t.uploadRaw(s, photo)).status).toBe(201);
+    await t.cluster.startCoordinator();
+  });
+
   it('Redis stopped → uploads with tokens already issued still succeed; heartbeats resume after', async () => {
     const photos = [fakeJpeg(10_000), fakeJpeg(10_000)];
     const sessions: SessionResponse[] = [];
