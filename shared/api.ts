@@ -57,3 +57,40 @@ export type UploadComplete = z.infer<typeof uploadCompleteSchema>;
 
 export const COORDINATOR_AUDIENCE = 'fennec-coordinator';
 export const PURPOSE_UPLOAD_COMPLETE = 'upload.complete';
+
+/** One variant file of an image, as the node made it (path relative to the pool). */
+export const variantFileSchema = z.object({
+  name: z.string().min(1),
+  rel_path: z.string().min(1),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  bytes: z.number().int().nonnegative(),
+  mime: z.string().min(1),
+});
+export type VariantFileInfo = z.infer<typeof variantFileSchema>;
+
+export const IMAGE_EVENTS = ['image.thumbnails_ready', 'image.ready', 'image.failed'] as const;
+export type ImageEventType = (typeof IMAGE_EVENTS)[number];
+
+/**
+ * Node → coordinator: the variant job reached a milestone (`POST /api/internal/images/{event}`,
+ * node-signed with the purpose of the same name). Carries the whole state so far, so delivering
+ * it twice or late changes nothing.
+ */
+export const imageEventSchema = z.object({
+  event: z.enum(IMAGE_EVENTS),
+  image_uuid: z.string().uuid(),
+  node_id: z.string().min(1),
+  pool_id: z.string().min(1),
+  width: z.number().int().positive().nullable(),
+  height: z.number().int().positive().nullable(),
+  format: z.string().nullable(),
+  variants: z.array(variantFileSchema),
+  reason: z.string().nullable(),
+  at: z.string(),
+});
+export type ImageEvent = z.infer<typeof imageEventSchema>;
+
+export const PURPOSE_IMAGE_THUMBNAILS_READY = 'image.thumbnails_ready';
+export const PURPOSE_IMAGE_READY = 'image.ready';
+export const PURPOSE_IMAGE_FAILED = 'image.failed';

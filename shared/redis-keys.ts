@@ -6,6 +6,15 @@ export interface RedisKeys {
   nodesIndex(): string;
   /** Key prefix for rate-limit counters of one limiter. */
   rateLimit(name: string): string;
+  /** BullMQ's `prefix` option for job queues (BullMQ appends `:{queue}:…` itself). */
+  queuePrefix(): string;
+  /** The job queue of one node: its workers take only these jobs, so a job runs where its files are. */
+  nodeQueue(nodeId: string): string;
+  /**
+   * Set by a node once its pending jobs are in Redis; gone means Redis lost them (FLUSHALL, a
+   * restart without persistence) and the node re-enqueues from its SQLite.
+   */
+  queueMarker(nodeId: string): string;
 }
 
 export const DEFAULT_REDIS_PREFIX = 'fennec:';
@@ -15,5 +24,8 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
     node: (nodeId) => `${prefix}node:${nodeId}`,
     nodesIndex: () => `${prefix}nodes`,
     rateLimit: (name) => `${prefix}rl:${name}`,
+    queuePrefix: () => `${prefix}bull`,
+    nodeQueue: (nodeId) => `jobs-${nodeId}`,
+    queueMarker: (nodeId) => `${prefix}queue-marker:${nodeId}`,
   };
 }

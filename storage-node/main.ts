@@ -10,6 +10,7 @@ import { buildApp } from './app.js';
 import { initConfigSchema, nodeConfigSchema, type NodeConfig } from './config.js';
 import { openDb, walFile } from './db.js';
 import { Heartbeat } from './heartbeat.js';
+import { setupNodeJobs } from './jobs/setup.js';
 import { CoordinatorKeys, staticKeySource } from './jwks.js';
 import { createMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
@@ -77,6 +78,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     coordinatorUrl: cfg.coordinatorUrl,
     maxBackoffMs: cfg.outboxMaxBackoffMs,
   });
+  const jobs = setupNodeJobs({ cfg, db, pools, logger, metrics, keys, wakeOutbox: () => outbox.wake() });
   const coordinatorKeys = cfg.jwksFile
     ? undefined
     : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger });
@@ -98,6 +100,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     metrics,
     tracker,
     wakeOutbox: () => outbox.wake(),
+    onStored: jobs.onStored,
     tus,
   });
   const { server, port } = await listen(app, { host: cfg.listenHost, port: cfg.listenPort, idleTimeoutMs: cfg.idleTimeoutMs });
@@ -119,6 +122,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   });
   heartbeat.start();
   outbox.start();
+  jobs.start();
   tus.start();
   const prune = setInterval(() => store.pruneTokens(Math.floor(Date.now() / 1000) - cfg.clockSkewSeconds), 60_000);
   prune.unref();
@@ -144,6 +148,8 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
         server.closeAllConnections();
       },
     },
+    // Running variant jobs finish (their results go to the outbox) before the outbox stops.
+    { name: 'jobs', run: () => jobs.close() },
     { name: 'outbox', run: () => outbox.stop() },
     { name: 'tus-sweep', run: () => tus.stop() },
     { name: 'prune', run: () => clearInterval(prune) },

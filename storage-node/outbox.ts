@@ -1,6 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { COORDINATOR_AUDIENCE, PURPOSE_UPLOAD_COMPLETE } from '../shared/api.js';
+import {
+  COORDINATOR_AUDIENCE,
+  PURPOSE_IMAGE_FAILED,
+  PURPOSE_IMAGE_READY,
+  PURPOSE_IMAGE_THUMBNAILS_READY,
+  PURPOSE_UPLOAD_COMPLETE,
+} from '../shared/api.js';
 import type { Logger } from '../shared/logger.js';
 import { sha256Hex, signNodeRequest, type SigningKey } from '../shared/tokens.js';
 import type { NodeStore, OutboxRow } from './store.js';
@@ -25,6 +31,10 @@ const BATCH = 32;
 /** Where each kind of outbox row goes on the coordinator. */
 const ROUTES: Record<string, { path: string; purpose: string }> = {
   [OUTBOX_UPLOAD_COMPLETE]: { path: '/api/internal/uploads/complete', purpose: PURPOSE_UPLOAD_COMPLETE },
+  // Variant milestones (storage-node/jobs/image-state.ts writes them with the state change).
+  'image.thumbnails_ready': { path: '/api/internal/images/thumbnails-ready', purpose: PURPOSE_IMAGE_THUMBNAILS_READY },
+  'image.ready': { path: '/api/internal/images/ready', purpose: PURPOSE_IMAGE_READY },
+  'image.failed': { path: '/api/internal/images/failed', purpose: PURPOSE_IMAGE_FAILED },
 };
 
 async function undiciSend(url: string, body: string, token: string): Promise<number> {

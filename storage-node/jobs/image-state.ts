@@ -1,0 +1,109 @@
+import type { ImageEvent, ImageEventType, VariantFileInfo } from '../../shared/api.js';
+import type { Db } from '../db.js';
+
+/** What a variant job needs to know about an image, from the node's SQLite. */
+export interface ImageWork {
+  uuid: string;
+  pool_id: string;
+  rel_path: string;
+  mime: string;
+  status: 'processing' | 'ready' | 'failed';
+  thumbnails_ready: 0 | 1;
+  variants: string;
+}
+
+export interface Dimensions {
+  width: number;
+  height: number;
+  format: string;
+}
+
+/**
+ * Image processing state in the node's SQLite: the source of truth the queue is rebuilt from.
+ * Each milestone commits the new state and its outbox row for the coordinator together.
+ */
+export interface ImageState {
+  get(uuid: string): ImageWork | undefined;
+  /** Every image whose variant work is not done, oldest first (re-enqueued on start and reconnect). */
+  pending(): ImageWork[];
+  thumbnailsReady(uuid: string, dims: Dimensions, variants: VariantFileInfo[]): void;
+  ready(uuid: string, dims: Dimensions, variants: VariantFileInfo[]): void;
+  failed(uuid: string, reason: string): void;
+  /** Counts by status, for /metrics. */
+  counts(): Record<string, number>;
+}
+
+interface Row extends ImageWork {
+  width: number | null;
+  height: number | null;
+  format: string | null;
+  failure_reason: string | null;
+}
+
+export function createImageState(db: Db, nodeId: string, wakeOutbox: () => void): ImageState {
+  const get = db.prepare('SELECT * FROM objects WHERE uuid = ?');
+  const pending = db.prepare("SELECT * FROM objects WHERE status = 'processing' ORDER BY created_at");
+  const update = db.prepare(
+    `UPDATE objects SET status = @status, thumbnails_ready = @thumbnails_ready, width = @width, height = @height,
+       format = @format, variants = @variants, failure_reason = @reason, updated_at = @now WHERE uuid = @uuid`,
+  );
+  const outbox = db.prepare('INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)');
+  const counts = db.prepare('SELECT status, count(*) AS n FROM objects GROUP BY status');
+
+  const commit = db.transaction(
+    (uuid: string, event: ImageEventType, next: { status: string; thumbs: 0 | 1; dims?: Dimensions; variants: VariantFileInfo[]; reason: string | null }) => {
+      const row = get.get(uuid) as Row | undefined;
+      if (!row) return false;
+      // A finished image never moves back (a duplicate run after ready/failed changes nothing).
+      if (row.status !== 'processing') return false;
+      const now = new Date();
+      const dims = next.dims ?? { width: row.width, height: row.height, format: row.format };
+      update.run({
+        uuid,
+        status: next.status,
+        thumbnails_ready: next.thumbs,
+        width: dims.width,
+        height: dims.height,
+        format: dims.format,
+        variants: JSON.stringify(next.variants),
+        reason: next.reason,
+        now: now.toISOString(),
+      });
+      const payload: ImageEvent = {
+        event,
+        image_uuid: uuid,
+        node_id: nodeId,
+        pool_id: row.pool_id,
+        width: dims.width ?? null,
+        height: dims.height ?? null,
+        format: dims.format ?? null,
+        variants: next.variants,
+        reason: next.reason,
+        at: now.toISOString(),
+      };
+      outbox.run(event, JSON.stringify(payload), now.getTime(), now.getTime());
+      return true;
+    },
+  );
+  const run = (...args: Parameters<typeof commit>) => {
+    if (commit(...args)) wakeOutbox();
+  };
+
+  return {
+    get: (uuid) => get.get(uuid) as ImageWork | undefined,
+    pending: () => pending.all() as ImageWork[],
+    thumbnailsReady: (uuid, dims, variants) =>
+      run(uuid, 'image.thumbnails_ready', { status: 'processing', thumbs: 1, dims, variants, reason: null }),
+    ready: (uuid, dims, variants) => run(uuid, 'image.ready', { status: 'ready', thumbs: 1, dims, variants, reason: null }),
+    failed: (uuid, reason) => {
+      const row = get.get(uuid) as Row | undefined;
+      run(uuid, 'image.failed', {
+        status: 'failed',
+        thumbs: row?.thumbnails_ready ?? 0,
+        variants: row ? (JSON.parse(row.variants) as VariantFileInfo[]) : [],
+        reason,
+      });
+    },
+    counts: () => Object.fromEntries((counts.all() as { status: string; n: number }[]).map((r) => [r.status, r.n])),
+  };
+}

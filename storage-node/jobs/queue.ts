@@ -1,0 +1,184 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Gauge, type Registry } from 'prom-client';
+import type { Logger } from '../../shared/logger.js';
+import type { RedisKeys } from '../../shared/redis-keys.js';
+import { jobId, priorityOf, type JobData, type JobKind } from './kinds.js';
+
+export type JobHandler = (job: Job<JobData>) => Promise<unknown>;
+
+export interface NodeJobsOptions {
+  /** ioredis with `maxRetriesPerRequest: null` (BullMQ workers require it); main.ts builds it. */
+  connection: Redis;
+  keys: RedisKeys;
+  nodeId: string;
+  logger: Logger;
+  handlers: Partial<Record<JobKind, JobHandler>>;
+  /** Work the node's SQLite says is not done: the queue is rebuilt from it. */
+  pending: () => JobData[];
+  concurrency: number;
+  attempts: number;
+  backoffMs: number;
+  /** Lock on a running job; a worker killed mid-job has its job picked up once this passes. */
+  lockMs: number;
+  /** How often the node checks that Redis still holds its queue (FLUSHALL, restart without persistence). */
+  markerCheckMs: number;
+  registry?: Registry;
+}
+
+export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
+
+/**
+ * This node's BullMQ queue and worker. The node's SQLite is the truth: on start, on every Redis
+ * reconnect and whenever the queue marker has vanished, every pending image is added again under
+ * its deterministic id (a no-op for jobs Redis still has).
+ */
+export class NodeJobs {
+  readonly queue: Queue<JobData>;
+  readonly #opts: NodeJobsOptions;
+  #worker: Worker<JobData> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #resyncing: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #onReady = () => void this.resync('redis ready');
+
+  constructor(opts: NodeJobsOptions) {
+    this.#opts = opts;
+    this.queue = new Queue<JobData>(opts.keys.nodeQueue(opts.nodeId), {
+      connection: opts.connection,
+      prefix: opts.keys.queuePrefix(),
+      defaultJobOptions: {
+        attempts: opts.attempts,
+        backoff: { type: 'exponential', delay: opts.backoffMs },
+        // Completed jobs go (SQLite records the result); failed ones stay a week for the operator.
+        removeOnComplete: true,
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    });
+    this.queue.on('error', () => undefined); // Redis outages are reported by the heartbeat
+    if (opts.registry) this.#registerGauge(opts.registry);
+  }
+
+  start(): void {
+    const { opts } = { opts: this.#opts };
+    this.#worker = new Worker<JobData>(
+      this.queue.name,
+      async (job) => {
+        const handler = opts.handlers[job.data.kind];
+        if (!handler) throw new Error(`no handler for ${job.data.kind} jobs on this node yet`);
+        return handler(job);
+      },
+      {
+        connection: opts.connection,
+        prefix: opts.keys.queuePrefix(),
+        concurrency: opts.concurrency,
+        lockDuration: opts.lockMs,
+        stalledInterval: opts.lockMs,
+        // A job whose worker died twice is retried once more before it fails (a poison image
+        // that crashes the process must not loop forever).
+        maxStalledCount: 2,
+      },
+    );
+    this.#worker.on('error', (err) => opts.logger.warn({ err: err.message }, 'job worker error'));
+    this.#worker.on('failed', (job, err) =>
+      opts.logger.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed'),
+    );
+    opts.connection.on('ready', this.#onReady);
+    void this.resync('start');
+    this.#timer = setInterval(() => void this.#checkMarker(), opts.markerCheckMs);
+    this.#timer.unref();
+  }
+
+  /** Adds one job; resolves false when Redis is down (the resync after reconnect adds it). */
+  async enqueue(data: JobData): Promise<boolean> {
+    try {
+      await this.queue.add(data.kind, data, { jobId: jobId(data), priority: priorityOf(data) });
+      return true;
+    } catch (err) {
+      this.#opts.logger.debug({ err: (err as Error).message, job_id: jobId(data) }, 'enqueue failed; resync will add it');
+      return false;
+    }
+  }
+
+  /** Fire and forget, for the upload path: a 201 never waits for Redis. */
+  enqueueSoon(data: JobData): void {
+    void this.enqueue(data);
+  }
+
+  async resync(reason: string): Promise<void> {
+    this.#resyncing ??= this.#resync(reason).finally(() => {
+      this.#resyncing = undefined;
+    });
+    return this.#resyncing;
+  }
+
+  async #resync(reason: string): Promise<void> {
+    const { opts } = { opts: this.#opts };
+    try {
+      // Marker first: a FLUSHALL after this point removes it again and triggers another resync.
+      await opts.connection.set(opts.keys.queueMarker(opts.nodeId), String(Date.now()));
+      const pending = opts.pending();
+      for (let i = 0; i < pending.length; i += 500) {
+        const batch = pending.slice(i, i + 500);
+        await this.queue.addBulk(
+          batch.map((data) => ({ name: data.kind, data, opts: { jobId: jobId(data), priority: priorityOf(data) } })),
+        );
+      }
+      opts.logger.info({ reason, pending: pending.length }, 'job queue resynced from SQLite');
+    } catch (err) {
+      opts.logger.warn({ reason, err: (err as Error).message }, 'job queue resync failed; retrying on reconnect');
+      await opts.connection.del(opts.keys.queueMarker(opts.nodeId)).catch(() => undefined);
+    }
+  }
+
+  async #checkMarker(): Promise<void> {
+    const { opts } = { opts: this.#opts };
+    try {
+      if ((await opts.connection.exists(opts.keys.queueMarker(opts.nodeId))) === 0) await this.resync('queue marker missing');
+    } catch {
+      // Redis down: the 'ready' event resyncs when it is back
+    }
+  }
+
+  /** Counts per state, for /metrics and the heartbeat. */
+  async counts(): Promise<Record<string, number>> {
+    return (await this.queue.getJobCounts(...JOB_STATES)) as Record<string, number>;
+  }
+
+  #registerGauge(registry: Registry): void {
+    const jobs = this;
+    new Gauge({
+      name: 'fennec_node_jobs',
+      help: "Jobs in this node's queue, by state (empty while Redis is unreachable)",
+      labelNames: ['state'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const counts = await Promise.race([
+          jobs.counts().catch(() => undefined),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), 500).unref()),
+        ]);
+        for (const [state, n] of Object.entries(counts ?? {})) this.set({ state }, n);
+      },
+    });
+  }
+
+  /** Stops taking jobs and waits for running ones (a SIGTERM drains); safe to call twice. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#timer);
+      this.#opts.connection.off('ready', this.#onReady);
+      try {
+        await this.#worker?.close();
+      } catch (err) {
+        this.#opts.logger.warn({ err: (err as Error).message }, 'closing the job worker failed');
+      }
+      try {
+        await this.queue.close();
+      } catch (err) {
+        this.#opts.logger.warn({ err: (err as Error).message }, 'closing the job queue failed');
+      }
+    })();
+    return this.#closing;
+  }
+}
