@@ -4,6 +4,7 @@ import type { CoordinatorEnv } from './auth.js';
 import type { CoordinatorDeps } from './deps.js';
 import { adminRoutes } from './routes/admin.js';
 import { imageRoutes, userRoutes } from './routes/images.js';
+import { imageEventRoutes } from './routes/image-events.js';
 import { internalRoutes } from './routes/internal.js';
 import { publicRoutes } from './routes/public.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -18,6 +19,7 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/api/v1/images', imageRoutes(deps));
   app.route('/api/v1/users', userRoutes(deps));
   app.route('/api/v1/admin', adminRoutes(deps));
+  app.route('/api/internal/images', imageEventRoutes(deps));
   app.route('/api/internal', internalRoutes(deps));
   app.route('/', publicRoutes(deps));
   return app;

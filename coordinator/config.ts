@@ -23,6 +23,9 @@ export const coordinatorEnvSchema = z
     FENNEC_RATE_IP_PER_MIN: env.int(1200, 1),
     FENNEC_HEARTBEAT_MAX_AGE_MS: env.int(15000, 100),
     FENNEC_LOG_LEVEL: env.logLevel(),
+    FENNEC_WEBHOOK_BACKOFF_MS: env.int(1000, 1),
+    FENNEC_WEBHOOK_MAX_BACKOFF_MS: env.int(10 * 60_000, 1),
+    FENNEC_WEBHOOK_MAX_ATTEMPTS: env.int(20, 1),
   })
   .transform((e) => ({
     listenHost: e.FENNEC_LISTEN_HOST,
@@ -41,6 +44,12 @@ export const coordinatorEnvSchema = z
     rateIpPerMin: e.FENNEC_RATE_IP_PER_MIN,
     heartbeatMaxAgeMs: e.FENNEC_HEARTBEAT_MAX_AGE_MS,
     logLevel: e.FENNEC_LOG_LEVEL,
+    /** App webhooks: first retry after this, doubling to the max; dead after maxAttempts (~2 days by default). */
+    webhooks: {
+      baseBackoffMs: e.FENNEC_WEBHOOK_BACKOFF_MS,
+      maxBackoffMs: e.FENNEC_WEBHOOK_MAX_BACKOFF_MS,
+      maxAttempts: e.FENNEC_WEBHOOK_MAX_ATTEMPTS,
+    },
   }));
 
 export type CoordinatorConfig = z.infer<typeof coordinatorEnvSchema>;

@@ -42,4 +42,15 @@ export interface CoordinatorDeps {
   rateLimits: SessionRateLimits;
   signingKeys: SigningKeys;
   metrics: CoordinatorMetrics;
+  /** Wakes the webhook dispatcher after a row is queued (absent in tests that send none). */
+  webhooks?: { wake: () => void };
+  /** Per-node job queue counts, read from Redis (GET /api/v1/admin/queues). */
+  queues?: { counts: (nodeIds: string[]) => Promise<NodeQueueCounts[]> };
+}
+
+export interface NodeQueueCounts {
+  node_id: string;
+  queue: string;
+  counts: Record<string, number> | null;
+  error?: string;
 }

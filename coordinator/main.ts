@@ -11,11 +11,14 @@ import { coordinatorEnvSchema, type CoordinatorConfig } from './config.js';
 import { openDatabase } from './db/open.js';
 import type { CoordinatorDeps } from './deps.js';
 import { heartbeatSnapshot } from './heartbeats.js';
+import { queueCounts } from './queues.js';
 import { coordinatorMetrics } from './metrics.js';
 import { sessionRateLimits } from './rate-limit.js';
 import { createRepos } from './repos.js';
 import { addSigningKey, loadSigningKeys } from './signing-keys.js';
 import { startSweeper } from './sweeper.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { webhookOutboxRepo } from './webhooks/outbox-repo.js';
 
 function loadConfig(): CoordinatorConfig {
   try {
@@ -63,6 +66,14 @@ function main(): void {
   const keys = redisKeys(config.redisPrefix);
   const metrics = coordinatorMetrics();
   const repos = createRepos(db);
+  const webhooks = new WebhookDispatcher({
+    outbox: webhookOutboxRepo(db),
+    logger,
+    issuer: config.issuer,
+    signingKey: () => signingKeys,
+    ...config.webhooks,
+  });
+  const queues = queueCounts({ redis, keys });
   const deps: CoordinatorDeps = {
     settings: config,
     logger,
@@ -83,6 +94,8 @@ function main(): void {
     }),
     signingKeys,
     metrics,
+    webhooks,
+    queues,
   };
   const sweeper = startSweeper({
     sessions: repos.sessions,
@@ -91,6 +104,7 @@ function main(): void {
     onExpired: (n) => metrics.expiredSessions.inc(n),
   });
 
+  webhooks.start();
   const app = buildApp(deps);
   const server = serve({ fetch: app.fetch, port: config.listenPort, hostname: config.listenHost }, (info) => {
     // With port 0 the default public URL only becomes known now.
@@ -121,6 +135,8 @@ function main(): void {
         // Idle keep-alive sockets would hold close() open until they time out.
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       });
+      await webhooks.stop();
+      await queues.close();
       try {
         await redis.quit();
       } catch {

@@ -81,6 +81,31 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX objects_user_sha ON objects(app_id, user_id, sha256);
   `,
+  // Variant results reported by the node (image.* events) and the app webhook outbox.
+  `
+  ALTER TABLE objects ADD COLUMN width INTEGER;
+  ALTER TABLE objects ADD COLUMN height INTEGER;
+  ALTER TABLE objects ADD COLUMN format TEXT;
+  ALTER TABLE objects ADD COLUMN variants TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE objects ADD COLUMN thumbnails_ready INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE objects ADD COLUMN failure_reason TEXT;
+  CREATE TABLE webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- image uuid + event type: a node delivering the same event twice queues one webhook
+    event_id TEXT NOT NULL UNIQUE,
+    app_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    delivered_at INTEGER,
+    dead INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX webhook_outbox_due ON webhook_outbox(next_attempt_at) WHERE delivered_at IS NULL AND dead = 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -15,6 +15,13 @@ export interface ObjectRow {
   state: string;
   status: 'processing' | 'ready' | 'failed';
   created_at: number;
+  width: number | null;
+  height: number | null;
+  format: string | null;
+  /** JSON array of VariantFileInfo (shared/api.ts), as the node reported them. */
+  variants: string;
+  thumbnails_ready: 0 | 1;
+  failure_reason: string | null;
   /** Joined from the pool, so URLs follow a pool's current public address. */
   public_base_url: string;
 }

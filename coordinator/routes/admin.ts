@@ -55,8 +55,11 @@ export function adminRoutes(deps: CoordinatorDeps) {
     });
   });
 
-  // Jobs (variants, replication, backup) arrive in a later issue; the route exists so tools can rely on it.
-  app.get('/queues', (c) => c.json({ queues: [] }));
+  // Per-node job queues (BullMQ on Redis): counts per state, so the operator sees backlogs and failures.
+  app.get('/queues', async (c) => {
+    const nodeIds = repos.nodes.list().map((n) => n.node_id);
+    return c.json({ queues: deps.queues ? await deps.queues.counts(nodeIds) : [] });
+  });
 
   app.route('/', adminNodeRoutes(deps));
   return app;

@@ -1,29 +1,8 @@
 import { Hono } from 'hono';
 import { AppError, errors } from '../../shared/errors.js';
-import { publicUrl } from '../../shared/paths.js';
 import { appAuth, type CoordinatorEnv } from '../auth.js';
-import type { ObjectRow } from '../db/objects.js';
 import type { CoordinatorDeps } from '../deps.js';
-
-function imageView(o: ObjectRow) {
-  return {
-    image_uuid: o.image_uuid,
-    status: o.status,
-    size: o.size,
-    sha256: o.sha256,
-    mime: o.mime,
-    user_id: o.user_id,
-    pool_id: o.pool_id,
-    node_id: o.node_id,
-    visibility: o.visibility,
-    created_at: new Date(o.created_at).toISOString(),
-    // Dimensions and variants are filled in by the node's variant job (a later issue).
-    width: null,
-    height: null,
-    copies: [{ node_id: o.node_id, pool_id: o.pool_id, state: o.state }],
-    urls: { original: publicUrl(o.public_base_url, o.rel_path), variants: {} },
-  };
-}
+import { imageView } from '../image-view.js';
 
 /** `/api/v1/images/:uuid`: an app sees only its own objects (404 otherwise, not 403: no oracle). */
 export function imageRoutes(deps: CoordinatorDeps) {

@@ -3,6 +3,7 @@ import { errors } from '../../shared/errors.js';
 import { publicUrl } from '../../shared/paths.js';
 import type { CoordinatorEnv } from '../auth.js';
 import type { CoordinatorDeps } from '../deps.js';
+import { variantFiles } from '../image-view.js';
 
 /** Unauthenticated routes: image redirects, the JWKS, probes and metrics. */
 export function publicRoutes(deps: CoordinatorDeps) {
@@ -17,9 +18,15 @@ export function publicRoutes(deps: CoordinatorDeps) {
     return c.redirect(publicUrl(o.public_base_url, o.rel_path), 302);
   });
 
+  // Variant names as in the image API: `small.webp`, `medium.jpg`, `full.avif`…
   app.get('/i/:uuid/:variant', (c) => {
-    if (!deps.repos.objects.get(c.req.param('uuid'))) throw errors.notFound('not_found', 'no such image');
-    throw errors.notFound('not_found', `variant ${c.req.param('variant')} does not exist yet`);
+    const o = deps.repos.objects.get(c.req.param('uuid'));
+    if (!o) throw errors.notFound('not_found', 'no such image');
+    const name = c.req.param('variant');
+    const v = variantFiles(o).find((f) => f.name === name);
+    if (!v) throw errors.notFound('not_found', `variant ${name} does not exist (yet)`);
+    c.header('cache-control', 'public, max-age=60');
+    return c.redirect(publicUrl(o.public_base_url, v.rel_path), 302);
   });
 
   app.get('/.well-known/jwks.json', (c) => {

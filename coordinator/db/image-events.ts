@@ -1,0 +1,50 @@
+import type { Database } from 'better-sqlite3';
+import type { ImageEvent } from '../../shared/api.js';
+import { AppError, errors } from '../../shared/errors.js';
+import type { ObjectRow } from './objects.js';
+
+const SELECT = `SELECT o.*, p.public_base_url FROM objects o JOIN pools p ON p.pool_id = o.pool_id WHERE o.image_uuid = ?`;
+
+/**
+ * Applies a node's image.* event to the object index. Idempotent and monotonic: an image never
+ * goes back from ready/failed, and a repeated or late event changes nothing. Returns the object
+ * after the change and whether the event was new (only a new event queues a webhook).
+ */
+export function imageEventsRepo(db: Database) {
+  const get = db.prepare(SELECT);
+  const thumbs = db.prepare(
+    `UPDATE objects SET thumbnails_ready = 1, width = @width, height = @height, format = @format, variants = @variants
+     WHERE image_uuid = @uuid AND status = 'processing' AND thumbnails_ready = 0`,
+  );
+  const ready = db.prepare(
+    `UPDATE objects SET status = 'ready', thumbnails_ready = 1, width = @width, height = @height, format = @format,
+       variants = @variants, failure_reason = NULL
+     WHERE image_uuid = @uuid AND status = 'processing'`,
+  );
+  const failed = db.prepare(
+    `UPDATE objects SET status = 'failed', failure_reason = @reason, variants = @variants
+     WHERE image_uuid = @uuid AND status = 'processing'`,
+  );
+  return {
+    apply: db.transaction((e: ImageEvent, nodeId: string): { object: ObjectRow; changed: boolean } => {
+      const before = get.get(e.image_uuid) as ObjectRow | undefined;
+      // The node's upload.complete may still be on its way (outbox backoff): retry later, not drop.
+      if (!before)
+        throw new AppError({ code: 'unknown_object', status: 503, retryable: true, message: `image ${e.image_uuid} is not recorded yet` });
+      if (before.node_id !== nodeId || before.pool_id !== e.pool_id)
+        throw errors.forbidden('wrong_node', `image ${e.image_uuid} is not stored on ${nodeId}/${e.pool_id}`);
+      const params = {
+        uuid: e.image_uuid,
+        width: e.width,
+        height: e.height,
+        format: e.format,
+        variants: JSON.stringify(e.variants),
+        reason: e.reason ?? 'unknown',
+      };
+      const stmt = e.event === 'image.ready' ? ready : e.event === 'image.failed' ? failed : thumbs;
+      const changed = stmt.run(params).changes === 1;
+      return { object: get.get(e.image_uuid) as ObjectRow, changed };
+    }),
+  };
+}
+export type ImageEventsRepo = ReturnType<typeof imageEventsRepo>;

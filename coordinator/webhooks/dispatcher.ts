@@ -1,0 +1,118 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import { request } from 'undici';
+import type { WebhookOutboxRepo, WebhookRow } from './outbox-repo.js';
+import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from './sign.js';
+
+export interface WebhookDispatcherDeps {
+  outbox: WebhookOutboxRepo;
+  logger: Logger;
+  issuer: string;
+  signingKey: () => { kid: string; privateKey: KeyObject };
+  /** First retry delay, doubled per attempt up to maxBackoffMs. */
+  baseBackoffMs: number;
+  maxBackoffMs: number;
+  /** After this many failed attempts the row is kept as dead (visible to the operator), not retried. */
+  maxAttempts: number;
+  pollMs?: number;
+}
+
+const BATCH = 16;
+
+async function post(url: string, body: string, headers: Record<string, string>): Promise<number> {
+  const res = await request(url, { method: 'POST', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+/**
+ * Delivers queued webhooks to apps: signed, one POST per event, retried with exponential backoff
+ * on a network error or a non-2xx answer. The row is written with the event's state change, so a
+ * coordinator restart loses no webhook; a 2xx marks it delivered, so an app sees it once (unless
+ * its 2xx itself is lost: apps de-duplicate by `fennec-event-id`).
+ */
+export class WebhookDispatcher {
+  readonly #deps: WebhookDispatcherDeps;
+  #wake: (() => void) | undefined;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(deps: WebhookDispatcherDeps) {
+    this.#deps = deps;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  wake(): void {
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const pollMs = this.#deps.pollMs ?? 1000;
+    while (!this.#stopped) {
+      let rows: WebhookRow[] = [];
+      try {
+        rows = this.#deps.outbox.due(Date.now(), BATCH);
+        await Promise.all(rows.map((r) => this.#deliver(r)));
+      } catch (err) {
+        this.#deps.logger.error({ err }, 'webhook loop failed');
+      }
+      if (this.#stopped) break;
+      if (rows.length === BATCH) continue;
+      let next: number | undefined;
+      try {
+        next = this.#deps.outbox.nextAt();
+      } catch {
+        next = undefined;
+      }
+      const wait = Math.max(0, Math.min(pollMs, next === undefined ? pollMs : next - Date.now()));
+      const ac = new AbortController();
+      this.#wake = () => ac.abort();
+      await sleep(wait, undefined, { signal: ac.signal }).catch(() => undefined);
+      this.#wake = undefined;
+    }
+  }
+
+  async #deliver(row: WebhookRow): Promise<void> {
+    const { outbox, logger } = this.#deps;
+    let error: string;
+    try {
+      const signature = await signWebhook(
+        { issuer: this.#deps.issuer, appId: row.app_id, event: row.event, eventId: row.event_id, body: row.payload },
+        this.#deps.signingKey(),
+      );
+      const status = await post(row.url, row.payload, {
+        'content-type': 'application/json',
+        'user-agent': 'fennec-webhooks',
+        [WEBHOOK_SIGNATURE_HEADER]: signature,
+        'fennec-event': row.event,
+        'fennec-event-id': row.event_id,
+      });
+      if (status >= 200 && status < 300) {
+        outbox.delivered(row.id, Date.now());
+        logger.debug({ event_id: row.event_id, app_id: row.app_id }, 'webhook delivered');
+        return;
+      }
+      error = `http ${status}`;
+    } catch (err) {
+      error = `network: ${(err as Error).message}`;
+    }
+    if (row.attempts + 1 >= this.#deps.maxAttempts) {
+      outbox.dead(row.id, error);
+      logger.error({ event_id: row.event_id, app_id: row.app_id, error }, 'webhook given up after its last attempt');
+      return;
+    }
+    const backoff = Math.min(this.#deps.maxBackoffMs, this.#deps.baseBackoffMs * 2 ** Math.min(row.attempts, 20));
+    outbox.retry(row.id, Date.now() + backoff, error);
+    if (row.attempts === 0) logger.warn({ event_id: row.event_id, url: row.url, error }, 'webhook delivery failed; retrying with backoff');
+  }
+}
