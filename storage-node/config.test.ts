@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../shared/config.js';
 import { initConfigSchema, nodeConfigSchema } from './config.js';
+import { DEFAULT_RECIPE } from './variants/recipe.js';
 
 const pools = JSON.stringify([{ id: 'p1', tier: 'hot', path: '/srv/p1', public_base_url: 'http://127.0.0.1:8081' }]);
 const base = {
@@ -37,7 +38,27 @@ describe('node config', () => {
       outboxMaxBackoffMs: 30000,
       shutdownGraceMs: 2000,
     });
-    expect(cfg.pools[0]).toEqual({ id: 'p1', tier: 'hot', path: '/srv/p1', public_base_url: 'http://127.0.0.1:8081', max_bytes: null });
+    expect(cfg.pools[0]).toEqual({
+      id: 'p1',
+      tier: 'hot',
+      path: '/srv/p1',
+      public_base_url: 'http://127.0.0.1:8081',
+      max_bytes: null,
+      variants: DEFAULT_RECIPE,
+    });
+    expect(cfg.jobs).toMatchObject({ concurrency: 1, maxPixels: 100_000_000, attempts: 5, lockMs: 30_000 });
+    expect(cfg.jobs.variantParallel).toBeGreaterThanOrEqual(1);
+  });
+
+  it('takes a variant recipe per pool and refuses a bad one', () => {
+    const entry = { id: 'p1', tier: 'hot', path: '/srv/p1', public_base_url: 'http://x' };
+    const cfg = parseConfig(nodeConfigSchema, {
+      ...base,
+      FENNEC_POOLS: JSON.stringify([{ ...entry, variants: { full_formats: ['webp'], avif: { effort: 4 } } }]),
+    });
+    expect(cfg.pools[0]!.variants).toMatchObject({ full_formats: ['webp'], avif: { effort: 4, quality: 45 }, webp: { quality: 85 } });
+    const p = problems({ ...base, FENNEC_POOLS: JSON.stringify([{ ...entry, variants: { webp: { quality: 500 } } }]) });
+    expect(p.join()).toMatch(/FENNEC_POOLS/);
   });
 
   it('lists every bad value at once', () => {

@@ -140,6 +140,11 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
     const uuids: string[] = [];
     for (const p of photos) uuids.push(await upload(p, 'bob'));
     await eventually(async () => (await image(uuids[0]!)).thumbnails_ready, 20_000, 'first thumbnails');
+    // Kill while the worker holds a job: its lock must run out and another run pick it up.
+    await eventually(async () => {
+      const q = (await t.cluster.admin('GET', '/api/v1/admin/queues')) as { queues: { counts: { active: number } }[] };
+      return q.queues[0]!.counts.active > 0;
+    }, 10_000, 'an active job');
     await t.cluster.nodes[0]!.kill();
     await t.cluster.startNode(0);
     const done = await Promise.all(uuids.map((u) => settled(u, 40_000)));
