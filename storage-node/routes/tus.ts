@@ -1,15 +1,14 @@
 import type { HttpBindings } from '@hono/node-server';
-import type { Hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
 import { AppError, errors } from '../../shared/errors.js';
 import { checkUploadToken, claimToken } from '../upload/auth.js';
 import { lingerThenClose } from '../upload/linger.js';
-import { tusBody } from '../tus/body.js';
-import { CHECKSUM_ALGORITHMS, ChecksumHeaderError, parseUploadChecksum } from '../tus/checksum.js';
-import { completeTusUpload } from '../tus/complete.js';
+import { CHECKSUM_ALGORITHMS } from '../tus/checksum.js';
+import { finishIfComplete } from '../tus/complete.js';
+import { forwardToTus } from '../tus/forward.js';
 import type { TusUploadRow } from '../tus/registry.js';
-import { IMAGE_UUID_HEADER, TUS_PATH, TusService } from '../tus/service.js';
+import { TUS_PATH, TusService } from '../tus/service.js';
 import type { UploadDeps } from './upload.js';
 
 export interface TusDeps extends UploadDeps {
@@ -31,11 +30,8 @@ export function tusRoutes(deps: TusDeps): Hono<Env> {
   const app = new Hono<Env>();
   const { tus } = deps;
 
+  // Our own error answers (401, 409, 413…) carry the protocol version too.
   app.use(`${TUS_PATH}/*`, async (c, next) => {
-    c.header('Tus-Resumable', '1.0.0');
-    await next();
-  });
-  app.use(TUS_PATH, async (c, next) => {
     c.header('Tus-Resumable', '1.0.0');
     await next();
   });
@@ -49,7 +45,7 @@ export function tusRoutes(deps: TusDeps): Hono<Env> {
   app.get(`${TUS_PATH}/:id`, async (c) => {
     if (c.req.method !== 'HEAD') throw errors.notFound('not_found', 'tus uploads are not downloadable');
     const row = await authorize(deps, c);
-    const res = await tus.handle(row.pool_id, forward(c, undefined));
+    const res = await tus.handle(row.pool_id, forwardToTus(c.req.raw).req);
     // All bytes there but never finished (the node stopped between the last byte and the
     // finish step): finish now, or the client would see a complete upload with no image.
     if (res.status !== 200 || Number(res.headers.get('upload-offset')) !== row.size) return res;
@@ -69,7 +65,7 @@ export function tusRoutes(deps: TusDeps): Hono<Env> {
     const unlock = tus.tryLock(row.id);
     if (!unlock) throw errors.conflict('upload_busy', 'another request is writing this upload');
     try {
-      const res = await tus.handle(row.pool_id, forward(c, undefined));
+      const res = await tus.handle(row.pool_id, forwardToTus(c.req.raw).req);
       if (res.status === 204) await tus.remove(row);
       return res;
     } finally {
@@ -81,7 +77,7 @@ export function tusRoutes(deps: TusDeps): Hono<Env> {
 
 async function options(deps: TusDeps, c: Ctx): Promise<Response> {
   const pool = deps.pools.all()[0]!;
-  const res = await deps.tus.handle(pool.config.id, forward(c, undefined));
+  const res = await deps.tus.handle(pool.config.id, forwardToTus(c.req.raw).req);
   res.headers.set('Tus-Extension', `${res.headers.get('Tus-Extension')},checksum`);
   res.headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
   return res;
@@ -117,11 +113,11 @@ async function create(deps: TusDeps, c: Ctx): Promise<Response> {
   let ok = false;
   try {
     const withBody = c.req.header('content-type') === 'application/offset+octet-stream';
-    const { req, checksum, hashed } = forwardWithBody(c, withBody, tus.takeHash(row.id, 0));
-    const res = await tus.handle(row.pool_id, req, row.id);
+    const fwd = forwardToTus(c.req.raw, withBody ? c.env.incoming : undefined, tus.takeHash(row.id, 0));
+    const res = await tus.handle(row.pool_id, fwd.req, row.id);
     if (res.status !== 201) return res;
-    if (checksum?.mismatched) throw checksumMismatch();
-    keepHashIf(tus, row.id, 0, res, hashed);
+    if (fwd.checksum?.mismatched) throw checksumMismatch();
+    tus.keepHashIfExact(row.id, 0, res, fwd);
     const done = await finishIfComplete(deps, row, res);
     ok = true;
     return done;
@@ -146,46 +142,19 @@ async function patch(deps: TusDeps, c: Ctx): Promise<Response> {
     const file = tus.filePath(row);
     const before = (await fs.stat(file).catch(() => undefined))?.size;
     const running = before === undefined ? undefined : tus.takeHash(row.id, before);
-    const { req, checksum, hashed } = forwardWithBody(c, true, running);
-    const res = await tus.handle(row.pool_id, req);
+    const fwd = forwardToTus(c.req.raw, c.env.incoming, running);
+    const { checksum } = fwd;
+    const res = await tus.handle(row.pool_id, fwd.req);
     // A failed checksummed chunk, or a body refused for running past Upload-Length, leaves
     // nothing: the upload is back at the offset it had before this request.
     const discard = (checksum && (checksum.mismatched || res.status !== 204)) || res.status === 413;
     if (discard && before !== undefined) await fs.truncate(file, before).catch(() => undefined);
     if (checksum?.mismatched) throw checksumMismatch();
     if (res.status !== 204) return res;
-    if (before !== undefined) keepHashIf(tus, row.id, before, res, hashed);
+    if (before !== undefined) tus.keepHashIfExact(row.id, before, res, fwd);
     return await finishIfComplete(deps, row, res);
   } finally {
     unlock();
-  }
-}
-
-/**
- * A request that completed the upload (Upload-Offset = Upload-Length) goes through the direct
- * upload's finish step; the client learns the image uuid from the response header.
- */
-async function finishIfComplete(deps: TusDeps, row: TusUploadRow, res: Response): Promise<Response> {
-  if (Number(res.headers.get('upload-offset')) !== row.size) return res;
-  const pool = deps.pools.get(row.pool_id)!;
-  try {
-    const obj = await completeTusUpload(deps, {
-      nodeId: deps.nodeId,
-      poolId: row.pool_id,
-      poolPath: pool.config.path,
-      filePath: deps.tus.filePath(row),
-      size: row.size,
-      sessionId: row.session_id,
-      userId: row.user_id,
-      sha256: deps.tus.digest(row.id, row.size),
-    });
-    deps.metrics.uploads.inc({ status: '201' });
-    deps.metrics.uploadBytes.inc(obj.size);
-    deps.logger.info({ image_uuid: obj.uuid, pool_id: obj.pool_id, size: obj.size, mime: obj.mime, tus: true }, 'upload stored');
-    res.headers.set(IMAGE_UUID_HEADER, obj.uuid);
-    return res;
-  } finally {
-    await deps.tus.remove(row);
   }
 }
 
@@ -203,34 +172,6 @@ async function authorize(deps: TusDeps, c: Ctx): Promise<TusUploadRow> {
   if (row.jti !== claims.jti || row.pool_id !== claims.pool)
     throw errors.forbidden('wrong_upload', 'this token did not create this upload');
   return row;
-}
-
-/** The request as @tus/server takes it (a web Request), without a body. */
-function forward(c: Ctx, body: ReadableStream<Uint8Array> | undefined): Request {
-  const init: RequestInit & { duplex?: 'half' } = { method: c.req.method, headers: c.req.raw.headers };
-  if (body) {
-    init.body = body;
-    init.duplex = 'half';
-  }
-  return new Request(c.req.url, init);
-}
-
-/** The running hash stays valid only if exactly the bytes it saw were written. */
-function keepHashIf(tus: TusService, id: string, before: number, res: Response, hashed: { hash?: Hash; bytes: () => number }): void {
-  if (hashed.hash && before + hashed.bytes() === Number(res.headers.get('upload-offset'))) tus.keepHash(id, hashed.hash, before + hashed.bytes());
-}
-
-function forwardWithBody(c: Ctx, withBody: boolean, running?: Hash) {
-  let expected;
-  try {
-    expected = parseUploadChecksum(c.req.header('upload-checksum'));
-  } catch (err) {
-    if (err instanceof ChecksumHeaderError) throw errors.badRequest('invalid_checksum', err.message);
-    throw err;
-  }
-  if (!withBody) return { req: forward(c, undefined), checksum: undefined, hashed: { hash: running, bytes: () => 0 } };
-  const { body, checksum, hashed } = tusBody(c.env.incoming, expected, running);
-  return { req: forward(c, body), checksum, hashed: { hash: running, bytes: hashed } };
 }
 
 /**

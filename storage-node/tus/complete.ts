@@ -4,10 +4,13 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errors } from '../../shared/errors.js';
 import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
+import type { TusDeps } from '../routes/tus.js';
 import type { ObjectRow } from '../store.js';
 import { finishUpload } from '../upload/finish.js';
 import type { IngestResult } from '../upload/ingest.js';
 import { MeterStream } from '../upload/meter.js';
+import type { TusUploadRow } from './registry.js';
+import { IMAGE_UUID_HEADER } from './service.js';
 import { SniffStream } from '../upload/sniff.js';
 
 /**
@@ -87,4 +90,32 @@ export async function completeTusUpload(
     ingested,
     now: new Date(),
   });
+}
+
+/**
+ * A request that completed the upload (Upload-Offset = Upload-Length) goes through the direct
+ * upload's finish step; the client learns the image uuid from the response header.
+ */
+export async function finishIfComplete(deps: TusDeps, row: TusUploadRow, res: Response): Promise<Response> {
+  if (Number(res.headers.get('upload-offset')) !== row.size) return res;
+  const pool = deps.pools.get(row.pool_id)!;
+  try {
+    const obj = await completeTusUpload(deps, {
+      nodeId: deps.nodeId,
+      poolId: row.pool_id,
+      poolPath: pool.config.path,
+      filePath: deps.tus.filePath(row),
+      size: row.size,
+      sessionId: row.session_id,
+      userId: row.user_id,
+      sha256: deps.tus.digest(row.id, row.size),
+    });
+    deps.metrics.uploads.inc({ status: '201' });
+    deps.metrics.uploadBytes.inc(obj.size);
+    deps.logger.info({ image_uuid: obj.uuid, pool_id: obj.pool_id, size: obj.size, mime: obj.mime, tus: true }, 'upload stored');
+    res.headers.set(IMAGE_UUID_HEADER, obj.uuid);
+    return res;
+  } finally {
+    await deps.tus.remove(row);
+  }
 }

@@ -125,6 +125,12 @@ export class TusService {
     this.#hashes.set(id, { hash, offset });
   }
 
+  /** Puts the running hash back if exactly the bytes it saw were written (offset before + hashed = offset after). */
+  keepHashIfExact(id: string, before: number, res: Response, fwd: { running: Hash | undefined; hashed: () => number }): void {
+    const after = before + fwd.hashed();
+    if (fwd.running && after === Number(res.headers.get('upload-offset'))) this.keepHash(id, fwd.running, after);
+  }
+
   /** Hex SHA-256 of the whole upload if the running hash covers exactly `size` bytes. */
   digest(id: string, size: number): string | undefined {
     const state = this.#hashes.get(id);
