@@ -17,12 +17,13 @@ import { ingestSmall } from './bench/figures/ingest-small.js';
 import { memory } from './bench/figures/memory.js';
 import { sessions, sessionsManyNodes } from './bench/figures/sessions.js';
 import { tusLarge } from './bench/figures/tus.js';
+import { variants } from './bench/figures/variants.js';
 import { machineFacts } from './bench/machine.js';
 import { findNginx, startNginxBaseline } from './bench/nginx-baseline.js';
 import { renderTable } from './bench/report.js';
 
 /** In run order: the 500-node figure compares against `sessions` from the same run. */
-const FIGURES: Figure[] = [ingestLarge, tusLarge, ingestSmall, sessions, sessionsManyNodes, memory];
+const FIGURES: Figure[] = [ingestLarge, tusLarge, ingestSmall, sessions, sessionsManyNodes, memory, variants];
 
 const { values } = parseArgs({
   options: {

@@ -99,9 +99,11 @@ export const nodeConfigSchema = z
     FENNEC_SHUTDOWN_GRACE_MS: env.int(2000, 0),
     FENNEC_TUS_EXPIRATION_MS: env.int(24 * 3600 * 1000, 1000),
     FENNEC_LOG_LEVEL: env.logLevel(),
-    // Variant jobs: one image at a time and one encode at a time leaves a 2-core VPS a core for uploads.
+    // Variant jobs: one image at a time, its encodes side by side on every core (each encode is
+    // one libvips thread). Uploads are I/O and one hash on the event loop: the OS shares the
+    // cores fairly; FENNEC_VARIANT_PARALLEL=1 leaves a whole core to uploads.
     FENNEC_JOB_CONCURRENCY: env.int(1, 1),
-    FENNEC_VARIANT_PARALLEL: env.int(Math.max(1, os.availableParallelism() - 1), 1),
+    FENNEC_VARIANT_PARALLEL: env.int(os.availableParallelism(), 1),
     FENNEC_VARIANT_MAX_PIXELS: env.int(100_000_000, 1),
     FENNEC_JOB_ATTEMPTS: env.int(5, 1),
     FENNEC_JOB_BACKOFF_MS: env.int(2000, 1),

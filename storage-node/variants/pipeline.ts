@@ -82,8 +82,10 @@ function encode(img: Sharp, v: PlannedVariant, r: VariantRecipe): Sharp {
   switch (v.format) {
     case 'webp':
       return img.webp({ quality: r.webp.quality, effort: r.webp.effort });
-    case 'avif':
-      return img.avif({ quality: r.avif.quality, effort: r.avif.effort });
+    case 'avif': {
+      const o = v.size ? r.thumbnail_avif : r.avif;
+      return img.avif({ quality: o.quality, effort: o.effort });
+    }
     case 'jpeg':
       return img.jpeg({ quality: r.original_quality, mozjpeg: false });
     case 'png':

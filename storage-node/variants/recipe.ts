@@ -24,6 +24,13 @@ export const variantRecipeSchema = z
     avif: z
       .object({ quality: z.number().int().min(1).max(100).default(45), effort: z.number().int().min(0).max(9).default(2) })
       .prefault({}),
+    /**
+     * AVIF for thumbnails: at 200/500 px sharp's defaults cost little, and effort 2 loses
+     * ~1.5–2.8 dB there at the same bytes (bench `variants`), so thumbnails keep effort 4.
+     */
+    thumbnail_avif: z
+      .object({ quality: z.number().int().min(1).max(100).default(50), effort: z.number().int().min(0).max(9).default(4) })
+      .prefault({}),
     /** Quality of thumbnails in the original's lossy format (JPEG). */
     original_quality: z.number().int().min(1).max(100).default(90),
   })

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../shared/logger.js';
+import { redisKeys } from '../../shared/redis-keys.js';
+import { startRedisServer, type TestRedis } from '../../test/support/redis-server.js';
+import type { JobData } from './kinds.js';
+import { NodeJobs, type JobHandler } from './queue.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+const until = async (fn: () => boolean, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+describe('NodeJobs against a real redis-server', () => {
+  let server: TestRedis;
+  const open: { jobs: NodeJobs; conn: Redis }[] = [];
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    for (const o of open) {
+      await o.jobs.close();
+      o.conn.disconnect();
+    }
+    await server?.stop();
+  });
+
+  function make(handler: JobHandler, pending: () => JobData[] = () => []) {
+    const conn = new Redis(server.url, { maxRetriesPerRequest: null });
+    const jobs = new NodeJobs({
+      connection: conn,
+      keys: redisKeys(`t${randomUUID().slice(0, 8)}:`),
+      nodeId: 's01',
+      logger,
+      handlers: { variants: handler },
+      pending,
+      concurrency: 1,
+      attempts: 3,
+      backoffMs: 50,
+      lockMs: 1000,
+      markerCheckMs: 100,
+    });
+    open.push({ jobs, conn });
+    return { jobs, conn };
+  }
+
+  it('runs a job once however often it is added (deterministic ids), retries with backoff', async () => {
+    const runs: string[] = [];
+    let failures = 0;
+    const { jobs } = make(async (job) => {
+      if (job.data.image_uuid === 'flaky' && failures++ < 2) throw new Error('transient');
+      runs.push(`${job.data.image_uuid}#${job.attemptsMade}`);
+    });
+    const data: JobData = { kind: 'variants', image_uuid: 'a', phase: 'thumbnails' };
+    await Promise.all([jobs.enqueue(data), jobs.enqueue(data), jobs.enqueue(data)]);
+    await jobs.enqueue({ kind: 'variants', image_uuid: 'flaky' });
+    jobs.start();
+    await until(() => runs.length === 2);
+    expect(runs).toEqual(['a#0', 'flaky#2']);
+    expect(await jobs.counts()).toMatchObject({ waiting: 0, active: 0, failed: 0 });
+  });
+
+  it('re-adds every pending image after FLUSHALL (the marker is gone)', async () => {
+    const pending = new Set(['p1', 'p2', 'p3']);
+    const seen: string[] = [];
+    let gate!: () => void;
+    const opened = new Promise<void>((r) => (gate = r));
+    const { jobs, conn } = make(
+      async (job) => {
+        await opened;
+        seen.push(job.data.image_uuid);
+        pending.delete(job.data.image_uuid);
+      },
+      () => [...pending].map((id) => ({ kind: 'variants', image_uuid: id, phase: 'thumbnails' })),
+    );
+    jobs.start();
+    await new Promise((r) => setTimeout(r, 300)); // queued from SQLite at start
+    await conn.flushall();
+    gate();
+    await until(() => pending.size === 0, 15_000);
+    expect(new Set(seen)).toEqual(new Set(['p1', 'p2', 'p3']));
+  });
+
+  it('a job without a handler yet (replicate, move…) fails with a reason instead of hanging', async () => {
+    const { jobs } = make(async () => undefined);
+    await jobs.enqueue({ kind: 'replicate', image_uuid: 'r1' });
+    jobs.start();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const failed = await jobs.queue.getFailed();
+      if (failed.length === 1) {
+        expect(failed[0]!.failedReason).toMatch(/no handler for replicate/);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('job never failed');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
