@@ -49,7 +49,17 @@ export const tusLarge: Figure = {
     const { info } = ctx.cluster;
     const coordinator = pool(info.coordinator_url, 2);
     const agent = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
-    const session = () => createSession(coordinator, info.app_key, { user_id: 'bench-tus', file_size: size });
+    // Right after the cluster starts the coordinator may not have seen a heartbeat yet (503).
+    const session = async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await createSession(coordinator, info.app_key, { user_id: 'bench-tus', file_size: size });
+        } catch (err) {
+          if (attempt >= 20 || !/HTTP 503/.test((err as Error).message)) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    };
     const shared = rawLargeResult();
     const raw: number[] = [];
     const results: number[] = [];
