@@ -132,7 +132,9 @@ describe('tus routes', () => {
     expect(res.headers.get('upload-expires')).toBeTruthy();
 
     // An id alone, or another upload's token, grants nothing.
-    expect((await head(url)).status).toBe(401);
+    const noToken = await head(url);
+    expect(noToken.status).toBe(401);
+    expect(noToken.headers.get('tus-resumable')).toBe('1.0.0');
     expect((await head(url, await token())).status).toBe(403);
     expect((await patch(url, undefined, 0, data.subarray(0, 10))).status).toBe(401);
 
@@ -177,7 +179,9 @@ describe('tus routes', () => {
   });
 
   it('refuses Upload-Length over max (413) and a token for another node (401) before storing anything', async () => {
-    expect((await create(await token({ max: 1000 }), 1001)).status).toBe(413);
+    const over = await create(await token({ max: 1000 }), 1001);
+    expect(over.status).toBe(413);
+    expect(over.headers.get('tus-resumable')).toBe('1.0.0');
     expect((await create(await token({ aud: 'n2' }), 10)).status).toBe(401);
     expect(tusFiles()).toEqual([]);
   });
