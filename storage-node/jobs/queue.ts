@@ -24,6 +24,11 @@ export interface NodeJobsOptions {
   /** How often the node checks that Redis still holds its queue (FLUSHALL, restart without persistence). */
   markerCheckMs: number;
   registry?: Registry;
+  /**
+   * A job ended failed for good, however it got there — including a job BullMQ failed because
+   * its worker died too often (maxStalledCount), which no handler code sees.
+   */
+  onFailed?: (data: JobData, reason: string) => void;
 }
 
 export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -80,9 +85,14 @@ export class NodeJobs {
       },
     );
     this.#worker.on('error', (err) => opts.logger.warn({ err: err.message }, 'job worker error'));
-    this.#worker.on('failed', (job, err) =>
-      opts.logger.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed'),
-    );
+    this.#worker.on('failed', (job, err) => {
+      opts.logger.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed');
+      if (!job || !opts.onFailed) return;
+      void job
+        .isFailed()
+        .then((final) => final && opts.onFailed?.(job.data, err.message))
+        .catch(() => undefined);
+    });
     opts.connection.on('ready', this.#onReady);
     void this.resync('start');
     this.#timer = setInterval(() => void this.#checkMarker(), opts.markerCheckMs);

@@ -69,6 +69,10 @@ export function setupNodeJobs(opts: {
     lockMs: cfg.jobs.lockMs,
     markerCheckMs: cfg.jobs.markerCheckMs,
     registry: opts.metrics.registry,
+    // Monotonic: a no-op when the handler already recorded the failure (or the image is ready).
+    onFailed: (data, reason) => {
+      if (data.kind === 'variants') state.failed(data.image_uuid, reason);
+    },
   });
   let closing: Promise<void> | undefined;
   return {
