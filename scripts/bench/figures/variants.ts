@@ -117,7 +117,8 @@ export const variants: Figure = {
         p.baseline_bytes += theirs.length;
       }
     }
-    const worstDelta = Math.min(...Object.values(perVariant).map((p) => p.fennec_psnr - p.baseline_psnr));
+    const [worstName, worst] = Object.entries(perVariant).sort((a, b) => a[1].fennec_psnr - a[1].baseline_psnr - (b[1].fennec_psnr - b[1].baseline_psnr))[0]!;
+    const worstDelta = worst.fennec_psnr - worst.baseline_psnr;
     const round = (x: number) => Math.round(x * 100) / 100;
     const table = Object.fromEntries(
       Object.entries(perVariant).map(([k, p]) => [k, { fennec_db: round(p.fennec_psnr), baseline_db: round(p.baseline_psnr), fennec_bytes: p.fennec_bytes, baseline_bytes: p.baseline_bytes }]),
@@ -129,8 +130,9 @@ export const variants: Figure = {
         baseline: summarize([perMin(baselineMs)]), goal: '≥ 6× baseline', minRatio: 6, extra: { megapixels: (w * h) / 1e6, photos: count, source_bytes: source } }),
       row({ figure: 'variants-bytes', unit: 'bytes (all variants)', fennec: summarize([fennecBytes]), baselineName: 'naive sharp', baseline: summarize([baselineBytes]),
         goal: '≤ 1.15× baseline', check: (r) => (r.ratio ?? Infinity) <= 1.15 }),
-      row({ figure: 'variants-psnr', unit: 'dB, worst variant vs baseline', fennec: summarize([round(worstDelta)]), baselineName: null, baseline: null,
-        goal: '≥ −0.5 dB for every variant', check: () => worstDelta >= -0.5, extra: { per_variant: table } }),
+      row({ figure: 'variants-psnr', unit: `dB PSNR of the worst variant (${worstName})`, fennec: summarize([round(worst.fennec_psnr)]),
+        baselineName: 'naive sharp, same variant', baseline: summarize([round(worst.baseline_psnr)]),
+        goal: '≥ baseline − 0.5 dB for every variant', check: () => worstDelta >= -0.5, extra: { worst_delta_db: round(worstDelta), per_variant: table } }),
       row({ figure: 'variants-thumbnails', unit: 'ms 201 → thumbnails_ready p50', fennec: summarize([latencies(thumbMs).p50]), baselineName: null, baseline: null,
         goal: '≤ 1500 ms p50 (12 MP, idle node)', check: (r) => r.fennec.median <= 1500, extra: { runs_ms: thumbMs } }),
     ];
