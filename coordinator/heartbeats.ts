@@ -63,10 +63,12 @@ export function heartbeatSnapshot(opts: {
 
   return {
     get() {
-      if (Date.now() - fetchedAt >= refreshMs) inflight ??= refresh();
-      // Stale-while-revalidate: only the very first caller waits for Redis; everyone else gets
-      // the snapshot at hand while it refreshes (500 nodes take tens of ms to read and decode).
-      return fetchedAt === -Infinity && inflight ? inflight : Promise.resolve(current);
+      const age = Date.now() - fetchedAt;
+      if (age >= refreshMs) inflight ??= refresh();
+      // Stale-while-revalidate: while the snapshot is only a little old, callers get it at once
+      // and the refresh runs beside them (500 nodes take tens of ms to read and decode). After
+      // a quiet spell it is too old to place by, and the caller waits for the fresh one.
+      return age < 2 * refreshMs ? Promise.resolve(current) : inflight!;
     },
   };
 }

@@ -29,7 +29,7 @@ export interface TestCluster {
   uploadMultipart(s: SessionResponse, data: Uint8Array, filename?: string): Promise<{ status: number; body: UploadResponse & { error?: string } }>;
   /** App-key GET on the coordinator. */
   appGet(route: string): Promise<{ status: number; body: any }>;
-  /** Every file under a pool subdirectory (`tmp`, `original`), relative to it. */
+  /** Every file under a pool subdirectory (`tmp`, `original`), relative to it; the node's own write probes excluded. */
   poolFiles(nodeIndex: number, sub: string): string[];
   stop(): Promise<void>;
 }
@@ -89,7 +89,7 @@ export async function startTestCluster(
       return { status: res.status, body: await res.json().catch(() => undefined) };
     },
     poolFiles(nodeIndex, sub) {
-      return listFiles(path.join(info.nodes[nodeIndex]!.pools[0]!.base_path, sub));
+      return listFiles(path.join(info.nodes[nodeIndex]!.pools[0]!.base_path, sub)).filter((f) => !/(^|\/)\.probe-/.test(f));
     },
     async stop() {
       await cluster.stop();
