@@ -186,6 +186,16 @@ describe('tus routes', () => {
     expect(tusFiles()).toEqual([]);
   });
 
+  it('refuses a body running past Upload-Length (413) and keeps the offset', async () => {
+    const tok = await token();
+    const res = await create(tok, 1000);
+    const url = new URL(res.headers.get('location')!, base).href;
+    expect((await patch(url, tok, 0, jpeg(2000))).status).toBe(413);
+    expect((await head(url, tok)).headers.get('upload-offset')).toBe('0');
+    const del = await fetch(url, { method: 'DELETE', headers: { ...TUS, authorization: `Bearer ${tok}` } });
+    expect(del.status).toBe(204);
+  });
+
   it('refuses a forbidden type at completion (415) and deletes the data', async () => {
     const tok = await token();
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
