@@ -11,10 +11,22 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# promtool only (a static binary) from Debian's prometheus package: installing the package would
+# also install and start a Prometheus server.
+install_promtool() {
+  local tmp; tmp=$(mktemp -d)
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null && dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool)
+  as_root install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
+}
+
 # Each binary named here is a real dependency of a run or of the tests (see README).
 for want in "$@" redis-server; do
   case "$want" in
     redis-server) command -v redis-server >/dev/null || { echo "setup: installing redis-server"; apt_install redis-server; } ;;
+    chromium) command -v chromium >/dev/null || { echo "setup: installing chromium"; apt_install chromium; } ;;
+    promtool) command -v promtool >/dev/null || { echo "setup: installing promtool"; install_promtool; } ;;
   esac
 done
 
