@@ -12,7 +12,7 @@ import { openDatabase } from './db/open.js';
 import type { CoordinatorDeps } from './deps.js';
 import { heartbeatSnapshot } from './heartbeats.js';
 import { queueCounts } from './queues.js';
-import { coordinatorMetrics } from './metrics.js';
+import { coordinatorMetrics, registerClusterGauges } from './metrics.js';
 import { sessionRateLimits } from './rate-limit.js';
 import { createRepos } from './repos.js';
 import { addSigningKey, loadSigningKeys } from './signing-keys.js';
@@ -66,12 +66,14 @@ function main(): void {
   const keys = redisKeys(config.redisPrefix);
   const metrics = coordinatorMetrics();
   const repos = createRepos(db);
+  const webhookOutbox = webhookOutboxRepo(db);
   const webhooks = new WebhookDispatcher({
-    outbox: webhookOutboxRepo(db),
+    outbox: webhookOutbox,
     logger,
     issuer: config.issuer,
     signingKey: () => signingKeys,
     ...config.webhooks,
+    onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
   });
   const queues = queueCounts({ redis, keys });
   const deps: CoordinatorDeps = {
@@ -97,6 +99,13 @@ function main(): void {
     webhooks,
     queues,
   };
+  registerClusterGauges(metrics, {
+    nodeIds: () => repos.nodes.list().map((n) => n.node_id),
+    heartbeats: deps.heartbeats,
+    heartbeatMaxAgeMs: config.heartbeatMaxAgeMs,
+    queues,
+    webhooksPending: () => webhookOutbox.pending(),
+  });
   const sweeper = startSweeper({
     sessions: repos.sessions,
     logger,

@@ -1,4 +1,7 @@
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NodeQueueCounts } from './deps.js';
+import type { HeartbeatSnapshot } from './heartbeats.js';
+import { isLive } from './placement.js';
 
 /** The coordinator's Prometheus metrics, on their own Registry (tests build many apps). */
 export function coordinatorMetrics() {
@@ -23,6 +26,12 @@ export function coordinatorMetrics() {
       help: 'Open sessions released by the expiry sweeper',
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: 'fennec_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered, retried (will try again), dead (given up)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     heartbeatRefreshFailures: new Counter({
       name: 'fennec_heartbeat_refresh_failures_total',
       help: 'Failed reads of the node heartbeats from Redis',
@@ -31,3 +40,89 @@ export function coordinatorMetrics() {
   };
 }
 export type CoordinatorMetrics = ReturnType<typeof coordinatorMetrics>;
+
+/** Reads a scrape-time figure, or gives up after `ms` so a slow Redis never stalls /metrics. */
+function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
+  return Promise.race([p.catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
+}
+
+/**
+ * Figures computed when Prometheus scrapes: heartbeat age and liveness per registered node (from
+ * the same snapshot placement uses), each node's job queue by state, and pending webhooks.
+ * Labels are node ids and fixed state names only, so cardinality stays at nodes × states.
+ */
+export function registerClusterGauges(
+  metrics: CoordinatorMetrics,
+  src: {
+    nodeIds: () => string[];
+    heartbeats: HeartbeatSnapshot;
+    heartbeatMaxAgeMs: number;
+    queues?: { counts: (nodeIds: string[]) => Promise<NodeQueueCounts[]> };
+    webhooksPending?: () => number;
+  },
+): void {
+  const registers = [metrics.registry];
+  let live: Promise<void> | undefined;
+  // One snapshot read serves both gauges (prom-client collects each on its own).
+  const readHeartbeats = () => {
+    live ??= (async () => {
+      const snapshot = await within(1000, src.heartbeats.get());
+      const now = Date.now();
+      age.reset();
+      up.reset();
+      for (const node of src.nodeIds()) {
+        const hb = snapshot?.get(node);
+        if (hb) age.set({ node }, Math.max(0, (now - hb.ts) / 1000));
+        up.set({ node }, isLive(hb, now, src.heartbeatMaxAgeMs) ? 1 : 0);
+      }
+    })().finally(() => {
+      live = undefined;
+    });
+    return live;
+  };
+  const age = new Gauge({
+    name: 'fennec_node_heartbeat_age_seconds',
+    help: "Age of each registered node's last heartbeat (absent once the heartbeat key expired)",
+    labelNames: ['node'] as const,
+    registers,
+    collect: readHeartbeats,
+  });
+  const up = new Gauge({
+    name: 'fennec_node_heartbeat_up',
+    help: '1 when the node has a heartbeat fresh enough for placement, else 0',
+    labelNames: ['node'] as const,
+    registers,
+    collect: readHeartbeats,
+  });
+
+  if (src.queues) {
+    const queues = src.queues;
+    new Gauge({
+      name: 'fennec_queue_jobs',
+      help: "Jobs in each node's queue by state, read from Redis (absent while Redis is unreachable)",
+      labelNames: ['node', 'state'] as const,
+      registers,
+      async collect() {
+        const all = await within(1500, queues.counts(src.nodeIds()));
+        this.reset();
+        for (const q of all ?? [])
+          for (const [state, n] of Object.entries(q.counts ?? {})) this.set({ node: q.node_id, state }, n);
+      },
+    });
+  }
+  if (src.webhooksPending) {
+    const pending = src.webhooksPending;
+    new Gauge({
+      name: 'fennec_webhooks_pending',
+      help: 'Webhooks queued and not yet delivered (dead ones excluded)',
+      registers,
+      collect() {
+        try {
+          this.set(pending());
+        } catch {
+          // SQLite closing: keep the last value
+        }
+      },
+    });
+  }
+}

@@ -55,6 +55,7 @@ export class Heartbeat {
     for (const pool of pools.all()) {
       const used = store.usedBytes(pool.config.id);
       const cap = await pools.capacity(pool, used);
+      this.#recordPool(pool.config.id, cap.total_bytes, cap.free_bytes, used, pool.writable);
       poolFigures.push({
         pool_id: pool.config.id,
         tier: pool.config.tier,
@@ -77,6 +78,17 @@ export class Heartbeat {
       queue_depth: this.#deps.queueDepth(),
       pools: poolFigures,
     };
+  }
+
+  /** The same figures on /metrics, so alerts see a pool filling up without reading Redis. */
+  #recordPool(id: string, total: number, free: number, used: number, writable: boolean): void {
+    const m = this.#deps.metrics;
+    const labels = { pool: id };
+    m.poolTotalBytes.set(labels, total);
+    m.poolFreeBytes.set(labels, free);
+    m.poolUsedBytes.set(labels, used);
+    m.poolFillRatio.set(labels, total > 0 ? Math.min(1, Math.max(0, 1 - free / total)) : 1);
+    m.poolWritable.set(labels, writable ? 1 : 0);
   }
 
   async beat(): Promise<void> {

@@ -16,6 +16,8 @@ export interface WebhookDispatcherDeps {
   /** After this many failed attempts the row is kept as dead (visible to the operator), not retried. */
   maxAttempts: number;
   pollMs?: number;
+  /** Told each attempt's outcome (for /metrics). */
+  onOutcome?: (outcome: 'delivered' | 'retried' | 'dead') => void;
 }
 
 const BATCH = 16;
@@ -99,6 +101,7 @@ export class WebhookDispatcher {
       });
       if (status >= 200 && status < 300) {
         outbox.delivered(row.id, Date.now());
+        this.#deps.onOutcome?.('delivered');
         logger.debug({ event_id: row.event_id, app_id: row.app_id }, 'webhook delivered');
         return;
       }
@@ -108,11 +111,13 @@ export class WebhookDispatcher {
     }
     if (row.attempts + 1 >= this.#deps.maxAttempts) {
       outbox.dead(row.id, error);
+      this.#deps.onOutcome?.('dead');
       logger.error({ event_id: row.event_id, app_id: row.app_id, error }, 'webhook given up after its last attempt');
       return;
     }
     const backoff = Math.min(this.#deps.maxBackoffMs, this.#deps.baseBackoffMs * 2 ** Math.min(row.attempts, 20));
     outbox.retry(row.id, Date.now() + backoff, error);
+    this.#deps.onOutcome?.('retried');
     if (row.attempts === 0) logger.warn({ event_id: row.event_id, url: row.url, error }, 'webhook delivery failed; retrying with backoff');
   }
 }

@@ -40,7 +40,13 @@ interface Row extends ImageWork {
   failure_reason: string | null;
 }
 
-export function createImageState(db: Db, nodeId: string, wakeOutbox: () => void): ImageState {
+export function createImageState(
+  db: Db,
+  nodeId: string,
+  wakeOutbox: () => void,
+  /** Called once per milestone actually committed (a repeated one changes nothing and is not reported). */
+  onMilestone: (event: ImageEventType) => void = () => undefined,
+): ImageState {
   const get = db.prepare('SELECT * FROM objects WHERE uuid = ?');
   const pending = db.prepare("SELECT * FROM objects WHERE status = 'processing' ORDER BY created_at");
   const update = db.prepare(
@@ -86,7 +92,9 @@ export function createImageState(db: Db, nodeId: string, wakeOutbox: () => void)
     },
   );
   const run = (...args: Parameters<typeof commit>) => {
-    if (commit(...args)) wakeOutbox();
+    if (!commit(...args)) return;
+    wakeOutbox();
+    onMilestone(args[1]);
   };
 
   return {

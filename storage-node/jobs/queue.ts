@@ -1,6 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 import { jobId, priorityOf, type JobData, type JobKind } from './kinds.js';
@@ -42,6 +42,7 @@ export class NodeJobs {
   readonly queue: Queue<JobData>;
   readonly #opts: NodeJobsOptions;
   #worker: Worker<JobData> | undefined;
+  #finished: Counter<'kind' | 'outcome'> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resyncing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -85,12 +86,16 @@ export class NodeJobs {
       },
     );
     this.#worker.on('error', (err) => opts.logger.warn({ err: err.message }, 'job worker error'));
+    this.#worker.on('completed', (job) => this.#finished?.inc({ kind: job.data.kind, outcome: 'completed' }));
     this.#worker.on('failed', (job, err) => {
       opts.logger.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed');
-      if (!job || !opts.onFailed) return;
+      if (!job) return;
       void job
         .isFailed()
-        .then((final) => final && opts.onFailed?.(job.data, err.message))
+        .then((final) => {
+          this.#finished?.inc({ kind: job.data.kind, outcome: final ? 'failed' : 'retried' });
+          if (final) opts.onFailed?.(job.data, err.message);
+        })
         .catch(() => undefined);
     });
     opts.connection.on('ready', this.#onReady);
@@ -157,6 +162,13 @@ export class NodeJobs {
 
   #registerGauge(registry: Registry): void {
     const jobs = this;
+    // Every kind is counted by the worker, so replicate/backup/move jobs show here once they exist.
+    this.#finished = new Counter({
+      name: 'fennec_node_jobs_finished_total',
+      help: 'Job runs by kind and outcome: completed, retried (an attempt failed, another follows), failed (for good)',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    });
     new Gauge({
       name: 'fennec_node_jobs',
       help: "Jobs in this node's queue, by state (empty while Redis is unreachable)",

@@ -44,7 +44,10 @@ export function setupNodeJobs(opts: {
     retryStrategy: (times) => Math.min(times * 200, 1000),
   });
   connection.on('error', () => undefined); // the heartbeat reports outages
-  const state = createImageState(opts.db, cfg.nodeId, opts.wakeOutbox);
+  const { metrics } = opts;
+  const state = createImageState(opts.db, cfg.nodeId, opts.wakeOutbox, (event) =>
+    metrics.imagesProcessed.inc({ outcome: event.replace(/^image\./, '') }),
+  );
   const recipes = new Map(cfg.pools.map((p) => [p.id, p.variants ?? DEFAULT_RECIPE]));
   let jobs: NodeJobs;
   const handler = variantsHandler({
@@ -55,6 +58,8 @@ export function setupNodeJobs(opts: {
     maxPixels: cfg.jobs.maxPixels,
     parallel: cfg.jobs.variantParallel,
     enqueue: (data) => jobs.enqueue(data),
+    onWritten: (variant, seconds) => metrics.variantEncodeDuration.observe({ variant }, seconds),
+    onPhase: (phase, seconds) => metrics.variantPhaseDuration.observe({ phase }, seconds),
   });
   jobs = new NodeJobs({
     connection,

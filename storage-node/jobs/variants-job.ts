@@ -16,6 +16,9 @@ export interface VariantsJobDeps {
   maxPixels: number;
   parallel: number;
   enqueue: (data: JobData) => Promise<boolean>;
+  /** Timings for /metrics: each output, and each whole phase. */
+  onWritten?: (variant: string, seconds: number) => void;
+  onPhase?: (phase: 'thumbnails' | 'full', seconds: number) => void;
 }
 
 /** The job data that finishes an image's variant work from where SQLite says it stands. */
@@ -62,6 +65,7 @@ async function runVariants(deps: VariantsJobDeps, work: ImageWork, phase: 'thumb
     recipe,
     maxPixels: deps.maxPixels,
     parallel: deps.parallel,
+    onWritten: deps.onWritten,
   };
   const info = await probe(pj);
   const dims = { width: info.width, height: info.height, format: info.format };
@@ -71,6 +75,7 @@ async function runVariants(deps: VariantsJobDeps, work: ImageWork, phase: 'thumb
   if (!work.thumbnails_ready) {
     const t0 = Date.now();
     thumbs = await runPhase(pj, plan.filter((v) => v.phase === 'thumbnails'));
+    deps.onPhase?.('thumbnails', (Date.now() - t0) / 1000);
     deps.logger.debug({ image_uuid: work.uuid, ms: Date.now() - t0, files: thumbs.length }, 'thumbnails made');
     if (full.length > 0) {
       deps.state.thumbnailsReady(work.uuid, dims, thumbs);
@@ -83,6 +88,7 @@ async function runVariants(deps: VariantsJobDeps, work: ImageWork, phase: 'thumb
   }
   const t0 = Date.now();
   const fullFiles = await runPhase(pj, full);
+  if (full.length > 0) deps.onPhase?.('full', (Date.now() - t0) / 1000);
   deps.state.ready(work.uuid, dims, [...thumbs, ...fullFiles]);
   deps.logger.info({ image_uuid: work.uuid, ms: Date.now() - t0, variants: thumbs.length + fullFiles.length }, 'image ready');
   return 'ready';

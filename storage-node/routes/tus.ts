@@ -1,7 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import fs from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
-import { AppError, errors } from '../../shared/errors.js';
+import { AppError, errors, isAppError } from '../../shared/errors.js';
 import { checkUploadToken, claimToken } from '../upload/auth.js';
 import { lingerThenClose } from '../upload/linger.js';
 import { CHECKSUM_ALGORITHMS } from '../tus/checksum.js';
@@ -104,6 +104,7 @@ async function create(deps: TusDeps, c: Ctx): Promise<Response> {
     jti: claims.jti,
     session_id: claims.sid,
     user_id: claims.sub,
+    visibility: claims.vis ?? 'public',
     size: length,
     created_at: now,
     expires_at: now + tus.expirationMs,
@@ -184,12 +185,14 @@ async function bodyRequest(deps: TusDeps, c: Ctx, fn: () => Promise<Response>): 
   const upload = deps.tracker.begin();
   try {
     const res = await fn();
+    if (res.status >= 400) deps.metrics.uploadErrors.inc({ reason: `http_${res.status}` });
     if (!incoming.readableEnded) {
       res.headers.set('connection', 'close');
       lingerThenClose(incoming);
     }
     return res;
   } catch (err) {
+    deps.metrics.uploadErrors.inc({ reason: isAppError(err) ? err.code : 'internal' });
     if (!incoming.readableEnded) {
       c.header('connection', 'close');
       lingerThenClose(incoming);

@@ -52,12 +52,15 @@ export function uploadRoutes(deps: UploadDeps): Hono<Env> {
 
   app.post('/api/internal/upload', async (c) => {
     const incoming = c.env.incoming;
+    const endTimer = deps.metrics.uploadDuration.startTimer({ kind: 'direct' });
     try {
       const res = await handleUpload(deps, c);
       deps.metrics.uploads.inc({ status: '201' });
+      endTimer();
       return res;
     } catch (err) {
       deps.metrics.uploads.inc({ status: String(isAppError(err) ? err.status : 500) });
+      deps.metrics.uploadErrors.inc({ reason: isAppError(err) ? err.code : 'internal' });
       // An early answer (401, 413, 415…) leaves body bytes unread: close instead of reusing
       // the connection, and do not wait for the rest of a huge body.
       if (!incoming.readableEnded) {
@@ -101,10 +104,12 @@ async function handleUpload(deps: UploadDeps, c: Context<Env>): Promise<Response
       uuid,
       sessionId: claims.sid,
       userId: claims.sub,
+      visibility: claims.vis,
       ingested,
       now: new Date(),
     });
     deps.metrics.uploadBytes.inc(row.size);
+    deps.metrics.uploadSize.observe({ kind: 'direct' }, row.size);
     deps.logger.info({ image_uuid: uuid, pool_id: row.pool_id, size: row.size, mime: row.mime }, 'upload stored');
     const body: UploadResponse = {
       image_uuid: uuid,

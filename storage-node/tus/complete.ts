@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errors } from '../../shared/errors.js';
 import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
+import type { Visibility } from '../../shared/tokens.js';
 import type { TusDeps } from '../routes/tus.js';
 import type { ObjectRow } from '../store.js';
 import { finishUpload } from '../upload/finish.js';
@@ -53,6 +54,7 @@ export interface CompleteInput {
   size: number;
   sessionId: string;
   userId: string;
+  visibility: Visibility;
   /** SHA-256 of the whole file when this process hashed every byte on the way in. */
   sha256?: string;
 }
@@ -87,6 +89,7 @@ export async function completeTusUpload(
     uuid,
     sessionId: input.sessionId,
     userId: input.userId,
+    visibility: input.visibility,
     ingested,
     now: new Date(),
   });
@@ -108,10 +111,13 @@ export async function finishIfComplete(deps: TusDeps, row: TusUploadRow, res: Re
       size: row.size,
       sessionId: row.session_id,
       userId: row.user_id,
+      visibility: row.visibility,
       sha256: deps.tus.digest(row.id, row.size),
     });
     deps.metrics.uploads.inc({ status: '201' });
     deps.metrics.uploadBytes.inc(obj.size);
+    deps.metrics.uploadSize.observe({ kind: 'tus' }, obj.size);
+    deps.metrics.uploadDuration.observe({ kind: 'tus' }, (Date.now() - row.created_at) / 1000);
     deps.logger.info({ image_uuid: obj.uuid, pool_id: obj.pool_id, size: obj.size, mime: obj.mime, tus: true }, 'upload stored');
     res.headers.set(IMAGE_UUID_HEADER, obj.uuid);
     return res;

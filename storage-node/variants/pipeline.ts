@@ -37,6 +37,8 @@ export interface PipelineJob {
   maxPixels: number;
   /** How many outputs are encoded at once (the node's CPU budget for variant work). */
   parallel: number;
+  /** Told how long each output took (for /metrics). */
+  onWritten?: (variant: string, seconds: number) => void;
 }
 
 const DECODABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
@@ -124,8 +126,10 @@ async function writeVariant(job: PipelineJob, raw: RawImage, v: PlannedVariant):
   const rel = variantRelPath(job.originalRelPath, job.uuid, v);
   const tmp = path.join(job.poolPath, TMP_DIR, `${job.uuid}${v.suffix}.${v.ext}.${randomUUID()}.part`);
   try {
+    const t0 = performance.now();
     const info = await encode(img, v, job.recipe).toFile(tmp);
     const bytes = await commitFile(tmp, path.join(job.poolPath, ...rel.split('/')));
+    job.onWritten?.(v.name, (performance.now() - t0) / 1000);
     return { name: v.name, rel_path: rel, width: info.width, height: info.height, bytes, mime: mimeForExt(v.ext) };
   } catch (err) {
     await fs.rm(tmp, { force: true });
