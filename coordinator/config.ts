@@ -22,6 +22,7 @@ export const coordinatorEnvSchema = z
     FENNEC_RATE_USER_PER_MIN: env.int(600, 1),
     FENNEC_RATE_IP_PER_MIN: env.int(1200, 1),
     FENNEC_HEARTBEAT_MAX_AGE_MS: env.int(15000, 100),
+    FENNEC_PRIVATE_URL_TTL_SECONDS: env.int(3600, 1),
     FENNEC_LOG_LEVEL: env.logLevel(),
     FENNEC_WEBHOOK_BACKOFF_MS: env.int(1000, 1),
     FENNEC_WEBHOOK_MAX_BACKOFF_MS: env.int(10 * 60_000, 1),
@@ -43,6 +44,8 @@ export const coordinatorEnvSchema = z
     rateUserPerMin: e.FENNEC_RATE_USER_PER_MIN,
     rateIpPerMin: e.FENNEC_RATE_IP_PER_MIN,
     heartbeatMaxAgeMs: e.FENNEC_HEARTBEAT_MAX_AGE_MS,
+    /** How long the signed URLs of private images (image API, webhooks, /i/) stay valid. */
+    privateUrlTtlSeconds: e.FENNEC_PRIVATE_URL_TTL_SECONDS,
     logLevel: e.FENNEC_LOG_LEVEL,
     /** App webhooks: first retry after this, doubling to the max; dead after maxAttempts (~2 days by default). */
     webhooks: {

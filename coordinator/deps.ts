@@ -9,6 +9,7 @@ import type { PoolsRepo } from './db/pools.js';
 import type { SessionsRepo } from './db/sessions.js';
 import type { UsersRepo } from './db/users.js';
 import type { HeartbeatSnapshot } from './heartbeats.js';
+import type { UrlSigner } from './image-view.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { SessionRateLimits } from './rate-limit.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -22,7 +23,17 @@ export type AppSettings = Pick<
   | 'maxFileBytes'
   | 'defaultQuotaBytes'
   | 'heartbeatMaxAgeMs'
->;
+> &
+  Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds'>>;
+
+/** Signs private files' URLs with the current upload-token key (default lifetime one hour). */
+export function urlSigner(deps: Pick<CoordinatorDeps, 'signingKeys' | 'settings'>): UrlSigner {
+  return {
+    key: deps.signingKeys.privateKey,
+    kid: deps.signingKeys.kid,
+    ttlSeconds: deps.settings.privateUrlTtlSeconds ?? 3600,
+  };
+}
 
 /** Everything the HTTP app needs, built once in main.ts (or a test). */
 export interface CoordinatorDeps {

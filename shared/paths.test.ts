@@ -8,6 +8,7 @@ describe('pool paths', () => {
     const d = new Date('2026-03-04T23:59:59-05:00'); // 2026-03-05 04:59 UTC
     expect(datePath(d)).toBe('2026/03/05');
     expect(originalRelPath('0d9c…'.replace('…', ''), 'jpg', d)).toBe('original/2026/03/05/0d9c.jpg');
+    expect(originalRelPath('0d9c', 'jpg', d, 'private')).toBe('private/original/2026/03/05/0d9c.jpg');
   });
 
   it('resolves pool-relative paths inside the pool', () => {

@@ -6,6 +6,8 @@ export const POOL_MARKER = '.fennec-pool.json';
 export const TMP_DIR = 'tmp';
 export const ORIGINAL_DIR = 'original';
 export const VARIANTS_DIR = 'variants';
+/** Private files: `private/original/…` and `private/variants/…`, served only with a signed URL. */
+export const PRIVATE_DIR = 'private';
 
 /** `YYYY/MM/DD` in UTC, so every node files an upload of the same instant under the same day. */
 export function datePath(date: Date): string {
@@ -15,8 +17,14 @@ export function datePath(date: Date): string {
   return `${y}/${m}/${d}`;
 }
 
-export function originalRelPath(uuid: string, ext: string, date: Date): string {
-  return `${ORIGINAL_DIR}/${datePath(date)}/${uuid}.${ext}`;
+export function originalRelPath(uuid: string, ext: string, date: Date, visibility: 'public' | 'private' = 'public'): string {
+  const rel = `${ORIGINAL_DIR}/${datePath(date)}/${uuid}.${ext}`;
+  return visibility === 'private' ? `${PRIVATE_DIR}/${rel}` : rel;
+}
+
+/** Whether a pool-relative path is a private file's (needs a signed URL to be served). */
+export function isPrivateRelPath(rel: string): boolean {
+  return rel.startsWith(`${PRIVATE_DIR}/`);
 }
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

@@ -15,6 +15,15 @@ describe('upload tokens', () => {
     const token = await signUploadToken({ iss: 'fennec-coordinator', aud: 's01', sub: 'alice', pool: 'p1', sid: 'sess-1', max: 1000, ttlSeconds: 60 }, privateKey, 'k1');
     const claims = await verifyUploadToken(token, await jwks(), { nodeId: 's01', clockToleranceSeconds: 5 });
     expect(claims).toMatchObject({ aud: 's01', sub: 'alice', pool: 'p1', jti: 'sess-1', sid: 'sess-1', max: 1000 });
+    expect(claims.vis).toBeUndefined();
+  });
+
+  it('carries vis only for private uploads', async () => {
+    const base = { iss: 'i', aud: 's01', sub: 'a', pool: 'p1', sid: 's', max: 1, ttlSeconds: 60 };
+    const priv = await signUploadToken({ ...base, vis: 'private' }, privateKey, 'k1');
+    expect((await verifyUploadToken(priv, await jwks(), { nodeId: 's01', clockToleranceSeconds: 5 })).vis).toBe('private');
+    const pub = await signUploadToken({ ...base, vis: 'public' }, privateKey, 'k1');
+    expect((await verifyUploadToken(pub, await jwks(), { nodeId: 's01', clockToleranceSeconds: 5 })).vis).toBeUndefined();
   });
 
   it('refuses another node, another signer, and an expired token with distinct codes', async () => {

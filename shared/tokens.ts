@@ -28,10 +28,15 @@ export interface UploadTokenClaims {
   sid: string;
   /** Maximum bytes this upload may carry. */
   max: number;
+  /** `private`: the file goes under `{pool}/private/` and is served only with a signed URL. Absent = public. */
+  vis?: Visibility;
   iat: number;
   nbf: number;
   exp: number;
 }
+
+export const VISIBILITIES = ['public', 'private'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
 
 export const UPLOAD_TOKEN_TYP = 'fennec-upload+jwt';
 export const NODE_REQUEST_TYP = 'fennec-node+jwt';
@@ -44,7 +49,7 @@ const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString(
  * route (~37,000 vs ~14,000 per core); the compact JWS is the same and jose verifies it.
  */
 export async function signUploadToken(
-  claims: Omit<UploadTokenClaims, 'iat' | 'nbf' | 'exp' | 'jti'> & { ttlSeconds: number },
+  claims: Omit<UploadTokenClaims, 'iat' | 'nbf' | 'exp' | 'jti' | 'vis'> & { ttlSeconds: number; vis?: Visibility },
   key: SigningKey,
   kid: string,
 ): Promise<string> {
@@ -58,6 +63,8 @@ export async function signUploadToken(
     sid: rest.sid,
     jti: rest.sid,
     max: rest.max,
+    // Public tokens stay as they were: the claim is only present when it changes something.
+    ...(rest.vis === 'private' ? { vis: 'private' as const } : {}),
     iat: now,
     nbf: now - 1,
     exp: now + ttlSeconds,
@@ -110,9 +117,11 @@ export async function verifyUploadToken(
       clockTolerance: opts.clockToleranceSeconds,
       requiredClaims: ['exp', 'nbf', 'iat', 'jti', 'sub', 'aud', 'iss'],
     });
-    const { pool, sid, max } = payload as Record<string, unknown>;
+    const { pool, sid, max, vis } = payload as Record<string, unknown>;
     if (typeof pool !== 'string' || typeof sid !== 'string' || !isPositiveInt(max))
       throw errors.unauthorized('invalid_token', 'token lacks pool, sid or max');
+    if (vis !== undefined && !VISIBILITIES.includes(vis as Visibility))
+      throw errors.unauthorized('invalid_token', 'token vis must be public or private');
     return payload as unknown as UploadTokenClaims;
   } catch (err) {
     throw tokenError(err);

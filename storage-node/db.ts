@@ -58,6 +58,8 @@ const MIGRATIONS: string[] = [
    ALTER TABLE objects ADD COLUMN failure_reason TEXT;
    ALTER TABLE objects ADD COLUMN updated_at TEXT;
    CREATE INDEX objects_processing ON objects(created_at) WHERE status = 'processing';`,
+  // Private files (token claim `vis`): a resumable upload remembers where its file will go.
+  `ALTER TABLE tus_uploads ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';`,
 ];
 
 /**

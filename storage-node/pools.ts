@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ORIGINAL_DIR, POOL_MARKER, TMP_DIR, VARIANTS_DIR } from '../shared/paths.js';
+import { ORIGINAL_DIR, POOL_MARKER, PRIVATE_DIR, TMP_DIR, VARIANTS_DIR } from '../shared/paths.js';
 import type { PoolConfig } from './config.js';
 
 /** A pool directory this node must not use; main.ts turns it into exit code 2. */
@@ -14,7 +14,7 @@ export class PoolSetupError extends Error {
 }
 
 /** Entries a pool directory may hold before it has a marker: our own layout, and a fresh disk's lost+found. */
-const ADOPTABLE = new Set([TMP_DIR, ORIGINAL_DIR, VARIANTS_DIR, 'lost+found']);
+const ADOPTABLE = new Set([TMP_DIR, ORIGINAL_DIR, VARIANTS_DIR, PRIVATE_DIR, 'lost+found']);
 
 /**
  * Creates or checks `{pool}/.fennec-pool.json`. A marker naming another pool, or a non-empty

@@ -9,7 +9,7 @@ import {
 import { errors } from '../../shared/errors.js';
 import { nodeAuth, type CoordinatorEnv } from '../auth.js';
 import { imageEventsRepo } from '../db/image-events.js';
-import type { CoordinatorDeps } from '../deps.js';
+import { urlSigner, type CoordinatorDeps } from '../deps.js';
 import { imageView } from '../image-view.js';
 import { webhookOutboxRepo } from '../webhooks/outbox-repo.js';
 import { validate } from '../validate.js';
@@ -37,7 +37,7 @@ export function imageEventRoutes(deps: CoordinatorDeps) {
     let queued = false;
     if (changed && url) {
       const eventId = `${body.image_uuid}.${body.event}`;
-      const payload = JSON.stringify({ id: eventId, type: body.event, created_at: new Date().toISOString(), data: imageView(object) });
+      const payload = JSON.stringify({ id: eventId, type: body.event, created_at: new Date().toISOString(), data: imageView(object, urlSigner(deps)) });
       queued = webhooks.add({ event_id: eventId, app_id: object.app_id, url, event: body.event, payload }, Date.now());
     }
     return { changed, queued };

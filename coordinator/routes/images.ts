@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { AppError, errors } from '../../shared/errors.js';
 import { appAuth, type CoordinatorEnv } from '../auth.js';
-import type { CoordinatorDeps } from '../deps.js';
+import { urlSigner, type CoordinatorDeps } from '../deps.js';
 import { imageView } from '../image-view.js';
 
 /** `/api/v1/images/:uuid`: an app sees only its own objects (404 otherwise, not 403: no oracle). */
@@ -12,7 +12,7 @@ export function imageRoutes(deps: CoordinatorDeps) {
   app.get('/:uuid', (c) => {
     const o = deps.repos.objects.get(c.req.param('uuid'));
     if (!o || o.app_id !== c.get('app').app_id) throw errors.notFound('not_found', 'no such image');
-    return c.json(imageView(o));
+    return c.json(imageView(o, urlSigner(deps)));
   });
 
   app.delete('/:uuid', (c) => {

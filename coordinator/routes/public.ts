@@ -1,32 +1,48 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { errors } from '../../shared/errors.js';
 import { publicUrl } from '../../shared/paths.js';
 import type { CoordinatorEnv } from '../auth.js';
-import type { CoordinatorDeps } from '../deps.js';
-import { variantFiles } from '../image-view.js';
+import type { ObjectRow } from '../db/objects.js';
+import { urlSigner, type CoordinatorDeps } from '../deps.js';
+import { fileUrl, variantFiles } from '../image-view.js';
 
 /** Unauthenticated routes: image redirects, the JWKS, probes and metrics. */
 export function publicRoutes(deps: CoordinatorDeps) {
   const app = new Hono<CoordinatorEnv>();
   const jwks = JSON.stringify(deps.signingKeys.jwks);
 
+  /**
+   * A public file: its URL, cacheable. A private one: only for the owning app's key (anyone else
+   * gets the same 404 as for a missing image), answered with a freshly signed URL, never cached.
+   */
+  const target = (c: Context, o: ObjectRow, rel: string): string => {
+    if (o.visibility !== 'private') {
+      c.header('cache-control', 'public, max-age=60');
+      return publicUrl(o.public_base_url, rel);
+    }
+    const key = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const app = key ? deps.repos.apps.byApiKey(key) : undefined;
+    if (!app || app.app_id !== o.app_id) throw errors.notFound('not_found', 'no such image');
+    c.header('cache-control', 'private, no-store');
+    return fileUrl(o, rel, urlSigner(deps));
+  };
+
   // Downloads never flow through here: a 302 to wherever the file lives now.
   app.get('/i/:uuid', (c) => {
     const o = deps.repos.objects.get(c.req.param('uuid'));
     if (!o) throw errors.notFound('not_found', 'no such image');
-    c.header('cache-control', 'public, max-age=60');
-    return c.redirect(publicUrl(o.public_base_url, o.rel_path), 302);
+    return c.redirect(target(c, o, o.rel_path), 302);
   });
 
   // Variant names as in the image API: `small.webp`, `medium.jpg`, `full.avif`…
   app.get('/i/:uuid/:variant', (c) => {
     const o = deps.repos.objects.get(c.req.param('uuid'));
     if (!o) throw errors.notFound('not_found', 'no such image');
+    if (o.visibility === 'private') target(c, o, o.rel_path); // the owner check first: no oracle for others
     const name = c.req.param('variant');
     const v = variantFiles(o).find((f) => f.name === name);
     if (!v) throw errors.notFound('not_found', `variant ${name} does not exist (yet)`);
-    c.header('cache-control', 'public, max-age=60');
-    return c.redirect(publicUrl(o.public_base_url, v.rel_path), 302);
+    return c.redirect(target(c, o, v.rel_path), 302);
   });
 
   app.get('/.well-known/jwks.json', (c) => {

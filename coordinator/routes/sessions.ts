@@ -3,10 +3,10 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { sha256HexSchema, TIERS, type DuplicateResponse, type SessionResponse } from '../../shared/api.js';
 import { errors, isAppError } from '../../shared/errors.js';
-import { publicUrl } from '../../shared/paths.js';
 import { signUploadToken } from '../../shared/tokens.js';
 import { appAuth, type CoordinatorEnv } from '../auth.js';
-import type { CoordinatorDeps } from '../deps.js';
+import { urlSigner, type CoordinatorDeps } from '../deps.js';
+import { fileUrl } from '../image-view.js';
 import { jsonBody } from '../validate.js';
 
 const sessionBodySchema = z.object({
@@ -52,7 +52,7 @@ export function sessionRoutes(deps: CoordinatorDeps) {
             sha256: dup.sha256,
             size: dup.size,
             mime: dup.mime,
-            urls: { original: publicUrl(dup.public_base_url, dup.rel_path) },
+            urls: { original: fileUrl(dup, dup.rel_path, urlSigner(deps)) },
           };
           return c.json(res, 200);
         }
@@ -88,6 +88,7 @@ export function sessionRoutes(deps: CoordinatorDeps) {
           pool: pool.pool_id,
           sid: created.session_id,
           max: body.file_size,
+          vis: body.visibility,
           ttlSeconds: settings.tokenTtlSeconds,
         },
         signingKeys.privateKey,

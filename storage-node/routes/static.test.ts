@@ -25,7 +25,7 @@ beforeAll(() => {
   symlinkSync(path.join(p1.path, 'tmp'), path.join(p1.path, 'original/2024/01/tmplink'));
   app = new Hono();
   app.onError(errorHandler(createLogger({ name: 't', level: 'silent' })));
-  app.route('/', staticRoutes({ pools: new PoolSet([p1]) }));
+  app.route('/', staticRoutes({ pools: new PoolSet([p1]), getKey: async () => { throw new Error('no keys in this test'); } }));
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

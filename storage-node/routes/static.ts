@@ -2,14 +2,28 @@ import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Hono, type Context } from 'hono';
+import type { JWTVerifyGetKey } from 'jose';
 import { errors, isAppError } from '../../shared/errors.js';
 import { mimeForExt } from '../../shared/mime.js';
-import { ORIGINAL_DIR, VARIANTS_DIR, resolveInPool } from '../../shared/paths.js';
+import { ORIGINAL_DIR, PRIVATE_DIR, VARIANTS_DIR, resolveInPool } from '../../shared/paths.js';
+import { verifySignedUrl } from '../../shared/signed-url.js';
 import { etagMatches, parseRange } from '../http-range.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
 
 const CHUNK = 64 * 1024;
 const notFound = () => errors.notFound('not_found', 'no such file');
+/** What the browser may do with an uploaded file shown as a document: nothing but be an image. */
+export const UPLOAD_CSP = "default-src 'none'; img-src 'self'; sandbox";
+const SERVED = [`${ORIGINAL_DIR}/`, `${VARIANTS_DIR}/`];
+const SERVED_PRIVATE = SERVED.map((d) => `${PRIVATE_DIR}/${d}`);
+
+/**
+ * `GET /api/internal/signed-url-check`: nginx's `auth_request` for `/uploads/private/…` asks here
+ * (headers `X-Fennec-Path: $uri`, `X-Fennec-Args: $args`) and serves the file itself on a 204.
+ * The check is local (coordinator JWKS kept by the node), so a private download costs no round
+ * trip to the coordinator; 403 for unsigned, tampered or expired URLs.
+ */
+export const SIGNED_URL_CHECK_PATH = '/api/internal/signed-url-check';
 
 /**
  * Serves `{public_base_url path}/uploads/original/…` and `/uploads/variants/…` from the pool
@@ -17,8 +31,15 @@ const notFound = () => errors.notFound('not_found', 'no such file');
  * a single VPS). Never tmp/ or the marker; symlinks refused; files are immutable, so strong
  * ETags and a year of caching.
  */
-export function staticRoutes(deps: { pools: PoolSet }): Hono {
+export function staticRoutes(deps: { pools: PoolSet; getKey: JWTVerifyGetKey }): Hono {
   const app = new Hono();
+  app.get(SIGNED_URL_CHECK_PATH, async (c) => {
+    const pathname = c.req.header('x-fennec-path') ?? '';
+    if (!pathname.includes(`/uploads/${PRIVATE_DIR}/`)) throw errors.forbidden('url_unsigned', 'not a private file path');
+    await verifySignedUrl(pathname, new URLSearchParams(c.req.header('x-fennec-args') ?? ''), deps.getKey);
+    return c.body(null, 204);
+  });
+
   const byBase = new Map<string, PoolRuntime[]>();
   for (const pool of deps.pools.all()) {
     const base = new URL(pool.config.public_base_url).pathname.replace(/\/+$/, '');
@@ -28,10 +49,14 @@ export function staticRoutes(deps: { pools: PoolSet }): Hono {
     const prefix = `${base}/uploads/`;
     app.get(`${prefix}*`, async (c) => {
       const rel = c.req.path.slice(prefix.length);
-      if (!rel.startsWith(`${ORIGINAL_DIR}/`) && !rel.startsWith(`${VARIANTS_DIR}/`)) throw notFound();
+      let expiresAt: number | undefined;
+      if (SERVED_PRIVATE.some((d) => rel.startsWith(d))) {
+        const url = new URL(c.req.url);
+        expiresAt = await verifySignedUrl(url.pathname, url.searchParams, deps.getKey);
+      } else if (!SERVED.some((d) => rel.startsWith(d))) throw notFound();
       for (const pool of pools) {
         const handle = await openInPool(pool, rel);
-        if (handle) return serveFile(c, handle.fh, handle.size, handle.mtimeMs, path.extname(rel).slice(1));
+        if (handle) return serveFile(c, handle, path.extname(rel).slice(1), expiresAt);
       }
       throw notFound();
     });
@@ -65,13 +90,25 @@ async function openInPool(pool: PoolRuntime, rel: string) {
   }
 }
 
-async function serveFile(c: Context, fh: FileHandle, size: number, mtimeMs: number, ext: string): Promise<Response> {
+/** `expiresAt` (unix seconds) is set for a private file: cached by the browser only, and only until then. */
+async function serveFile(
+  c: Context,
+  file: { fh: FileHandle; size: number; mtimeMs: number },
+  ext: string,
+  expiresAt?: number,
+): Promise<Response> {
+  const { fh, size, mtimeMs } = file;
   const etag = `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
+  const cacheControl =
+    expiresAt === undefined
+      ? 'public, max-age=31536000, immutable'
+      : `private, max-age=${Math.max(0, Math.min(expiresAt - Math.floor(Date.now() / 1000), 31536000))}`;
   const headers: Record<string, string> = {
     etag,
     'accept-ranges': 'bytes',
-    'cache-control': 'public, max-age=31536000, immutable',
+    'cache-control': cacheControl,
     'x-content-type-options': 'nosniff',
+    'content-security-policy': UPLOAD_CSP,
     'content-type': mimeForExt(ext),
   };
   if (etagMatches(c.req.header('if-none-match'), etag)) {

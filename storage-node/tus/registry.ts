@@ -1,3 +1,4 @@
+import type { Visibility } from '../../shared/tokens.js';
 import type { Db } from '../db.js';
 
 /**
@@ -11,6 +12,8 @@ export interface TusUploadRow {
   jti: string;
   session_id: string;
   user_id: string;
+  /** The token's `vis`: where the finished file goes (`private/…` or not). */
+  visibility: Visibility;
   /** Upload-Length, fixed at creation (no deferred length). */
   size: number;
   created_at: number;
@@ -29,8 +32,8 @@ export interface TusRegistry {
 /** SQLite table of the migration in db.ts: `tus_uploads`. */
 export function createTusRegistry(db: Db): TusRegistry {
   const insert = db.prepare(
-    `INSERT INTO tus_uploads (id, pool_id, jti, session_id, user_id, size, created_at, expires_at)
-     VALUES (@id, @pool_id, @jti, @session_id, @user_id, @size, @created_at, @expires_at)`,
+    `INSERT INTO tus_uploads (id, pool_id, jti, session_id, user_id, visibility, size, created_at, expires_at)
+     VALUES (@id, @pool_id, @jti, @session_id, @user_id, @visibility, @size, @created_at, @expires_at)`,
   );
   const get = db.prepare('SELECT * FROM tus_uploads WHERE id = ?');
   const del = db.prepare('DELETE FROM tus_uploads WHERE id = ?');

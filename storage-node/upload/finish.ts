@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { UploadComplete } from '../../shared/api.js';
 import { originalRelPath } from '../../shared/paths.js';
+import type { Visibility } from '../../shared/tokens.js';
 import type { NodeStore, ObjectRow } from '../store.js';
 import type { DirSync } from './dir-sync.js';
 import type { IngestResult } from './ingest.js';
@@ -13,6 +14,8 @@ export interface FinishInput {
   uuid: string;
   sessionId: string;
   userId: string;
+  /** From the token's `vis` claim: a private file is stored under `private/` (signed URLs only). */
+  visibility?: Visibility;
   ingested: IngestResult;
   now: Date;
 }
@@ -36,7 +39,7 @@ export async function finishUpload(
   input: FinishInput,
 ): Promise<ObjectRow> {
   const { ingested } = input;
-  const relPath = originalRelPath(input.uuid, ingested.type.ext, input.now);
+  const relPath = originalRelPath(input.uuid, ingested.type.ext, input.now, input.visibility);
   const finalPath = path.join(input.poolPath, ...relPath.split('/'));
   const dir = path.dirname(finalPath);
   let renamed = false;

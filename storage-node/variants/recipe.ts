@@ -88,9 +88,12 @@ export function planVariants(recipe: VariantRecipe, originalExt: string): Planne
   return out;
 }
 
-/** `original/YYYY/MM/DD/{uuid}.jpg` → `variants/YYYY/MM/DD/{uuid}{suffix}.{ext}`: variants file under the original's day. */
+/**
+ * `original/YYYY/MM/DD/{uuid}.jpg` → `variants/YYYY/MM/DD/{uuid}{suffix}.{ext}`: variants file under
+ * the original's day; a private original's variants stay private (`private/original/…` → `private/variants/…`).
+ */
 export function variantRelPath(originalRelPath: string, uuid: string, v: Pick<PlannedVariant, 'suffix' | 'ext'>): string {
-  const m = /^original\/(\d{4}\/\d{2}\/\d{2})\//.exec(originalRelPath);
+  const m = /^((?:private\/)?)original\/(\d{4}\/\d{2}\/\d{2})\//.exec(originalRelPath);
   if (!m) throw new Error(`not an original path: ${originalRelPath}`);
-  return `variants/${m[1]}/${uuid}${v.suffix}.${v.ext}`;
+  return `${m[1]}variants/${m[2]}/${uuid}${v.suffix}.${v.ext}`;
 }
