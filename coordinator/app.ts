@@ -8,6 +8,7 @@ import { imageEventRoutes } from './routes/image-events.js';
 import { internalRoutes } from './routes/internal.js';
 import { publicRoutes } from './routes/public.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { staticPages } from './routes/ui.js';
 
 /** The coordinator's HTTP app, from its deps alone: main.ts serves it, tests call app.request(). */
 export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
@@ -22,5 +23,7 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/api/internal/images', imageEventRoutes(deps));
   app.route('/api/internal', internalRoutes(deps));
   app.route('/', publicRoutes(deps));
+  // Static pages whose API calls carry the key the person types in.
+  app.route('/', staticPages([{ mount: 'admin', dir: 'admin-ui' }]));
   return app;
 }

@@ -106,6 +106,10 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX webhook_outbox_due ON webhook_outbox(next_attempt_at) WHERE delivered_at IS NULL AND dead = 0;
   `,
+  // The admin page's recent failures, without scanning every object.
+  `
+  CREATE INDEX objects_failed ON objects(created_at) WHERE status = 'failed';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -34,7 +34,12 @@ export function objectsRepo(db: Database) {
   const duplicate = db.prepare(
     `${SELECT} WHERE o.app_id = ? AND o.user_id = ? AND o.sha256 = ? AND o.state = 'stored' LIMIT 1`,
   );
+  const failed = db.prepare(`${SELECT} WHERE o.status = 'failed' ORDER BY o.created_at DESC LIMIT ?`);
   return {
+    /** The newest objects whose processing failed (the admin page's "recent failures"). */
+    recentFailures(limit: number): ObjectRow[] {
+      return failed.all(limit) as ObjectRow[];
+    },
     get(imageUuid: string): ObjectRow | undefined {
       return get.get(imageUuid) as ObjectRow | undefined;
     },

@@ -61,6 +61,24 @@ export function adminRoutes(deps: CoordinatorDeps) {
     return c.json({ queues: deps.queues ? await deps.queues.counts(nodeIds) : [] });
   });
 
+  // Images whose processing failed, newest first, with the node's reason.
+  app.get('/failures', (c) => {
+    const limit = Math.min(Math.max(Number(c.req.query('limit')) || 50, 1), 500);
+    return c.json({
+      failures: repos.objects.recentFailures(limit).map((o) => ({
+        image_uuid: o.image_uuid,
+        app_id: o.app_id,
+        user_id: o.user_id,
+        node_id: o.node_id,
+        pool_id: o.pool_id,
+        mime: o.mime,
+        size: o.size,
+        reason: o.failure_reason,
+        created_at: new Date(o.created_at).toISOString(),
+      })),
+    });
+  });
+
   app.route('/', adminNodeRoutes(deps));
   return app;
 }
