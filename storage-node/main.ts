@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { ConfigError, parseConfig, readEnvironment } from '../shared/config.js';
 import { loadOrCreateEd25519Key } from '../shared/keys.js';
@@ -11,6 +12,7 @@ import { initConfigSchema, nodeConfigSchema, type NodeConfig } from './config.js
 import { openDb, walFile } from './db.js';
 import { Heartbeat } from './heartbeat.js';
 import { setupNodeJobs } from './jobs/setup.js';
+import { JobWorkerSupervisor } from './jobs/worker-supervisor.js';
 import { CoordinatorKeys, staticKeySource } from './jwks.js';
 import { createMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
@@ -78,7 +80,20 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     coordinatorUrl: cfg.coordinatorUrl,
     maxBackoffMs: cfg.outboxMaxBackoffMs,
   });
-  const jobs = setupNodeJobs({ cfg, db, pools, logger, metrics, keys, wakeOutbox: () => outbox.wake() });
+  const jobs = setupNodeJobs({ cfg, db, logger, metrics, keys });
+  const worker = new JobWorkerSupervisor({
+    script: fileURLToPath(import.meta.url),
+    args: process.argv.slice(2),
+    execArgv: process.execArgv,
+    logger,
+    onMessage: (msg) => {
+      if (msg.t === 'outbox') outbox.wake();
+      else if (msg.t === 'finished') jobs.recordFinished(msg.kind, msg.outcome);
+      else if (msg.t === 'processed') metrics.imagesProcessed.inc({ outcome: msg.outcome });
+      else if (msg.t === 'encoded') metrics.variantEncodeDuration.observe({ variant: msg.variant }, msg.seconds);
+      else if (msg.t === 'phase') metrics.variantPhaseDuration.observe({ phase: msg.phase }, msg.seconds);
+    },
+  });
   const coordinatorKeys = cfg.jwksFile
     ? undefined
     : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger });
@@ -123,6 +138,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   heartbeat.start();
   outbox.start();
   jobs.start();
+  worker.start();
   tus.start();
   const prune = setInterval(() => store.pruneTokens(Math.floor(Date.now() / 1000) - cfg.clockSkewSeconds), 60_000);
   prune.unref();
@@ -149,6 +165,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
       },
     },
     // Running variant jobs finish (their results go to the outbox) before the outbox stops.
+    { name: 'job-worker', run: () => worker.stop() },
     { name: 'jobs', run: () => jobs.close() },
     { name: 'outbox', run: () => outbox.stop() },
     { name: 'tus-sweep', run: () => tus.stop() },
@@ -171,6 +188,13 @@ async function main(): Promise<void> {
     env = readEnvironment(process.argv, process.env);
     if (process.argv[2] === 'init') {
       init(env);
+      return;
+    }
+    if (process.argv[2] === 'worker') {
+      const cfg = parseConfig(nodeConfigSchema, env);
+      // Imported only here: the main process never loads sharp (libvips) at all.
+      const { runJobWorker } = await import('./jobs/worker-process.js');
+      await runJobWorker(cfg, createLogger({ name: 'fennec-node-worker', level: cfg.logLevel }));
       return;
     }
     const cfg = parseConfig(nodeConfigSchema, env);

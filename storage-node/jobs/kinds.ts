@@ -26,3 +26,8 @@ export function jobId(data: JobData): string {
 export function priorityOf(data: JobData): number {
   return PRIORITY[data.phase ?? data.kind] ?? 100;
 }
+
+/** The job data that finishes an image's variant work from where SQLite says it stands. */
+export function nextVariantJob(w: { uuid: string; thumbnails_ready: number }): JobData {
+  return { kind: 'variants', image_uuid: w.uuid, phase: w.thumbnails_ready ? 'full' : 'thumbnails' };
+}

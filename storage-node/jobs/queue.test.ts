@@ -33,6 +33,7 @@ describe('NodeJobs against a real redis-server', () => {
   function make(handler: JobHandler, pending: () => JobData[] = () => []) {
     const conn = new Redis(server.url, { maxRetriesPerRequest: null });
     const jobs = new NodeJobs({
+    role: 'both',
       connection: conn,
       keys: redisKeys(`t${randomUUID().slice(0, 8)}:`),
       nodeId: 's01',

@@ -8,6 +8,15 @@ import { jobId, priorityOf, type JobData, type JobKind } from './kinds.js';
 export type JobHandler = (job: Job<JobData>) => Promise<unknown>;
 
 export interface NodeJobsOptions {
+  /**
+   * `queue` (the node's main process): adds jobs, rebuilds the queue from SQLite, reports counts.
+   * `worker` (the `fennec-node worker` child): runs the handlers. Image work lives in its own
+   * process so libvips' memory and a crash on a hostile image never touch the upload path.
+   * `both`: one process doing both (tests).
+   */
+  role: 'queue' | 'worker' | 'both';
+  /** Worker role: a job run ended (completed, retried or failed for good). */
+  onFinished?: (kind: JobKind, outcome: 'completed' | 'retried' | 'failed') => void;
   /** ioredis with `maxRetriesPerRequest: null` (BullMQ workers require it); main.ts builds it. */
   connection: Redis;
   keys: RedisKeys;
@@ -66,7 +75,21 @@ export class NodeJobs {
   }
 
   start(): void {
-    const { opts } = { opts: this.#opts };
+    if (this.#opts.role !== 'queue') this.#startWorker();
+    if (this.#opts.role === 'worker') return;
+    this.#opts.connection.on('ready', this.#onReady);
+    void this.resync('start');
+    this.#timer = setInterval(() => void this.#checkMarker(), this.#opts.markerCheckMs);
+    this.#timer.unref();
+  }
+
+  /** Counts a job run the worker process reported (queue role: the counter lives here). */
+  recordFinished(kind: JobKind, outcome: 'completed' | 'retried' | 'failed'): void {
+    this.#finished?.inc({ kind, outcome });
+  }
+
+  #startWorker(): void {
+    const opts = this.#opts;
     this.#worker = new Worker<JobData>(
       this.queue.name,
       async (job) => {
@@ -80,28 +103,26 @@ export class NodeJobs {
         concurrency: opts.concurrency,
         lockDuration: opts.lockMs,
         stalledInterval: opts.lockMs,
-        // A job whose worker died twice is retried once more before it fails (a poison image
-        // that crashes the process must not loop forever).
         maxStalledCount: 2,
       },
     );
     this.#worker.on('error', (err) => opts.logger.warn({ err: err.message }, 'job worker error'));
-    this.#worker.on('completed', (job) => this.#finished?.inc({ kind: job.data.kind, outcome: 'completed' }));
+    const finished = (kind: JobKind, outcome: 'completed' | 'retried' | 'failed') => {
+      this.recordFinished(kind, outcome);
+      opts.onFinished?.(kind, outcome);
+    };
+    this.#worker.on('completed', (job) => finished(job.data.kind, 'completed'));
     this.#worker.on('failed', (job, err) => {
       opts.logger.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed');
       if (!job) return;
       void job
         .isFailed()
         .then((final) => {
-          this.#finished?.inc({ kind: job.data.kind, outcome: final ? 'failed' : 'retried' });
+          finished(job.data.kind, final ? 'failed' : 'retried');
           if (final) opts.onFailed?.(job.data, err.message);
         })
         .catch(() => undefined);
     });
-    opts.connection.on('ready', this.#onReady);
-    void this.resync('start');
-    this.#timer = setInterval(() => void this.#checkMarker(), opts.markerCheckMs);
-    this.#timer.unref();
   }
 
   /** Adds one job; resolves false when Redis is down (the resync after reconnect adds it). */

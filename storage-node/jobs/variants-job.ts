@@ -21,10 +21,7 @@ export interface VariantsJobDeps {
   onPhase?: (phase: 'thumbnails' | 'full', seconds: number) => void;
 }
 
-/** The job data that finishes an image's variant work from where SQLite says it stands. */
-export function nextVariantJob(w: Pick<ImageWork, 'uuid' | 'thumbnails_ready'>): JobData {
-  return { kind: 'variants', image_uuid: w.uuid, phase: w.thumbnails_ready ? 'full' : 'thumbnails' };
-}
+export { nextVariantJob } from './kinds.js';
 
 /**
  * The `variants` job: thumbnails phase (then queues the full-size phase at a lower priority) or
