@@ -21,11 +21,25 @@ install_promtool() {
   rm -rf "$tmp"
 }
 
+# nginx for the tests of the rendered sites (they run their own nginx on loopback ports). The
+# package's postinst would start a server on port 80 (and fail the install if it is taken): a
+# temporary policy-rc.d tells it not to start anything.
+install_nginx() {
+  local policy=/usr/sbin/policy-rc.d created=0 rc=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null; as_root chmod 0755 "$policy"; created=1
+  fi
+  apt_install nginx || rc=$?
+  if [ "$created" = 1 ]; then as_root rm -f "$policy"; fi
+  return "$rc"
+}
+
 # Each binary named here is a real dependency of a run or of the tests (see README).
 for want in "$@" redis-server; do
   case "$want" in
     redis-server) command -v redis-server >/dev/null || { echo "setup: installing redis-server"; apt_install redis-server; } ;;
     chromium) command -v chromium >/dev/null || { echo "setup: installing chromium"; apt_install chromium; } ;;
+    nginx) [ -x /usr/sbin/nginx ] || { echo "setup: installing nginx"; install_nginx; } ;;
     promtool) command -v promtool >/dev/null || { echo "setup: installing promtool"; install_promtool; } ;;
   esac
 done
