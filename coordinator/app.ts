@@ -24,6 +24,6 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/api/internal', internalRoutes(deps));
   app.route('/', publicRoutes(deps));
   // Static pages whose API calls carry the key the person types in.
-  app.route('/', staticPages([{ mount: 'admin', dir: 'admin-ui' }]));
+  app.route('/', staticPages([{ mount: 'admin', dir: 'admin-ui' }, { mount: 'demo', dir: 'demo-ui' }]));
   return app;
 }

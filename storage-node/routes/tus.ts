@@ -2,6 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import fs from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
 import { AppError, errors, isAppError } from '../../shared/errors.js';
+import { uploadCors } from '../cors.js';
 import { checkUploadToken, claimToken } from '../upload/auth.js';
 import { lingerThenClose } from '../upload/linger.js';
 import { CHECKSUM_ALGORITHMS } from '../tus/checksum.js';
@@ -30,6 +31,9 @@ export function tusRoutes(deps: TusDeps): Hono<Env> {
   const app = new Hono<Env>();
   const { tus } = deps;
 
+  // Browsers upload from other origins: preflights are answered here, other answers get the headers.
+  app.use(TUS_PATH, uploadCors());
+  app.use(`${TUS_PATH}/*`, uploadCors());
   // Our own error answers (401, 409, 413…) carry the protocol version too.
   app.use(`${TUS_PATH}/*`, async (c, next) => {
     c.header('Tus-Resumable', '1.0.0');

@@ -8,6 +8,7 @@ import { errors, isAppError } from '../../shared/errors.js';
 import { ALLOWED_MIME_TYPES } from '../../shared/mime.js';
 import { publicUrl } from '../../shared/paths.js';
 import type { Logger } from '../../shared/logger.js';
+import { uploadCors } from '../cors.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { RateLimit } from '../rate-limit.js';
 import type { NodeStore, ObjectRow } from '../store.js';
@@ -43,6 +44,7 @@ type Env = { Bindings: HttpBindings };
 
 export function uploadRoutes(deps: UploadDeps): Hono<Env> {
   const app = new Hono<Env>();
+  app.use('/api/internal/upload', uploadCors());
 
   // HEAD is dispatched to GET handlers by hono: a probe that tells clients what we take.
   app.get('/api/internal/upload', (c) => {

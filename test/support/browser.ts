@@ -11,7 +11,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 export interface TestBrowser {
   context: BrowserContext;
   page: Page;
-  /** Console errors, page errors and failed requests so far (a CSP violation shows up here). */
+  /** Console errors (a CSP violation is one), page errors, failed requests and 4xx/5xx answers so far. */
   problems: string[];
   close(): Promise<void>;
 }
@@ -27,9 +27,14 @@ export async function openBrowser(): Promise<TestBrowser> {
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const problems: string[] = [];
+  // "Failed to load resource" console lines repeat the responses below, which carry the URL.
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
   });
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+  });
+  page.on('requestfailed', (r) => problems.push(`failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   return {
     context,
