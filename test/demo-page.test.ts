@@ -71,8 +71,8 @@ describe('demo upload page in a real headless Chromium', () => {
           throw new Error(`${err.message}\npage shows: ${await page.textContent('#uploads')}`);
         });
       await expect.poll(() => item.getAttribute('class'), { timeout: 10_000 }).toContain('shown');
-      expect(await item.locator('progress').evaluate((p) => (p as HTMLProgressElement).value)).toBe(1);
-      const natural = await item.locator('img').evaluate((img) => (img as HTMLImageElement).naturalWidth);
+      expect(await item.locator('progress').evaluate((p) => (p as unknown as { value: number }).value)).toBe(1);
+      const natural = await item.locator('img').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth);
       expect(natural).toBeGreaterThan(0);
       expect(natural).toBeLessThanOrEqual(200);
       expect(await item.locator('img').getAttribute('src')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/uploads\/variants\/.*_small\.webp$/);
