@@ -1,6 +1,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +28,25 @@ function rawGet(port: number, rawPath: string): Promise<{ status: number; body: 
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       })
       .on('error', reject);
+  });
+}
+
+/** Sends the head and `send`, then nothing; resolves with what came back when the server closes. */
+function stalledRequest(port: number, head: string, send: Uint8Array, holdMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const sock = net.connect(port, '127.0.0.1', () => {
+      sock.write(head);
+      sock.write(send);
+    });
+    const guard = setTimeout(() => sock.destroy(), holdMs);
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => (got += d));
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      clearTimeout(guard);
+      resolve(got);
+    });
   });
 }
 
@@ -82,7 +102,8 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
         listen: `127.0.0.1:${nodePort}`,
         serverName: 'localhost',
         nodeUpstream: new URL(node.url).host,
-        maxBody: '64m',
+        maxBody: '8m',
+        bodyIdleTimeout: '2s',
         pools: node.pools.map((p) => ({ pool_id: p.pool_id, dir: p.base_path, public_base_url: p.public_base_url })),
       }),
     );
@@ -221,5 +242,49 @@ http {
     expect((await rawGet(nodePort, `/uploads/private/../tmp/secret.part${sig}`)).status).toBe(404);
     const other = new URL(viaNginx(img.urls.variants['small.webp']));
     expect((await fetch(`${other.origin}${other.pathname}${sig}`)).status).toBe(403);
+  });
+
+  it('resumable uploads (tus) pass through: PATCH streamed, relative Location, image uuid header', async () => {
+    const photo = await makePhoto({ width: 320, height: 240, seed: 11 });
+    const s = await t.session('bob', photo.length);
+    const auth = { authorization: `Bearer ${s.token}`, 'tus-resumable': '1.0.0' };
+    const created = await fetch(viaNginx(s.tus_url), { method: 'POST', headers: { ...auth, 'upload-length': String(photo.length) } });
+    expect(created.status).toBe(201);
+    const location = new URL(created.headers.get('location')!, viaNginx(s.tus_url));
+    expect(location.port).toBe(String(nodePort));
+    const half = Math.floor(photo.length / 2);
+    for (const [offset, end] of [[0, half], [half, photo.length]] as const) {
+      const res = await fetch(location, {
+        method: 'PATCH',
+        headers: { ...auth, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) },
+        body: photo.subarray(offset, end),
+      });
+      expect(res.status).toBe(204);
+      if (end === photo.length) expect(res.headers.get('fennec-image-uuid')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('limits: a body over client_max_body_size is a 413; a stalled upload is dropped and leaves nothing', async () => {
+    const s = await t.session('carol', 7 * 1024 * 1024);
+    const big = await fetch(viaNginx(s.upload_url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.token}`, 'content-type': 'image/jpeg', 'content-length': String(9 * 1024 * 1024) },
+      body: new Uint8Array(9 * 1024 * 1024),
+    }).catch(() => undefined);
+    expect(big?.status).toBe(413);
+
+    // Half a body, then silence: nginx drops the client after the idle timeout (2 s here), the
+    // node sees its upstream request end early and removes the partial file.
+    const started = Date.now();
+    const photo = await makePhoto({ width: 320, height: 240, seed: 12 });
+    const s2 = await t.session('carol', photo.length);
+    const head = [`POST ${new URL(s2.upload_url).pathname} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Length: ${photo.length}`,
+      `Authorization: Bearer ${s2.token}`, 'Content-Type: image/jpeg', '', ''].join('\r\n');
+    const answer = await stalledRequest(nodePort, head, photo.subarray(0, 1000), 10_000);
+    expect(answer).not.toMatch(/^HTTP\/1\.1 201/);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThan(1500);
+    expect(elapsed).toBeLessThan(9000);
+    await eventually(async () => t.poolFiles(0, 'tmp').filter((f) => f.endsWith('.part') && f !== 'secret.part').length === 0, 10_000, 'tmp cleaned');
   });
 });

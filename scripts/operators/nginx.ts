@@ -61,6 +61,8 @@ export interface NodeSiteOptions {
   nodeUpstream: string;
   /** nginx size, e.g. `5g` (the coordinator's FENNEC_MAX_FILE_BYTES plus multipart slack). */
   maxBody: string;
+  /** A client that sends no body byte for this long is dropped (408); default `60s`. */
+  bodyIdleTimeout?: string;
   pools: NodeSitePool[];
 }
 
@@ -85,6 +87,7 @@ export function renderNodeSite(o: NodeSiteOptions): string {
     SERVER_NAME: safe('server name', o.serverName),
     NODE_UPSTREAM: safe('node upstream', o.nodeUpstream),
     MAX_BODY: safe('max body', o.maxBody, /^\d+[kmgKMG]?$/),
+    BODY_IDLE_TIMEOUT: safe('body idle timeout', o.bodyIdleTimeout ?? '60s', /^\d+(ms|s|m)?$/),
     POOL_LOCATIONS: blocks.join('\n'),
   });
 }
