@@ -2,6 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import fs from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
 import { AppError, errors, isAppError } from '../../shared/errors.js';
+import { clientAddress } from '../client-address.js';
 import { uploadCors } from '../cors.js';
 import { checkUploadToken, claimToken } from '../upload/auth.js';
 import { lingerThenClose } from '../upload/linger.js';
@@ -90,7 +91,7 @@ async function options(deps: TusDeps, c: Ctx): Promise<Response> {
 /** POST: the session token creates its one upload (its jti), of at most `max` bytes. */
 async function create(deps: TusDeps, c: Ctx): Promise<Response> {
   const { tus } = deps;
-  await deps.rateLimit(c.env.incoming.socket.remoteAddress ?? 'unknown');
+  await deps.rateLimit(clientAddress(c.env.incoming));
   const { claims, pool } = await checkUploadToken(deps, c.req.header('authorization'));
   const length = Number(c.req.header('upload-length') ?? Number.NaN);
   if (!Number.isSafeInteger(length) || length < 0)

@@ -9,6 +9,7 @@ import { ALLOWED_MIME_TYPES } from '../../shared/mime.js';
 import { publicUrl } from '../../shared/paths.js';
 import type { Logger } from '../../shared/logger.js';
 import { uploadCors } from '../cors.js';
+import { clientAddress } from '../client-address.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { RateLimit } from '../rate-limit.js';
 import type { NodeStore, ObjectRow } from '../store.js';
@@ -77,7 +78,7 @@ export function uploadRoutes(deps: UploadDeps): Hono<Env> {
 
 async function handleUpload(deps: UploadDeps, c: Context<Env>): Promise<Response> {
   const incoming = c.env.incoming;
-  await deps.rateLimit(incoming.socket.remoteAddress ?? 'unknown');
+  await deps.rateLimit(clientAddress(incoming));
   const { claims, pool } = await checkUploadToken(deps, c.req.header('authorization'));
   const releaseToken = claimToken(deps.store, claims);
   const upload = deps.tracker.begin();
