@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseEnv, promisify } from 'node:util';
@@ -82,6 +82,22 @@ describe('scripts/add-node', () => {
     expect(readFileSync(`${dir}/state/node.key`, 'utf8')).toBe(key);
     const { pools } = await admin('GET', '/api/v1/admin/pools');
     expect(pools.find((p: any) => p.pool_id === 's09-hot')).toMatchObject({ accepting: false, weight: 7 });
+  });
+
+  it.skipIf(!existsSync('/usr/bin/systemd-analyze'))('the drop-in it wrote loads cleanly with the node unit (systemd-analyze verify)', async () => {
+    // The shipped template beside the drop-in, installed from this checkout (see test/systemd.test.ts).
+    const unit = readFileSync(path.join(root, 'systemd/fennec-node@.service'), 'utf8')
+      .replaceAll('/opt/fennec', root)
+      .replaceAll('/usr/bin/node', process.execPath);
+    writeFileSync(`${dir}/systemd/fennec-node@.service`, unit);
+    const { stderr } = await run('/usr/bin/systemd-analyze', ['verify', 'fennec-node@s09.service'], {
+      env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}/systemd:` },
+    });
+    expect(stderr).toBe('');
+    const { stdout } = await run('/usr/bin/systemd-analyze', ['security', '--offline=yes', '--no-pager', 'fennec-node@s09.service'], {
+      env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}/systemd:` },
+    });
+    expect(stdout).toMatch(/Overall exposure level for fennec-node@s09\.service: 1\.\d/);
   });
 
   it('refuses bad input with a clear message and exit code 2', async () => {
