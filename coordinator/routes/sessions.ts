@@ -2,6 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { sha256HexSchema, TIERS, type DuplicateResponse, type SessionResponse } from '../../shared/api.js';
+import { clientAddress } from '../../shared/client-address.js';
 import { errors, isAppError } from '../../shared/errors.js';
 import { signUploadToken } from '../../shared/tokens.js';
 import { appAuth, type CoordinatorEnv } from '../auth.js';
@@ -20,9 +21,10 @@ const sessionBodySchema = z.object({
   client_ip: z.union([z.ipv4(), z.ipv6()]).optional(),
 });
 
-/** The peer address; absent when the app runs without a socket (tests use app.request()). */
+/** The caller's address (X-Real-IP from the local nginx); absent without a socket (tests use app.request()). */
 function socketAddress(c: Context): string {
-  return (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  return incoming?.socket ? clientAddress(incoming) : 'unknown';
 }
 
 /**

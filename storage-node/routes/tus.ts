@@ -2,7 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import fs from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
 import { AppError, errors, isAppError } from '../../shared/errors.js';
-import { clientAddress } from '../client-address.js';
+import { clientAddress } from '../../shared/client-address.js';
 import { uploadCors } from '../cors.js';
 import { checkUploadToken, claimToken } from '../upload/auth.js';
 import { lingerThenClose } from '../upload/linger.js';

@@ -9,7 +9,7 @@ import { ALLOWED_MIME_TYPES } from '../../shared/mime.js';
 import { publicUrl } from '../../shared/paths.js';
 import type { Logger } from '../../shared/logger.js';
 import { uploadCors } from '../cors.js';
-import { clientAddress } from '../client-address.js';
+import { clientAddress } from '../../shared/client-address.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { RateLimit } from '../rate-limit.js';
 import type { NodeStore, ObjectRow } from '../store.js';

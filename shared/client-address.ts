@@ -4,8 +4,9 @@ import { isIP } from 'node:net';
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 /**
- * The address a request came from, for per-IP limits. Behind the nginx site (same machine, so
- * the peer is loopback) that is the `X-Real-IP` nginx sets; otherwise the socket's peer. A
+ * The address a request came from, for per-IP limits (node uploads, coordinator sessions). Behind
+ * the nginx sites (same machine, so the peer is loopback) that is the `X-Real-IP` nginx sets;
+ * otherwise the socket's peer. A
  * client cannot pick its own bucket: the header counts only from a loopback peer, and nginx
  * overwrites whatever the client sent.
  */
