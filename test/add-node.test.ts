@@ -61,6 +61,7 @@ describe('scripts/add-node', () => {
     expect(site).toContain(`location ^~ /uploads/original/ {\n        alias ${dir}/disk1/hot/original/;`);
     expect(site).toContain(`location ^~ /s09-archive/uploads/original/ {\n        alias ${dir}/disk2/archive/original/;`);
     expect(site).toContain('server 127.0.0.1:18099;');
+    expect(site).toContain('image/heic heic;');
     expect(readFileSync(`${dir}/systemd/fennec-node@s09.service.d/pools.conf`, 'utf8')).toBe(
       `# written by scripts/add-node\n[Service]\nReadWritePaths=${dir}/disk1/hot\nReadWritePaths=${dir}/disk2/archive\nReadWritePaths=${dir}/state\n`,
     );

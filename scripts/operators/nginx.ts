@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mimeForExt } from '../../shared/mime.js';
 
 /** The repository root, from dist/scripts/operators/ or scripts/operators/ alike. */
 export function repoRoot(): string {
@@ -12,7 +13,17 @@ export function repoRoot(): string {
 /** What uploaded files may do when opened as a document: be an image, nothing else. */
 export const UPLOAD_CSP = "default-src 'none'; img-src 'self'; sandbox";
 
+/**
+ * Content types of what we store, by the extension the node chose from the sniffed bytes — the
+ * node's own table, so nginx and the node agree (Debian's mime.types lacks HEIC/HEIF), and
+ * nothing here depends on the server's global types.
+ */
+const STORED_EXTS = ['jpg', 'jpeg', 'png', 'webp', 'avif', 'gif', 'tif', 'tiff', 'heic', 'heif'];
+const TYPES = `        types { ${STORED_EXTS.map((e) => `${mimeForExt(e)} ${e};`).join(' ')} }`;
+
 const STATIC_COMMON = [
+  TYPES,
+  '        default_type application/octet-stream;',
   '        disable_symlinks on from=$document_root;',
   // OPTIONS is let through here and answered by the `if` (preflight); anything but GET/HEAD is a 403.
   '        limit_except GET OPTIONS { deny all; }',
