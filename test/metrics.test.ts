@@ -125,9 +125,11 @@ describe('/metrics on both binaries, and the sample alert rules', () => {
     expectLowCardinality(samples);
   });
 
-  it.skipIf(!hasPromtool())('promtool accepts the alert rules', () => {
+  it.skipIf(!hasPromtool())('promtool accepts the alert rules, and they fire at their thresholds (promtool test rules)', () => {
     const out = execFileSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
     expect(out).toContain('SUCCESS');
+    const tested = execFileSync('promtool', ['test', 'rules', RULES.replace(/\.yml$/, '.test.yml')], { encoding: 'utf8' });
+    expect(tested).toContain('SUCCESS');
   });
 
   it('every metric the alert rules name is exported by the running cluster', async () => {
