@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeJpeg } from './support/images.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
@@ -80,6 +81,24 @@ describe('upload sessions: placement, quotas, limits', () => {
     expect(nodes[0].pools[0]).toMatchObject({ pool_id: 's01-hot', total_bytes: 10 * MiB + 512 * 1024 });
     const denied = await fetch(`${t.cluster.info.coordinator_url}/api/v1/admin/nodes`, { headers: { authorization: `Bearer ${t.cluster.info.app_key}` } });
     expect(denied.status).toBe(401);
+  });
+  it('deregisters an empty node, and refuses one that still holds files', async () => {
+    const admin = (method: string, route: string, body?: unknown) =>
+      fetch(`${t.cluster.info.coordinator_url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${t.cluster.info.admin_key}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+    const x = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x;
+    expect((await admin('POST', '/api/v1/admin/nodes', { node_id: 's99', public_key: { kty: 'OKP', crv: 'Ed25519', x },
+      upload_api_url: 'http://127.0.0.1:9/api/internal/upload', pools: [{ pool_id: 's99-hot', tier: 'hot', public_base_url: 'http://127.0.0.1:9' }] })).status).toBe(201);
+    expect(await admin('DELETE', '/api/v1/admin/nodes/s99')).toMatchObject({ status: 200, body: { deregistered: true } });
+    const { body } = await admin('GET', '/api/v1/admin/nodes');
+    expect(body.nodes.map((n: { node_id: string }) => n.node_id)).toEqual(['s01']);
+    expect((await admin('GET', '/api/v1/admin/pools')).body.pools.map((p: { pool_id: string }) => p.pool_id)).toEqual(['s01-hot']);
+    expect((await admin('DELETE', '/api/v1/admin/nodes/s99')).status).toBe(404);
+    // s01 holds quinn's photo from the quota test.
+    expect(await admin('DELETE', '/api/v1/admin/nodes/s01')).toMatchObject({ status: 409, body: { error: 'node_not_empty' } });
   });
 });
 

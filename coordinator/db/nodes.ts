@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { errors } from '../../shared/errors.js';
 import { ed25519PublicFromJwk } from '../../shared/keys.js';
+import { poolsChanged } from './pool-candidates.js';
 
 export interface NodeRow {
   node_id: string;
@@ -34,6 +35,10 @@ export function nodesRepo(db: Database) {
     `UPDATE nodes SET public_key_x = @public_key_x, upload_api_url = @upload_api_url,
        public_url = @public_url, region = @region, updated_at = @now WHERE node_id = @node_id`,
   );
+  const objectsOn = db.prepare('SELECT count(*) FROM objects WHERE node_id = ?').pluck();
+  const openSessionsOn = db.prepare("SELECT count(*) FROM sessions WHERE node_id = ? AND state = 'open'").pluck();
+  const deletePools = db.prepare('DELETE FROM pools WHERE node_id = ?');
+  const deleteNode = db.prepare('DELETE FROM nodes WHERE node_id = ?');
   // Callback verification needs the key on every request; keys change only through upsert below.
   const keys = new Map<string, KeyObject>();
 
@@ -62,6 +67,24 @@ export function nodesRepo(db: Database) {
       keys.delete(input.node_id);
       return { node: repo.get(input.node_id)!, created: false };
     },
+    /**
+     * Deregisters a node and its pools. Refused while the object index still lists files on it
+     * (drain them first: losing the only copy must never be one call away) or while an upload
+     * session placed on it is open (its completion would come from a node we no longer know).
+     */
+    remove: db.transaction((nodeId: string): void => {
+      if (!repo.get(nodeId)) throw errors.notFound('not_found', `no node ${nodeId}`);
+      const objects = objectsOn.get(nodeId) as number;
+      if (objects > 0)
+        throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${objects} objects: drain it first`);
+      const open = openSessionsOn.get(nodeId) as number;
+      if (open > 0)
+        throw errors.conflict('node_busy', `node ${nodeId} has ${open} open upload sessions: stop its pools and retry after they expire`);
+      deletePools.run(nodeId);
+      deleteNode.run(nodeId);
+      keys.delete(nodeId);
+      poolsChanged(db);
+    }),
     /** The node's public key for verifying its requests; a miss re-reads SQLite. */
     publicKey(nodeId: string): KeyObject | undefined {
       const hit = keys.get(nodeId);

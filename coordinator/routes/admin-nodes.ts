@@ -85,6 +85,12 @@ export function adminNodeRoutes(deps: CoordinatorDeps) {
     return c.json(nodeView(node, repos.pools.ofNode(node.node_id)), created ? 201 : 200);
   });
 
+  app.delete('/nodes/:node_id', (c) => {
+    const nodeId = c.req.param('node_id');
+    repos.nodes.remove(nodeId);
+    return c.json({ node_id: nodeId, deregistered: true });
+  });
+
   app.get('/nodes', async (c) => {
     const heartbeats = await deps.heartbeats.get();
     const now = Date.now();
