@@ -24,6 +24,9 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/api/internal', internalRoutes(deps));
   app.route('/', publicRoutes(deps));
   // Static pages whose API calls carry the key the person types in.
-  app.route('/', staticPages([{ mount: 'admin', dir: 'admin-ui' }, { mount: 'demo', dir: 'demo-ui' }]));
+  app.route('/', staticPages([
+      { mount: 'admin', dir: 'admin-ui' },
+      { mount: 'demo', dir: 'demo-ui', vendor: { 'tus.min.js': 'node_modules/tus-js-client/dist/tus.min.js' } },
+    ]));
   return app;
 }

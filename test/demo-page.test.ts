@@ -85,4 +85,20 @@ describe('demo upload page in a real headless Chromium', () => {
     // Only the polls before the node's outbox told the coordinator about the upload may 404.
     expect(b.problems.filter((p) => !/^404 GET \/api\/v1\/images\//.test(p))).toEqual([]);
   });
+  it('sends a photo resumably with tus when asked, and shows its thumbnail', async () => {
+    const file = path.join(dir, 'resumable.jpg');
+    writeFileSync(file, await makePhoto({ width: 1600, height: 1200, seed: 7 }));
+    const { page } = b;
+    await page.goto(`${t.cluster.info.coordinator_url}/demo/`);
+    await page.fill('#app-key', t.cluster.info.app_key);
+    await page.check('#tus');
+    await page.setInputFiles('#files', [file]);
+    const item = page.locator('#uploads li[data-file="resumable.jpg"]');
+    await item.locator('img').waitFor({ timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\npage shows: ${await page.textContent('#uploads')}`);
+    });
+    expect(await item.getAttribute('data-via')).toBe('tus');
+    const uuid = (await item.getAttribute('data-uuid'))!;
+    expect((await t.appGet(`/api/v1/images/${uuid}`)).body).toMatchObject({ user_id: 'demo-user', mime: 'image/jpeg', thumbnails_ready: true });
+  });
 });

@@ -5,6 +5,7 @@
 const KEY = 'fennec-demo-app-key';
 const POLL_MS = 500;
 const POLL_FOR_MS = 120000;
+const TUS_CHUNK = 8 * 1024 * 1024;
 const $ = (sel) => document.querySelector(sel);
 
 function h(tag, attrs = {}, ...children) {
@@ -48,6 +49,34 @@ function sendToNode(session, file, onProgress) {
   });
 }
 
+/**
+ * The same file through tus 1.0 (tus-js-client, served beside this page): a dropped connection
+ * resumes where it stopped instead of starting over. The completing request names the stored
+ * image in `Fennec-Image-Uuid`.
+ */
+function sendWithTus(session, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    let imageUuid;
+    const upload = new tus.Upload(file, {
+      endpoint: session.tus_url,
+      headers: { authorization: `Bearer ${session.token}` },
+      chunkSize: TUS_CHUNK,
+      retryDelays: [0, 1000, 3000, 5000],
+      metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
+      onProgress: (sent, total) => onProgress(sent / total),
+      onAfterResponse: (_req, res) => {
+        imageUuid = res.getHeader('Fennec-Image-Uuid') || imageUuid;
+      },
+      onSuccess: () => {
+        if (imageUuid) resolve({ image_uuid: imageUuid, node_id: session.node_id, sha256: null });
+        else reject(new Error('the node did not name the stored image'));
+      },
+      onError: (err) => reject(new Error(`tus upload failed: ${err.message}`)),
+    });
+    upload.start();
+  });
+}
+
 async function waitForThumbnails(uuid) {
   const deadline = Date.now() + POLL_FOR_MS;
   while (Date.now() < deadline) {
@@ -75,15 +104,20 @@ async function upload(file) {
     const session = await coordinator('POST', '/api/v1/upload/sessions', {
       user_id: $('#user-id').value.trim(), file_size: file.size, content_type: file.type || undefined, filename: file.name,
     });
-    state.textContent = `Uploading to ${session.node_id}…`;
-    const stored = await sendToNode(session, file, (f) => {
+    const resumable = $('#tus').checked || file.size > TUS_CHUNK;
+    const how = resumable ? ' (tus)' : '';
+    state.textContent = `Uploading to ${session.node_id}${how}…`;
+    const send = resumable ? sendWithTus : sendToNode;
+    const stored = await send(session, file, (f) => {
       bar.value = f;
-      state.textContent = `Uploading to ${session.node_id}… ${Math.round(f * 100)}%`;
+      state.textContent = `Uploading to ${session.node_id}${how}… ${Math.round(f * 100)}%`;
     });
     bar.value = 1;
     item.dataset.uuid = stored.image_uuid;
+    item.dataset.via = resumable ? 'tus' : 'direct';
     item.classList.add('stored');
-    state.textContent = `Stored on ${stored.node_id} (SHA-256 ${stored.sha256.slice(0, 12)}…). Making thumbnails…`;
+    const hash = stored.sha256 ? ` (SHA-256 ${stored.sha256.slice(0, 12)}…)` : '';
+    state.textContent = `Stored on ${stored.node_id}${hash}. Making thumbnails…`;
     const image = await waitForThumbnails(stored.image_uuid);
     const src = image.urls.variants['small.webp'];
     const img = h('img', { alt: file.name, src });

@@ -43,30 +43,32 @@ const CSP = [
  * page. Plain files (no build step); read once per process and kept. Their API calls carry the
  * key the person types in, so serving the files themselves needs no key.
  */
-export function staticPages(pages: { mount: string; dir: string }[]): Hono {
+export function staticPages(pages: { mount: string; dir: string; vendor?: Record<string, string> }[]): Hono {
   const app = new Hono();
   const root = repoRoot();
   const cache = new Map<string, Buffer>();
-  const read = (dir: string, file: string): Buffer | undefined => {
-    const key = `${dir}/${file}`;
-    let body = cache.get(key);
+  /** A file under the repository root, by a path built in this module (never from the request alone). */
+  const readCached = (rel: string): Buffer | undefined => {
+    let body = cache.get(rel);
     if (!body) {
       try {
-        body = readFileSync(path.join(root, 'coordinator', dir, file));
+        body = readFileSync(path.join(root, rel));
       } catch {
         return undefined;
       }
-      cache.set(key, body);
+      cache.set(rel, body);
     }
     return body;
   };
 
-  for (const { mount, dir } of pages) {
+  for (const { mount, dir, vendor = {} } of pages) {
     app.get(`/${mount}`, (c) => c.redirect(`/${mount}/`, 301));
     app.get(`/${mount}/:file{[^/]*}`, (c) => {
       const file = c.req.param('file') || 'index.html';
-      const ext = FILE.exec(file)?.[1];
-      const body = ext ? read(dir, file) : undefined;
+      const vendored = Object.hasOwn(vendor, file) ? vendor[file] : undefined;
+      const ext = vendored ? 'js' : FILE.exec(file)?.[1];
+      // A vendored file is a library's browser bundle from node_modules, mapped in code.
+      const body = vendored ? readCached(vendored) : ext ? readCached(path.join('coordinator', dir, file)) : undefined;
       if (!ext || !body) throw errors.notFound('not_found', 'no such page');
       return c.body(new Uint8Array(body), 200, {
         'content-type': TYPES[ext]!,
