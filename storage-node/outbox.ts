@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import {
   COORDINATOR_AUDIENCE,
@@ -7,6 +6,7 @@ import {
   PURPOSE_IMAGE_THUMBNAILS_READY,
   PURPOSE_UPLOAD_COMPLETE,
 } from '../shared/api.js';
+import { DeliveryLoop } from '../shared/delivery-loop.js';
 import type { Logger } from '../shared/logger.js';
 import { sha256Hex, signNodeRequest, type SigningKey } from '../shared/tokens.js';
 import type { NodeStore, OutboxRow } from './store.js';
@@ -58,64 +58,35 @@ async function undiciSend(url: string, body: string, token: string): Promise<num
 export class Outbox {
   readonly #deps: OutboxDeps;
   readonly #send: NonNullable<OutboxDeps['send']>;
-  #wake: (() => void) | undefined;
-  #stopped = false;
-  #loop: Promise<void> | undefined;
+  readonly #loop: DeliveryLoop<OutboxRow>;
 
   constructor(deps: OutboxDeps) {
     this.#deps = deps;
     this.#send = deps.send ?? undiciSend;
+    // One row at a time: a node's callbacks reach the coordinator in the order they happened.
+    this.#loop = new DeliveryLoop<OutboxRow>({
+      due: (now, limit) => deps.store.dueOutbox(now, limit),
+      nextAt: () => deps.store.nextOutboxAt(),
+      deliver: (row) => this.#deliver(row),
+      batch: BATCH,
+      parallel: false,
+      logger: deps.logger,
+      name: 'outbox',
+      pollMs: deps.pollMs,
+    });
   }
 
   start(): void {
-    this.#loop ??= this.#run();
+    this.#loop.start();
   }
 
   /** Called right after an insert, so a healthy coordinator hears about an upload at once. */
   wake(): void {
-    this.#wake?.();
+    this.#loop.wake();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
-    await this.#loop;
-  }
-
-  async #run(): Promise<void> {
-    const pollMs = this.#deps.pollMs ?? 1000;
-    while (!this.#stopped) {
-      let rows: OutboxRow[] = [];
-      try {
-        rows = this.#deps.store.dueOutbox(Date.now(), BATCH);
-        for (const row of rows) {
-          if (this.#stopped) break;
-          await this.#deliver(row);
-        }
-      } catch (err) {
-        this.#deps.logger.error({ err }, 'outbox loop failed');
-      }
-      if (this.#stopped) break;
-      if (rows.length === BATCH) continue;
-      const next = this.#safeNextAt();
-      const wait = Math.max(0, Math.min(pollMs, next === undefined ? pollMs : next - Date.now()));
-      await this.#sleep(wait);
-    }
-  }
-
-  #safeNextAt(): number | undefined {
-    try {
-      return this.#deps.store.nextOutboxAt();
-    } catch {
-      return undefined;
-    }
-  }
-
-  async #sleep(ms: number): Promise<void> {
-    const ac = new AbortController();
-    this.#wake = () => ac.abort();
-    await sleep(ms, undefined, { signal: ac.signal }).catch(() => undefined);
-    this.#wake = undefined;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   async #deliver(row: OutboxRow): Promise<void> {

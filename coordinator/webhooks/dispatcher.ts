@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { request } from 'undici';
+import { DeliveryLoop } from '../../shared/delivery-loop.js';
 import type { WebhookOutboxRepo, WebhookRow } from './outbox-repo.js';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from './sign.js';
 
@@ -36,52 +36,33 @@ async function post(url: string, body: string, headers: Record<string, string>):
  */
 export class WebhookDispatcher {
   readonly #deps: WebhookDispatcherDeps;
-  #wake: (() => void) | undefined;
-  #stopped = false;
-  #loop: Promise<void> | undefined;
+  readonly #loop: DeliveryLoop<WebhookRow>;
 
   constructor(deps: WebhookDispatcherDeps) {
     this.#deps = deps;
+    // Apps are independent receivers: a batch is delivered side by side.
+    this.#loop = new DeliveryLoop<WebhookRow>({
+      due: (now, limit) => deps.outbox.due(now, limit),
+      nextAt: () => deps.outbox.nextAt(),
+      deliver: (row) => this.#deliver(row),
+      batch: BATCH,
+      parallel: true,
+      logger: deps.logger,
+      name: 'webhook',
+      pollMs: deps.pollMs,
+    });
   }
 
   start(): void {
-    this.#loop ??= this.#run();
+    this.#loop.start();
   }
 
   wake(): void {
-    this.#wake?.();
+    this.#loop.wake();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
-    await this.#loop;
-  }
-
-  async #run(): Promise<void> {
-    const pollMs = this.#deps.pollMs ?? 1000;
-    while (!this.#stopped) {
-      let rows: WebhookRow[] = [];
-      try {
-        rows = this.#deps.outbox.due(Date.now(), BATCH);
-        await Promise.all(rows.map((r) => this.#deliver(r)));
-      } catch (err) {
-        this.#deps.logger.error({ err }, 'webhook loop failed');
-      }
-      if (this.#stopped) break;
-      if (rows.length === BATCH) continue;
-      let next: number | undefined;
-      try {
-        next = this.#deps.outbox.nextAt();
-      } catch {
-        next = undefined;
-      }
-      const wait = Math.max(0, Math.min(pollMs, next === undefined ? pollMs : next - Date.now()));
-      const ac = new AbortController();
-      this.#wake = () => ac.abort();
-      await sleep(wait, undefined, { signal: ac.signal }).catch(() => undefined);
-      this.#wake = undefined;
-    }
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   async #deliver(row: WebhookRow): Promise<void> {
