@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { NodeConfig } from '../config.js';
 
 /**
  * Unlike the fail-fast client for heartbeats, BullMQ needs a connection that waits
@@ -12,4 +13,10 @@ export function jobsConnection(redisUrl: string): Redis {
   });
   connection.on('error', () => undefined); // the heartbeat reports outages
   return connection;
+}
+
+/** The queue settings both processes must agree on (the main process adds, the worker runs). */
+export function queueSettings(cfg: NodeConfig) {
+  const { concurrency, attempts, backoffMs, lockMs, markerCheckMs } = cfg.jobs;
+  return { concurrency, attempts, backoffMs, lockMs, markerCheckMs };
 }

@@ -4,7 +4,7 @@ import type { NodeConfig } from '../config.js';
 import type { Db } from '../db.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { ObjectRow } from '../store.js';
-import { jobsConnection } from './connection.js';
+import { jobsConnection, queueSettings } from './connection.js';
 import { createImageState } from './image-state.js';
 import { nextVariantJob, type JobKind } from './kinds.js';
 import { NodeJobs } from './queue.js';
@@ -44,11 +44,7 @@ export function setupNodeJobs(opts: {
     logger: opts.logger,
     handlers: {},
     pending: () => state.pending().map(nextVariantJob),
-    concurrency: cfg.jobs.concurrency,
-    attempts: cfg.jobs.attempts,
-    backoffMs: cfg.jobs.backoffMs,
-    lockMs: cfg.jobs.lockMs,
-    markerCheckMs: cfg.jobs.markerCheckMs,
+    ...queueSettings(cfg),
     registry: opts.metrics.registry,
   });
   let closing: Promise<void> | undefined;

@@ -6,7 +6,7 @@ import type { NodeConfig } from '../config.js';
 import { openDb } from '../db.js';
 import { PoolSet } from '../pools.js';
 import { DEFAULT_RECIPE } from '../variants/recipe.js';
-import { jobsConnection } from './connection.js';
+import { jobsConnection, queueSettings } from './connection.js';
 import { createImageState } from './image-state.js';
 import { NodeJobs } from './queue.js';
 import { nextVariantJob, variantsHandler } from './variants-job.js';
@@ -51,11 +51,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     logger,
     handlers: { variants: handler },
     pending: () => state.pending().map(nextVariantJob),
-    concurrency: cfg.jobs.concurrency,
-    attempts: cfg.jobs.attempts,
-    backoffMs: cfg.jobs.backoffMs,
-    lockMs: cfg.jobs.lockMs,
-    markerCheckMs: cfg.jobs.markerCheckMs,
+    ...queueSettings(cfg),
     onFinished: (kind, outcome) => send({ t: 'finished', kind, outcome }),
     // Monotonic: a no-op when the handler already recorded the failure (or the image is ready).
     onFailed: (data, reason) => {
