@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { TIERS, type Tier } from '../shared/api.js';
 import { env } from '../shared/config.js';
 import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
+import { NODE_KEYS_PATH } from '../shared/replication.js';
 import { variantRecipeSchema, type VariantRecipe } from './variants/recipe.js';
 
 /** One pool this node stores files in (an entry of FENNEC_POOLS). */
@@ -109,6 +110,11 @@ export const nodeConfigSchema = z
     FENNEC_JOB_BACKOFF_MS: env.int(2000, 1),
     FENNEC_JOB_LOCK_MS: env.int(30_000, 500),
     FENNEC_JOB_MARKER_CHECK_MS: env.int(5000, 100),
+    // Copies: node → node PUTs share the VPS uplink with uploads and downloads, so they are capped.
+    FENNEC_REPLICATION_BYTES_PER_SEC: env.int(50 * 1024 * 1024, 0),
+    // Scrub: when it runs (node-cron, seconds field allowed) and how fast it may read originals.
+    FENNEC_SCRUB_CRON: z.string().min(1).default('17 3 * * *'),
+    FENNEC_SCRUB_BYTES_PER_SEC: env.int(20 * 1024 * 1024, 1),
   })
   .transform((e) => {
     const coordinatorUrl = e.FENNEC_COORDINATOR_URL.replace(/\/+$/, '');
@@ -149,6 +155,15 @@ export const nodeConfigSchema = z
         lockMs: e.FENNEC_JOB_LOCK_MS,
         markerCheckMs: e.FENNEC_JOB_MARKER_CHECK_MS,
       },
+      /** Cap on bytes per second this node sends to peers (replication, moves, repair); 0 = none. */
+      replicationBytesPerSec: e.FENNEC_REPLICATION_BYTES_PER_SEC,
+      scrub: {
+        /** node-cron expression (6 fields = with seconds). */
+        cron: e.FENNEC_SCRUB_CRON,
+        bytesPerSec: e.FENNEC_SCRUB_BYTES_PER_SEC,
+      },
+      /** The coordinator's list of node identity keys: peers' replication PUTs are checked against it. */
+      nodeKeysUrl: `${coordinatorUrl}${NODE_KEYS_PATH}`,
     };
   });
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;

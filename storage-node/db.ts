@@ -60,6 +60,12 @@ const MIGRATIONS: string[] = [
    CREATE INDEX objects_processing ON objects(created_at) WHERE status = 'processing';`,
   // Private files (token claim `vis`): a resumable upload remembers where its file will go.
   `ALTER TABLE tus_uploads ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';`,
+  // Copies (storage-node/replication/, storage-node/scrub/): how the file came here, and when
+  // scrub last re-read it and what it found (ok, missing, mismatch).
+  `ALTER TABLE objects ADD COLUMN origin TEXT NOT NULL DEFAULT 'upload';
+   ALTER TABLE objects ADD COLUMN last_scrub_at INTEGER;
+   ALTER TABLE objects ADD COLUMN scrub_state TEXT;
+   CREATE INDEX objects_scrub ON objects(last_scrub_at);`,
 ];
 
 /**

@@ -6,6 +6,7 @@ import {
   PURPOSE_IMAGE_THUMBNAILS_READY,
   PURPOSE_UPLOAD_COMPLETE,
 } from '../shared/api.js';
+import { COPY_REPORT_ROUTES } from '../shared/replication.js';
 import { DeliveryLoop } from '../shared/delivery-loop.js';
 import type { Logger } from '../shared/logger.js';
 import { sha256Hex, signNodeRequest, type SigningKey } from '../shared/tokens.js';
@@ -35,6 +36,8 @@ const ROUTES: Record<string, { path: string; purpose: string }> = {
   'image.thumbnails_ready': { path: '/api/internal/images/thumbnails-ready', purpose: PURPOSE_IMAGE_THUMBNAILS_READY },
   'image.ready': { path: '/api/internal/images/ready', purpose: PURPOSE_IMAGE_READY },
   'image.failed': { path: '/api/internal/images/failed', purpose: PURPOSE_IMAGE_FAILED },
+  // Copy reports (shared/replication.ts): the kind is also the token's purpose.
+  ...Object.fromEntries(Object.entries(COPY_REPORT_ROUTES).map(([kind, path]) => [kind, { path, purpose: kind }])),
 };
 
 async function undiciSend(url: string, body: string, token: string): Promise<number> {
