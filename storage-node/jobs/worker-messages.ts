@@ -10,4 +10,11 @@ export type WorkerMessage =
   | { t: 'finished'; kind: JobKind; outcome: 'completed' | 'retried' | 'failed' }
   | { t: 'processed'; outcome: string }
   | { t: 'encoded'; variant: string; seconds: number }
-  | { t: 'phase'; phase: string; seconds: number };
+  | { t: 'phase'; phase: string; seconds: number }
+  /** One original re-read by scrub (storage-node/scrub/); `error`: unreadable, not judged. */
+  | { t: 'scrubbed'; outcome: ScrubOutcome; bytes: number }
+  /** A scrub pass that ran to its end (an aborted one sends nothing); `at` in epoch seconds. */
+  | { t: 'scrub-pass'; seconds: number; at: number };
+
+/** A bounded label set for fennec_node_scrub_objects_total. */
+export type ScrubOutcome = 'ok' | 'missing' | 'mismatch' | 'error';
