@@ -92,6 +92,13 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
       else if (msg.t === 'processed') metrics.imagesProcessed.inc({ outcome: msg.outcome });
       else if (msg.t === 'encoded') metrics.variantEncodeDuration.observe({ variant: msg.variant }, msg.seconds);
       else if (msg.t === 'phase') metrics.variantPhaseDuration.observe({ phase: msg.phase }, msg.seconds);
+      else if (msg.t === 'scrubbed') {
+        metrics.scrubObjects.inc({ outcome: msg.outcome });
+        metrics.scrubBytes.inc(msg.bytes);
+      } else if (msg.t === 'scrub-pass') {
+        metrics.scrubLastPass.set(msg.at);
+        metrics.scrubPassDuration.set(msg.seconds);
+      }
     },
   });
   const coordinatorKeys = cfg.jwksFile

@@ -21,6 +21,13 @@ export interface NodeMetrics {
   variantPhaseDuration: Histogram<'phase'>;
   /** One output (`small.webp`, `full.avif`…): encode, write, fsync, rename. */
   variantEncodeDuration: Histogram<'variant'>;
+  /** Originals re-read by scrub, by outcome: ok, missing, mismatch, error (unreadable, not judged). */
+  scrubObjects: Counter<'outcome'>;
+  scrubBytes: Counter;
+  /** End of the last scrub pass that ran to completion (epoch seconds); 0 = none since start. */
+  scrubLastPass: Gauge;
+  /** Duration of that pass: a gauge, as passes are daily and run for minutes to hours. */
+  scrubPassDuration: Gauge;
   poolTotalBytes: Gauge<'pool'>;
   poolFreeBytes: Gauge<'pool'>;
   poolUsedBytes: Gauge<'pool'>;
@@ -105,6 +112,27 @@ export function createMetrics(opts: { defaults?: boolean } = {}): NodeMetrics {
       help: 'One variant output (small.webp, full.avif…): encode, write, fsync, rename',
       labelNames: ['variant'],
       buckets: VARIANT_SECONDS,
+      registers,
+    }),
+    scrubObjects: new Counter({
+      name: 'fennec_node_scrub_objects_total',
+      help: 'Originals re-read by scrub, by outcome (ok, missing, mismatch, error)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    scrubBytes: new Counter({
+      name: 'fennec_node_scrub_bytes_total',
+      help: 'Bytes of originals scrub read and hashed',
+      registers,
+    }),
+    scrubLastPass: new Gauge({
+      name: 'fennec_node_scrub_last_pass_timestamp_seconds',
+      help: 'When the last complete scrub pass ended (epoch seconds; 0 = none since start)',
+      registers,
+    }),
+    scrubPassDuration: new Gauge({
+      name: 'fennec_node_scrub_pass_duration_seconds',
+      help: 'How long the last complete scrub pass took',
       registers,
     }),
     poolTotalBytes: pool('fennec_node_pool_total_bytes', 'Pool size: the disk, or max_bytes when set (at the last heartbeat)'),
