@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { ThrottleStream, type TokenBucket } from './throttle.js';
+import { ThrottleStream, type TokenBucket } from '../throttle.js';
 
 /**
  * What re-reading one original found. `changed`: the file was replaced (a repair's rename) or

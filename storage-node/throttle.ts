@@ -5,8 +5,8 @@ const MIN_BURST = 64 * 1024;
 const MAX_BURST = 4 * 1024 * 1024;
 
 /**
- * A token bucket of bytes, shared by every file of one scrub pass: the cap is on the pass's read
- * rate, not per file. It starts full, so a small file after a pause passes without sleeping;
+ * A token bucket of bytes, shared by everything one cap covers (every file of a scrub pass, every
+ * PUT a node sends its peers): the cap is on the total rate, not per file. It starts full, so a small file after a pause passes without sleeping;
  * a chunk larger than what is left puts the bucket in debt and the caller waits that debt off.
  */
 export class TokenBucket {
