@@ -7,6 +7,8 @@ import type { JobKind } from './kinds.js';
  */
 export type WorkerMessage =
   | { t: 'outbox' }
+  /** Rows were removed or moved between pools: the main process's used-bytes figures are stale. */
+  | { t: 'objects-changed' }
   | { t: 'finished'; kind: JobKind; outcome: 'completed' | 'retried' | 'failed' }
   | { t: 'processed'; outcome: string }
   | { t: 'encoded'; variant: string; seconds: number }

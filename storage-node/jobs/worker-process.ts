@@ -5,7 +5,14 @@ import { redisKeys } from '../../shared/redis-keys.js';
 import type { NodeConfig } from '../config.js';
 import { openDb } from '../db.js';
 import { PoolSet } from '../pools.js';
+import { loadOrCreateEd25519Key } from '../../shared/keys.js';
+import { localObjects } from '../replication/local-objects.js';
+import { moveItemReporter } from '../replication/move-report.js';
+import { startScrubber } from '../scrub/scrubber.js';
+import { createScrubRecords } from '../scrub/records.js';
+import { TokenBucket } from '../throttle.js';
 import { DEFAULT_RECIPE } from '../variants/recipe.js';
+import { deleteHandler, moveHandler, replicateHandler, type CopyJobDeps } from './copy-jobs.js';
 import { jobsConnection, queueSettings } from './connection.js';
 import { createImageState } from './image-state.js';
 import { NodeJobs } from './queue.js';
@@ -31,10 +38,11 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     send({ t: 'processed', outcome: event.replace(/^image\./, '') }),
   );
   const recipes = new Map(cfg.pools.map((p) => [p.id, p.variants ?? DEFAULT_RECIPE]));
+  const pools = new PoolSet(cfg.pools);
   let jobs: NodeJobs;
   const handler = variantsHandler({
     state,
-    pools: new PoolSet(cfg.pools),
+    pools,
     logger,
     recipeFor: (poolId) => recipes.get(poolId) ?? DEFAULT_RECIPE,
     maxPixels: cfg.jobs.maxPixels,
@@ -43,13 +51,14 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     onWritten: (variant, seconds) => send({ t: 'encoded', variant, seconds }),
     onPhase: (phase, seconds) => send({ t: 'phase', phase, seconds }),
   });
+  const copies = copyJobDeps(cfg, { db, pools, logger, send });
   jobs = new NodeJobs({
     role: 'worker',
     connection,
     keys: redisKeys(cfg.redisPrefix),
     nodeId: cfg.nodeId,
     logger,
-    handlers: { variants: handler },
+    handlers: { variants: handler, replicate: replicateHandler(copies), move: moveHandler(copies), delete: deleteHandler(copies) },
     pending: () => state.pending().map(nextVariantJob),
     ...queueSettings(cfg),
     onFinished: (kind, outcome) => send({ t: 'finished', kind, outcome }),
@@ -60,12 +69,25 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   });
   connection.connect().catch(() => undefined);
   jobs.start();
+  // Scrub lives here, not in the upload process: hashing at its capped rate never competes
+  // with an upload's event loop, and its repairs are this process's copy jobs anyway.
+  const scrubber = startScrubber({
+    db,
+    pools,
+    nodeId: cfg.nodeId,
+    logger,
+    cron: cfg.scrub.cron,
+    bytesPerSec: cfg.scrub.bytesPerSec,
+    wakeOutbox: () => send({ t: 'outbox' }),
+    onReport: send,
+  });
   logger.info({ pid: process.pid }, 'job worker started');
 
   let stopping: Promise<void> | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
       logger.info({ why }, 'job worker stopping');
+      await scrubber.stop();
       await jobs.close();
       await connection.quit().catch(() => connection.disconnect());
       db.close();
@@ -75,4 +97,33 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => undefined); // Ctrl-C reaches the whole group: the parent decides
   process.on('disconnect', () => stop('parent gone'));
+}
+
+/** The replicate, move and delete jobs' deps: the node's key signs every PUT and move report. */
+function copyJobDeps(
+  cfg: NodeConfig,
+  ctx: { db: ReturnType<typeof openDb>; pools: PoolSet; logger: Logger; send: (msg: WorkerMessage) => void },
+): CopyJobDeps {
+  const nodeKey = loadOrCreateEd25519Key(cfg.nodeKeyFile).privateKey;
+  const objects = localObjects(ctx.db, cfg.nodeId);
+  const scrub = createScrubRecords(ctx.db, cfg.nodeId);
+  return {
+    nodeId: cfg.nodeId,
+    pools: ctx.pools,
+    logger: ctx.logger,
+    sender: {
+      nodeId: cfg.nodeId,
+      nodeKey,
+      bucket: cfg.replicationBytesPerSec > 0 ? new TokenBucket(cfg.replicationBytesPerSec) : undefined,
+    },
+    getObject: objects.get,
+    markBad: (o, reason) => void scrub.markBad({ ...o, rid: 0 }, reason, Date.now()),
+    forget: objects.forget,
+    setPool: objects.setPool,
+    reportMoveItem: moveItemReporter({ nodeId: cfg.nodeId, nodeKey, coordinatorUrl: cfg.coordinatorUrl }),
+    changed: () => {
+      ctx.send({ t: 'outbox' });
+      ctx.send({ t: 'objects-changed' });
+    },
+  };
 }
