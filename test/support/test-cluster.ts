@@ -27,6 +27,11 @@ export interface TestCluster {
   uploadRaw(s: SessionResponse, data: Uint8Array, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   /** `POST {upload_url}` as multipart/form-data with field `file`. */
   uploadMultipart(s: SessionResponse, data: Uint8Array, filename?: string): Promise<{ status: number; body: UploadResponse & { error?: string } }>;
+  /**
+   * Session + raw upload of one file (a 503 no_capacity while a heartbeat lapses on a loaded
+   * machine is retried); returns the 201 body.
+   */
+  store(userId: string, data: Uint8Array): Promise<UploadResponse>;
   /** App-key GET on the coordinator. */
   appGet(route: string): Promise<{ status: number; body: any }>;
   /** Every file under a pool subdirectory (`tmp`, `original`), relative to it; the node's own write probes excluded. */
@@ -83,6 +88,22 @@ export async function startTestCluster(
         body: form,
       });
       return { status: res.status, body: (await res.json()) as UploadResponse & { error?: string } };
+    },
+    async store(userId, data) {
+      const s = await eventually(async () => {
+        const res = await createSession({ user_id: userId, file_size: data.byteLength });
+        if (res.status === 201) return res.body as SessionResponse;
+        if (res.status !== 503) throw new Error(`session → ${res.status} ${JSON.stringify(res.body)}`);
+        return undefined;
+      }, 15_000, 'an upload session');
+      const res = await fetch(s.upload_url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/octet-stream' },
+        body: data,
+      });
+      const body = (await res.json()) as UploadResponse;
+      if (res.status !== 201) throw new Error(`upload → ${res.status} ${JSON.stringify(body)}`);
+      return body;
     },
     async appGet(route) {
       const res = await fetch(`${info.coordinator_url}${route}`, { headers: appHeaders });
