@@ -27,6 +27,11 @@ export const coordinatorEnvSchema = z
     FENNEC_WEBHOOK_BACKOFF_MS: env.int(1000, 1),
     FENNEC_WEBHOOK_MAX_BACKOFF_MS: env.int(10 * 60_000, 1),
     FENNEC_WEBHOOK_MAX_ATTEMPTS: env.int(20, 1),
+    FENNEC_NODE_DOWN_GRACE_MS: env.int(30 * 60_000, 0),
+    FENNEC_REPAIR_INTERVAL_MS: env.int(10_000, 100),
+    FENNEC_REPAIR_BATCH: env.int(200, 1),
+    FENNEC_MOVE_BATCH: env.int(20, 1),
+    FENNEC_JOB_RETRY_MS: env.int(30_000, 100),
   })
   .transform((e) => ({
     listenHost: e.FENNEC_LISTEN_HOST,
@@ -52,6 +57,19 @@ export const coordinatorEnvSchema = z
       baseBackoffMs: e.FENNEC_WEBHOOK_BACKOFF_MS,
       maxBackoffMs: e.FENNEC_WEBHOOK_MAX_BACKOFF_MS,
       maxAttempts: e.FENNEC_WEBHOOK_MAX_ATTEMPTS,
+    },
+    /**
+     * Replication, repair and moves (coordinator/durability/): a node unseen for nodeDownGraceMs
+     * is 'down'; a tick runs every repairIntervalMs, plans up to repairBatch objects, keeps up to
+     * moveBatch items of each move queued and re-adds jobs not ensured for jobRetryMs.
+     */
+    durability: {
+      heartbeatMaxAgeMs: e.FENNEC_HEARTBEAT_MAX_AGE_MS,
+      nodeDownGraceMs: e.FENNEC_NODE_DOWN_GRACE_MS,
+      repairIntervalMs: e.FENNEC_REPAIR_INTERVAL_MS,
+      repairBatch: e.FENNEC_REPAIR_BATCH,
+      moveBatch: e.FENNEC_MOVE_BATCH,
+      jobRetryMs: e.FENNEC_JOB_RETRY_MS,
     },
   }));
 

@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { CoordinatorConfig } from './config.js';
 import type { AppsRepo } from './db/apps.js';
+import type { CopiesRepo } from './db/copies.js';
+import type { MovesRepo } from './db/moves.js';
 import type { NodesRepo } from './db/nodes.js';
 import type { ObjectsRepo } from './db/objects.js';
 import type { PoolsRepo } from './db/pools.js';
@@ -11,6 +13,7 @@ import type { UsersRepo } from './db/users.js';
 import type { HeartbeatSnapshot } from './heartbeats.js';
 import type { UrlSigner } from './image-view.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import type { NodeJobs } from './node-jobs.js';
 import type { SessionRateLimits } from './rate-limit.js';
 import type { SigningKeys } from './signing-keys.js';
 
@@ -48,6 +51,8 @@ export interface CoordinatorDeps {
     users: UsersRepo;
     sessions: SessionsRepo;
     objects: ObjectsRepo;
+    copies: CopiesRepo;
+    moves: MovesRepo;
   };
   heartbeats: HeartbeatSnapshot;
   rateLimits: SessionRateLimits;
@@ -55,6 +60,10 @@ export interface CoordinatorDeps {
   metrics: CoordinatorMetrics;
   /** Wakes the webhook dispatcher after a row is queued (absent in tests that send none). */
   webhooks?: { wake: () => void };
+  /** Wakes the durability loop (replication, repair, moves) after a change it should act on. */
+  durability?: { wake: () => void };
+  /** Adds copy work to node queues (admin calls that act at once, e.g. a node declared lost). */
+  jobs?: NodeJobs;
   /** Per-node job queue counts, read from Redis (GET /api/v1/admin/queues). */
   queues?: { counts: (nodeIds: string[]) => Promise<NodeQueueCounts[]> };
 }

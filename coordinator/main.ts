@@ -11,8 +11,10 @@ import { coordinatorEnvSchema, type CoordinatorConfig } from './config.js';
 import { openDatabase } from './db/open.js';
 import type { CoordinatorDeps } from './deps.js';
 import { heartbeatSnapshot } from './heartbeats.js';
-import { queueCounts } from './queues.js';
-import { coordinatorMetrics, registerClusterGauges } from './metrics.js';
+import { DurabilityLoop } from './durability/loop.js';
+import { nodeJobs } from './node-jobs.js';
+import { nodeQueues, queueCounts } from './queues.js';
+import { coordinatorMetrics, registerClusterGauges, registerDurabilityGauges } from './metrics.js';
 import { sessionRateLimits } from './rate-limit.js';
 import { createRepos } from './repos.js';
 import { addSigningKey, loadSigningKeys } from './signing-keys.js';
@@ -75,19 +77,32 @@ function main(): void {
     ...config.webhooks,
     onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
   });
-  const queues = queueCounts({ redis, keys });
+  const queueHandles = nodeQueues({ redis, keys });
+  const queues = queueCounts({ queues: queueHandles });
+  let jobErrorLoggedAt = -Infinity;
+  const jobs = nodeJobs({
+    queues: queueHandles,
+    // At most once a minute: during a Redis outage every tick fails every ensure.
+    onError: (err, nodeId) => {
+      if (Date.now() - jobErrorLoggedAt < 60_000) return;
+      jobErrorLoggedAt = Date.now();
+      logger.warn({ err: err.message, node_id: nodeId }, 'adding copy jobs failed; the durability loop retries');
+    },
+  });
+  const heartbeats = heartbeatSnapshot({
+    redis,
+    keys,
+    logger,
+    onRefreshError: () => metrics.heartbeatRefreshFailures.inc(),
+  });
+  const durability = new DurabilityLoop({ repos, heartbeats, jobs, logger, settings: config.durability });
   const deps: CoordinatorDeps = {
     settings: config,
     logger,
     db,
     redis,
     repos,
-    heartbeats: heartbeatSnapshot({
-      redis,
-      keys,
-      logger,
-      onRefreshError: () => metrics.heartbeatRefreshFailures.inc(),
-    }),
+    heartbeats,
     rateLimits: sessionRateLimits({
       redis,
       keys,
@@ -98,6 +113,8 @@ function main(): void {
     metrics,
     webhooks,
     queues,
+    durability,
+    jobs,
   };
   registerClusterGauges(metrics, {
     nodeIds: () => repos.nodes.list().map((n) => n.node_id),
@@ -106,6 +123,7 @@ function main(): void {
     queues,
     webhooksPending: () => webhookOutbox.pending(),
   });
+  registerDurabilityGauges(metrics, repos);
   const sweeper = startSweeper({
     sessions: repos.sessions,
     logger,
@@ -114,6 +132,7 @@ function main(): void {
   });
 
   webhooks.start();
+  durability.start();
   const app = buildApp(deps);
   const server = serve({ fetch: app.fetch, port: config.listenPort, hostname: config.listenHost }, (info) => {
     // With port 0 the default public URL only becomes known now.
@@ -145,6 +164,8 @@ function main(): void {
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       });
       await webhooks.stop();
+      // Before the queues and Redis close: a tick in flight finishes adding its jobs.
+      await durability.stop();
       await queues.close();
       try {
         await redis.quit();

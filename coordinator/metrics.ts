@@ -1,5 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { NodeQueueCounts } from './deps.js';
+import type { CoordinatorDeps, NodeQueueCounts } from './deps.js';
+import { NODE_STATES } from './db/nodes.js';
+import { MOVE_ITEM_STATES } from './db/moves.js';
 import type { HeartbeatSnapshot } from './heartbeats.js';
 import { isLive } from './placement.js';
 
@@ -125,4 +127,79 @@ export function registerClusterGauges(
       },
     });
   }
+}
+
+const COPY_STATES = ['pending', 'ok', 'corrupt', 'deleting'] as const;
+
+/**
+ * The durability ledger at scrape time, from SQLite: copies by state, objects short of their
+ * replication factor, corrupt copies nothing can repair, items of active moves by state, and
+ * each node's lifecycle state (1 for its current state, 0 for the others). Labels are fixed
+ * state names and node ids only.
+ */
+export function registerDurabilityGauges(
+  metrics: CoordinatorMetrics,
+  repos: Pick<CoordinatorDeps['repos'], 'copies' | 'moves' | 'nodes'>,
+): void {
+  const registers = [metrics.registry];
+  // SQLite may be closing during shutdown: a failed read keeps the last values.
+  const safely = (f: () => void) => {
+    try {
+      f();
+    } catch {
+      // keep the last value
+    }
+  };
+  new Gauge({
+    name: 'fennec_copies',
+    help: 'Copies of originals in the index by state',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      safely(() => {
+        const byState = new Map(repos.copies.countByState().map((r) => [r.state, r.n]));
+        for (const state of COPY_STATES) this.set({ state }, byState.get(state) ?? 0);
+      });
+    },
+  });
+  new Gauge({
+    name: 'fennec_objects_under_replicated',
+    help: 'Objects with fewer live copies (ok or pending on a node up or draining) than their pool replication factor',
+    registers,
+    collect() {
+      safely(() => this.set(repos.copies.underReplicatedCount()));
+    },
+  });
+  new Gauge({
+    name: 'fennec_copies_unrepairable',
+    help: 'Corrupt copies with no good copy on a node in service to repair them from',
+    registers,
+    collect() {
+      safely(() => this.set(repos.copies.unrepairableCount()));
+    },
+  });
+  new Gauge({
+    name: 'fennec_move_items',
+    help: 'Items of running and paused pool moves by state',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      safely(() => {
+        const byState = new Map(repos.moves.activeItemCounts().map((r) => [r.state, r.n]));
+        for (const state of MOVE_ITEM_STATES) this.set({ state }, byState.get(state) ?? 0);
+      });
+    },
+  });
+  new Gauge({
+    name: 'fennec_node_state',
+    help: "1 for each registered node's lifecycle state (up, down, lost, draining, retired), 0 for the others",
+    labelNames: ['node', 'state'] as const,
+    registers,
+    collect() {
+      safely(() => {
+        this.reset();
+        for (const n of repos.nodes.list()) for (const state of NODE_STATES) this.set({ node: n.node_id, state }, n.state === state ? 1 : 0);
+      });
+    },
+  });
 }

@@ -5,23 +5,41 @@ import type { NodeQueueCounts } from './deps.js';
 
 const STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
 
-/**
- * Reads each node's BullMQ queue (the coordinator never runs jobs: it only counts them).
- * Queue handles are cached per node; a Redis outage shows as `counts: null` with the error.
- */
-export function queueCounts(opts: { redis: Redis; keys: RedisKeys; timeoutMs?: number }) {
+/** One BullMQ Queue handle per node, shared by everything that reads or adds to node queues. */
+export interface NodeQueues {
+  get(nodeId: string): Queue;
+  /** Closes every handle (the shared Redis connection stays open); safe to call twice. */
+  close(): Promise<void>;
+}
+
+export function nodeQueues(opts: { redis: Redis; keys: RedisKeys }): NodeQueues {
   const queues = new Map<string, Queue>();
-  const queueFor = (nodeId: string) => {
-    let q = queues.get(nodeId);
-    if (!q) {
-      q = new Queue(opts.keys.nodeQueue(nodeId), { connection: opts.redis, prefix: opts.keys.queuePrefix() });
-      q.on('error', () => undefined);
-      queues.set(nodeId, q);
-    }
-    return q;
+  return {
+    get(nodeId) {
+      let q = queues.get(nodeId);
+      if (!q) {
+        q = new Queue(opts.keys.nodeQueue(nodeId), { connection: opts.redis, prefix: opts.keys.queuePrefix() });
+        // Redis errors surface on the calls that fail; the emitter must not crash the process.
+        q.on('error', () => undefined);
+        queues.set(nodeId, q);
+      }
+      return q;
+    },
+    async close() {
+      const all = [...queues.values()];
+      queues.clear();
+      await Promise.all(all.map((q) => q.close().catch(() => undefined)));
+    },
   };
+}
+
+/**
+ * Reads each node's BullMQ queue (the coordinator never runs jobs: it counts them, and adds the
+ * copy work it plans through node-jobs.ts). A Redis outage shows as `counts: null` with the error.
+ */
+export function queueCounts(opts: { queues: NodeQueues; timeoutMs?: number }) {
   const one = async (nodeId: string): Promise<NodeQueueCounts> => {
-    const q = queueFor(nodeId);
+    const q = opts.queues.get(nodeId);
     try {
       const counts = await Promise.race([
         q.getJobCounts(...STATES),
@@ -34,8 +52,6 @@ export function queueCounts(opts: { redis: Redis; keys: RedisKeys; timeoutMs?: n
   };
   return {
     counts: (nodeIds: string[]) => Promise.all(nodeIds.map(one)),
-    async close(): Promise<void> {
-      await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));
-    },
+    close: () => opts.queues.close(),
   };
 }

@@ -110,6 +110,64 @@ const MIGRATIONS: string[] = [
   `
   CREATE INDEX objects_failed ON objects(created_at) WHERE status = 'failed';
   `,
+  // Replication, self-repair and pool moves: node lifecycle, the copies ledger (one row per copy
+  // of an original; objects.pool_id/node_id stays the primary), moves and their items.
+  `
+  ALTER TABLE nodes ADD COLUMN state TEXT NOT NULL DEFAULT 'up'
+    CHECK (state IN ('up', 'down', 'lost', 'draining', 'retired'));
+  ALTER TABLE nodes ADD COLUMN last_seen_at INTEGER;
+  -- the down-grace of existing nodes starts at the upgrade, not at their registration
+  UPDATE nodes SET last_seen_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+  CREATE TABLE copies (
+    image_uuid TEXT NOT NULL,
+    pool_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'ok', 'corrupt', 'deleting')),
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    last_scrub_at INTEGER,
+    reason TEXT,
+    -- jobs added for this copy (replicate for pending/corrupt, delete for deleting)
+    attempts INTEGER NOT NULL DEFAULT 0,
+    -- when its job was last ensured in the node's queue; NULL = never (ensure on the next tick)
+    ensured_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image_uuid, pool_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX copies_node ON copies(node_id);
+  CREATE INDEX copies_pool ON copies(pool_id);
+  CREATE INDEX copies_work ON copies(state, ensured_at) WHERE state <> 'ok';
+  CREATE INDEX objects_pool ON objects(pool_id);
+  CREATE INDEX objects_node ON objects(node_id);
+  INSERT INTO copies (image_uuid, pool_id, node_id, state, size, sha256, created_at, updated_at)
+    SELECT image_uuid, pool_id, node_id, 'ok', size, sha256, created_at, created_at FROM objects;
+  CREATE TABLE moves (
+    move_id TEXT PRIMARY KEY,
+    source_pool_id TEXT NOT NULL,
+    target_pool_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'cancelled', 'done', 'failed')),
+    kind TEXT NOT NULL CHECK (kind IN ('move', 'drain')),
+    -- the source pool's accepting flag before the move took it out of placement
+    restore_accepting INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE INDEX moves_active ON moves(state) WHERE state IN ('running', 'paused');
+  CREATE TABLE move_items (
+    move_id TEXT NOT NULL REFERENCES moves(move_id),
+    image_uuid TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('planned', 'queued', 'done', 'failed', 'missing')),
+    bytes INTEGER NOT NULL,
+    error TEXT,
+    ensured_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (move_id, image_uuid)
+  ) WITHOUT ROWID;
+  CREATE INDEX move_items_state ON move_items(move_id, state);
+  CREATE INDEX move_items_queued ON move_items(image_uuid) WHERE state = 'queued';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,12 +4,18 @@ import { errors } from '../../shared/errors.js';
 import { ed25519PublicFromJwk } from '../../shared/keys.js';
 import { poolsChanged } from './pool-candidates.js';
 
+/** up: in service · down: unseen past the grace · lost: written off by the operator · draining → retired. */
+export const NODE_STATES = ['up', 'down', 'lost', 'draining', 'retired'] as const;
+export type NodeState = (typeof NODE_STATES)[number];
+
 export interface NodeRow {
   node_id: string;
   public_key_x: string;
   upload_api_url: string;
   public_url: string | null;
   region: string | null;
+  state: NodeState;
+  last_seen_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -36,6 +42,9 @@ export function nodesRepo(db: Database) {
        public_url = @public_url, region = @region, updated_at = @now WHERE node_id = @node_id`,
   );
   const objectsOn = db.prepare('SELECT count(*) FROM objects WHERE node_id = ?').pluck();
+  const copiesOn = db.prepare('SELECT count(*) FROM copies WHERE node_id = ?').pluck();
+  const setState = db.prepare('UPDATE nodes SET state = ?, updated_at = ? WHERE node_id = ? AND state = ?');
+  const seen = db.prepare('UPDATE nodes SET last_seen_at = ? WHERE node_id = ?');
   const openSessionsOn = db.prepare("SELECT count(*) FROM sessions WHERE node_id = ? AND state = 'open'").pluck();
   const deletePools = db.prepare('DELETE FROM pools WHERE node_id = ?');
   const deleteNode = db.prepare('DELETE FROM nodes WHERE node_id = ?');
@@ -77,6 +86,9 @@ export function nodesRepo(db: Database) {
       const objects = objectsOn.get(nodeId) as number;
       if (objects > 0)
         throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${objects} objects: drain it first`);
+      const copies = copiesOn.get(nodeId) as number;
+      if (copies > 0)
+        throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${copies} copies: drain it first`);
       const open = openSessionsOn.get(nodeId) as number;
       if (open > 0)
         throw errors.conflict('node_busy', `node ${nodeId} has ${open} open upload sessions: stop its pools and retry after they expire`);
@@ -85,6 +97,18 @@ export function nodesRepo(db: Database) {
       keys.delete(nodeId);
       poolsChanged(db);
     }),
+    /**
+     * Compare-and-set of the lifecycle state (`from` guards against a concurrent admin call);
+     * returns whether it changed. Placement only uses 'up' nodes, so its cache is invalidated.
+     */
+    transition(nodeId: string, from: NodeState, to: NodeState, now: number): boolean {
+      const changed = setState.run(to, now, nodeId, from).changes === 1;
+      if (changed) poolsChanged(db);
+      return changed;
+    },
+    markSeen(nodeId: string, now: number): void {
+      seen.run(now, nodeId);
+    },
     /** The node's public key for verifying its requests; a miss re-reads SQLite. */
     publicKey(nodeId: string): KeyObject | undefined {
       const hit = keys.get(nodeId);

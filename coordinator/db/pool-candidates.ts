@@ -24,7 +24,9 @@ export class PoolCandidates {
 
   constructor(db: Database) {
     this.#db = db;
-    this.#all = db.prepare('SELECT * FROM pools');
+    // Only nodes in service take uploads: down, lost, draining and retired nodes are skipped even
+    // while they heartbeat (a lost node that comes back must not get new files).
+    this.#all = db.prepare("SELECT p.* FROM pools p JOIN nodes n ON n.node_id = p.node_id WHERE n.state = 'up'");
   }
 
   ofTier(tier: string): PoolRow[] {

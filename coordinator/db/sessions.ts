@@ -79,6 +79,12 @@ export function sessionsRepo(db: Database) {
        VALUES (@image_uuid, @app_id, @user_id, @session_id, @pool_id, @node_id, @rel_path, @size, @sha256,
          @mime, @visibility, 'stored', 'processing', @created_at)`,
     ),
+    // The primary copy enters the ledger with the object: replication and repair count from it.
+    insertCopy: db.prepare(
+      `INSERT INTO copies (image_uuid, pool_id, node_id, state, size, sha256, created_at, updated_at)
+       VALUES (?, ?, ?, 'ok', ?, ?, ?, ?)`,
+    ),
+    replicationFactor: db.prepare('SELECT replication_factor FROM pools WHERE pool_id = ?').pluck(),
     markCompleted: db.prepare("UPDATE sessions SET state = 'completed', completed_at = ? WHERE session_id = ?"),
     dueForExpiry: db.prepare(
       "SELECT * FROM sessions WHERE state = 'open' AND expires_at < ? ORDER BY expires_at LIMIT ?",
@@ -137,7 +143,7 @@ export function sessionsRepo(db: Database) {
    * Records a finished upload. Idempotent on image_uuid (a node's outbox may deliver twice).
    * A session already released by expiry only adds used bytes: its reservation is gone.
    */
-  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number): { session: SessionRow; released: boolean } | undefined => {
+  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number): { session: SessionRow; released: boolean; replicationFactor: number } | undefined => {
     if (s.objectExists.get(body.image_uuid)) return undefined;
     const session = s.get.get(body.session_id) as SessionRow | undefined;
     if (!session) throw errors.conflict('unknown_session', `no session ${body.session_id}`);
@@ -159,21 +165,23 @@ export function sessionsRepo(db: Database) {
       visibility: session.visibility,
       created_at: Number.isFinite(Date.parse(body.created_at)) ? Date.parse(body.created_at) : now,
     });
+    s.insertCopy.run(body.image_uuid, session.pool_id, session.node_id, body.size, body.sha256, now, now);
     const released = session.state === 'open';
     if (released) release(session);
     s.markCompleted.run(now, session.session_id);
     s.userUse.run(session.user_id, body.size);
-    return { session, released };
+    return { session, released, replicationFactor: (s.replicationFactor.get(session.pool_id) as number | undefined) ?? 1 };
   });
 
-  const complete = (body: UploadComplete, issuer: string, now: number): { duplicate: boolean } => {
+  /** `replicate`: the pool wants more than one copy, so the durability loop should plan one now. */
+  const complete = (body: UploadComplete, issuer: string, now: number): { duplicate: boolean; replicate: boolean } => {
     const done = completeTx(body, issuer, now);
     // Only once committed: a rolled-back completion must move no figure.
     if (done) {
       recent.add(done.session.pool_id, now, done.session.file_size);
       if (done.released) candidates.committed(done.session.pool_id, -done.session.file_size);
     }
-    return { duplicate: !done };
+    return { duplicate: !done, replicate: (done?.replicationFactor ?? 1) > 1 };
   };
 
   /** Releases up to `limit` open sessions whose deadline (expiry + grace) passed; returns how many. */

@@ -13,7 +13,8 @@ export function internalRoutes(deps: CoordinatorDeps) {
   app.post('/uploads/complete', nodeAuth({ nodes: repos.nodes, purpose: PURPOSE_UPLOAD_COMPLETE }), (c) => {
     try {
       const body = validate(uploadCompleteSchema, c.get('nodeBody'));
-      const { duplicate } = repos.sessions.complete(body, c.get('nodeClaims').iss, Date.now());
+      const { duplicate, replicate } = repos.sessions.complete(body, c.get('nodeClaims').iss, Date.now());
+      if (replicate) deps.durability?.wake();
       metrics.completions.inc({ outcome: duplicate ? 'duplicate' : 'recorded' });
       if (!duplicate)
         logger.debug({ image_uuid: body.image_uuid, node_id: body.node_id, size: body.size }, 'upload recorded');

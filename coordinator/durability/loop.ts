@@ -1,0 +1,94 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DurabilityDeps, TickContext } from './context.js';
+import { applyLiveness } from './liveness.js';
+import { advanceMoves, reensureMoveItems, retireDrained } from './moves.js';
+import { failoverPrimaries, planReplicas, reensureCopies, repairCorrupt, trimSurplus } from './repair.js';
+
+export type TickReport = Awaited<ReturnType<DurabilityLoop['tick']>>;
+
+/**
+ * The coordinator's durability work: node liveness, replication to each pool's factor, repair of
+ * corrupt and lost copies, removal of surplus copies, primary failover and pool moves. One tick at
+ * a time, every repairIntervalMs or sooner when woken (an upload to a replicated pool, an admin
+ * call). Everything a tick does is recorded in SQLite before or as its job is added, and jobs
+ * are added by deterministic id, so a tick cut short or repeated is harmless.
+ */
+export class DurabilityLoop {
+  #chain: Promise<unknown> = Promise.resolve();
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #woken = false;
+  #stopped = false;
+  readonly #cursor = { after: '' };
+  readonly #lostLogged = new Set<string>();
+
+  constructor(private readonly deps: DurabilityDeps) {}
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Runs a tick soon; a wake during a tick runs another right after it. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Lets the running tick finish; safe to call twice. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+    await this.#chain.catch(() => undefined);
+  }
+
+  /** One tick (queued behind a running one, never beside it). Exposed for tests and admin calls. */
+  tick(now?: number) {
+    const next = this.#chain.then(() => this.#tick(now ?? Date.now()));
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
+  async #tick(now: number) {
+    const { repos, heartbeats } = this.deps;
+    const ctx: TickContext = {
+      now,
+      nodes: new Map(repos.nodes.list().map((n) => [n.node_id, n])),
+      heartbeats: await heartbeats.get(),
+      drainingPools: new Set(repos.moves.active().map((m) => m.source_pool_id)),
+      plannedBytes: repos.copies.pendingBytes(),
+    };
+    const liveness = applyLiveness(this.deps, ctx, this.#lostLogged);
+    const failover = failoverPrimaries(this.deps, ctx);
+    const moves = await advanceMoves(this.deps, ctx);
+    const moveJobs = await reensureMoveItems(this.deps, ctx);
+    const copyJobs = await reensureCopies(this.deps, ctx);
+    const replicas = await planReplicas(this.deps, ctx, this.#cursor);
+    const corrupt = await repairCorrupt(this.deps, ctx);
+    const surplus = await trimSurplus(this.deps, ctx);
+    const retire = retireDrained(this.deps, ctx);
+    return { liveness, failover, moves, moveJobs, copyJobs, replicas, corrupt, surplus, retire };
+  }
+
+  async #run(): Promise<void> {
+    const { logger, settings } = this.deps;
+    while (!this.#stopped) {
+      this.#woken = false;
+      try {
+        await this.tick();
+      } catch (err) {
+        logger.error({ err }, 'durability tick failed');
+      }
+      if (this.#stopped) break;
+      // Woken during the tick: again soon, but a burst of uploads must not spin the scans.
+      if (this.#woken) {
+        await sleep(Math.min(250, settings.repairIntervalMs));
+        continue;
+      }
+      const ac = new AbortController();
+      this.#wake = () => ac.abort();
+      await sleep(settings.repairIntervalMs, undefined, { signal: ac.signal }).catch(() => undefined);
+      this.#wake = undefined;
+    }
+  }
+}

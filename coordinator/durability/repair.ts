@@ -1,0 +1,171 @@
+import type { CopyWithNode } from '../db/copies.js';
+import { copyTarget } from '../node-jobs.js';
+import { added, MAX_COPY_ATTEMPTS, readable, sourceCopy, type DurabilityDeps, type TickContext } from './context.js';
+import { chooseCopyTarget, type TargetNode } from './target.js';
+
+const counts = (c: CopyWithNode) => (c.state === 'ok' || c.state === 'pending') && (c.node_state === 'up' || c.node_state === 'draining');
+
+/**
+ * Step b: objects with fewer live copies than their pool's factor get a pending copy on a new
+ * target and a replicate job on a node holding a good copy. The scan resumes after the last
+ * object it looked at, so objects that cannot be repaired now do not starve the others.
+ */
+export async function planReplicas(deps: DurabilityDeps, ctx: TickContext, cursor: { after: string }) {
+  const { copies, pools } = deps.repos;
+  const { settings, jobs, logger } = deps;
+  const rows = copies.underReplicated(cursor.after, settings.repairBatch);
+  cursor.after = rows.length < settings.repairBatch ? '' : rows[rows.length - 1]!.image_uuid;
+  const stats = { planned: 0, noSource: 0, noTarget: 0 };
+  if (rows.length === 0) return stats;
+  const allPools = pools.list();
+  const targetNodes = new Map<string, TargetNode>([...ctx.nodes.values()].map((n) => [n.node_id, n]));
+  for (const o of rows) {
+    const list = copies.ofImage(o.image_uuid);
+    const source = sourceCopy(ctx, settings, list);
+    if (!source) {
+      stats.noSource++;
+      continue;
+    }
+    const exclude = new Set(list.map((c) => c.node_id));
+    const regions = new Set(list.map((c) => c.region).filter((r): r is string => r !== null));
+    for (let missing = o.rf - list.filter(counts).length; missing > 0; missing--) {
+      const choice = chooseCopyTarget({
+        pools: allPools,
+        nodes: targetNodes,
+        heartbeats: ctx.heartbeats,
+        now: ctx.now,
+        maxAgeMs: settings.heartbeatMaxAgeMs,
+        size: o.size,
+        tier: o.tier,
+        excludeNodes: exclude,
+        avoidRegions: regions,
+        drainingPools: ctx.drainingPools,
+        plannedBytes: (id) => ctx.plannedBytes.get(id) ?? 0,
+      });
+      if (!choice) {
+        stats.noTarget++;
+        logger.debug({ image_uuid: o.image_uuid, size: o.size }, 'no pool can take another copy');
+        break;
+      }
+      const { pool, node } = choice;
+      copies.insert({ image_uuid: o.image_uuid, pool_id: pool.pool_id, node_id: node.node_id, state: 'pending', size: o.size, sha256: o.sha256 }, ctx.now);
+      exclude.add(node.node_id);
+      if (node.region) regions.add(node.region);
+      ctx.plannedBytes.set(pool.pool_id, (ctx.plannedBytes.get(pool.pool_id) ?? 0) + o.size);
+      const outcome = await jobs.ensure(source.node_id, {
+        kind: 'replicate',
+        image_uuid: o.image_uuid,
+        target: copyTarget(ctx.nodes.get(node.node_id)!, pool.pool_id),
+      });
+      // Redis down: the row stays pending with no ensure time, so the next tick adds the job.
+      if (outcome !== 'error') copies.ensured(o.image_uuid, pool.pool_id, ctx.now, added(outcome));
+      stats.planned++;
+      logger.info({ image_uuid: o.image_uuid, from: source.node_id, to: node.node_id, pool_id: pool.pool_id }, 'replica planned');
+    }
+  }
+  return stats;
+}
+
+/**
+ * Step e for copies: pending copies get their replicate job back (given up after
+ * MAX_COPY_ATTEMPTS adds, or at once when their target left service: repair plans them
+ * elsewhere), deleting copies their delete job.
+ */
+export async function reensureCopies(deps: DurabilityDeps, ctx: TickContext) {
+  const { copies } = deps.repos;
+  const { settings, jobs, logger } = deps;
+  const before = ctx.now - settings.jobRetryMs;
+  let ensured = 0;
+  let givenUp = 0;
+  for (const c of copies.due('pending', before, settings.repairBatch)) {
+    const target = ctx.nodes.get(c.node_id);
+    if (c.attempts >= MAX_COPY_ATTEMPTS || !target || target.state !== 'up') {
+      copies.remove(c.image_uuid, c.pool_id);
+      givenUp++;
+      logger.warn({ image_uuid: c.image_uuid, pool_id: c.pool_id, attempts: c.attempts, node_state: target?.state }, 'pending copy given up; repair plans it elsewhere');
+      continue;
+    }
+    const source = sourceCopy(ctx, settings, copies.ofImage(c.image_uuid), c.node_id);
+    if (!source) {
+      copies.ensured(c.image_uuid, c.pool_id, ctx.now, false);
+      continue;
+    }
+    const outcome = await jobs.ensure(source.node_id, { kind: 'replicate', image_uuid: c.image_uuid, target: copyTarget(target, c.pool_id) });
+    if (outcome !== 'error') copies.ensured(c.image_uuid, c.pool_id, ctx.now, added(outcome));
+    ensured++;
+  }
+  for (const c of copies.due('deleting', before, settings.repairBatch)) {
+    const outcome = await jobs.ensure(c.node_id, { kind: 'delete', image_uuid: c.image_uuid, pool_id: c.pool_id });
+    if (outcome !== 'error') copies.ensured(c.image_uuid, c.pool_id, ctx.now, added(outcome));
+    ensured++;
+  }
+  return { ensured, givenUp };
+}
+
+/**
+ * Step c: a corrupt copy is rewritten in place from a good copy elsewhere (the node verifies the
+ * hash before replacing its file; its copy.stored makes the row ok again). With no good copy
+ * nothing is deleted: it is logged and counted (fennec_copies_unrepairable).
+ */
+export async function repairCorrupt(deps: DurabilityDeps, ctx: TickContext) {
+  const { copies } = deps.repos;
+  const { settings, jobs, logger } = deps;
+  const stats = { queued: 0, unrepairable: 0 };
+  for (const c of copies.due('corrupt', ctx.now - settings.jobRetryMs, settings.repairBatch)) {
+    const holder = ctx.nodes.get(c.node_id);
+    const source = sourceCopy(ctx, settings, copies.ofImage(c.image_uuid), c.node_id);
+    if (!source || !holder || !readable(ctx, settings, c.node_id)) {
+      copies.ensured(c.image_uuid, c.pool_id, ctx.now, false);
+      if (!source) {
+        stats.unrepairable++;
+        logger.error({ image_uuid: c.image_uuid, pool_id: c.pool_id, reason: c.reason }, 'corrupt copy and no good copy to repair it from');
+      }
+      continue;
+    }
+    const outcome = await jobs.ensure(source.node_id, { kind: 'replicate', image_uuid: c.image_uuid, target: copyTarget(holder, c.pool_id) });
+    if (outcome !== 'error') copies.ensured(c.image_uuid, c.pool_id, ctx.now, added(outcome));
+    stats.queued++;
+  }
+  return stats;
+}
+
+/**
+ * Step d: more good copies on nodes in service than configured (a node came back after repair
+ * replaced its copies) → the surplus is marked deleting and its node gets a delete job. The
+ * primary stays when healthy; among the others the newest go first.
+ */
+export async function trimSurplus(deps: DurabilityDeps, ctx: TickContext) {
+  const { copies, objects } = deps.repos;
+  const { settings, jobs, logger } = deps;
+  let marked = 0;
+  for (const row of copies.surplus(settings.repairBatch)) {
+    const primary = objects.get(row.image_uuid)?.pool_id;
+    const good = copies.ofImage(row.image_uuid).filter((c) => c.state === 'ok' && c.node_state === 'up');
+    const victims = good
+      .filter((c) => c.pool_id !== primary)
+      .sort((a, b) => b.created_at - a.created_at || (a.pool_id < b.pool_id ? 1 : -1))
+      .slice(0, good.length - row.rf);
+    for (const v of victims) {
+      copies.setState(v.image_uuid, v.pool_id, 'deleting', 'surplus', ctx.now);
+      const outcome = await jobs.ensure(v.node_id, { kind: 'delete', image_uuid: v.image_uuid, pool_id: v.pool_id });
+      if (outcome !== 'error') copies.ensured(v.image_uuid, v.pool_id, ctx.now, added(outcome));
+      marked++;
+      logger.info({ image_uuid: v.image_uuid, node_id: v.node_id, pool_id: v.pool_id }, 'surplus copy marked for deletion');
+    }
+  }
+  return { marked };
+}
+
+/** Step f: objects whose primary is unusable point at a good copy on a node in service. */
+export function failoverPrimaries(deps: DurabilityDeps, ctx: TickContext) {
+  const { copies } = deps.repos;
+  let switched = 0;
+  for (const uuid of copies.primaryAtRisk(deps.settings.repairBatch)) {
+    const next = copies.failover(uuid, (nodeId) => readable(ctx, deps.settings, nodeId));
+    if (next) {
+      switched++;
+      deps.logger.info({ image_uuid: uuid, ...next }, 'primary switched to a healthy copy');
+    }
+  }
+  return { switched };
+}
