@@ -326,7 +326,7 @@ describe('upload completion', () => {
       status: 'processing',
       size: 4000,
       user_id: 'u1',
-      copies: [{ node_id: 'n1', pool_id: 'p1', state: 'stored' }],
+      copies: [{ node_id: 'n1', pool_id: 'p1', state: 'ok', last_scrub_at: null }],
       urls: { original: `http://n1.test/uploads/${body.rel_path}` },
     });
     const redirect = await h.req('GET', `/i/${body.image_uuid}`);

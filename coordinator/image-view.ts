@@ -1,6 +1,7 @@
 import type { VariantFileInfo } from '../shared/api.js';
 import { publicUrl } from '../shared/paths.js';
 import { signUrl, type UrlSigningKey } from '../shared/signed-url.js';
+import { copyView, type CopyRow } from './db/copies.js';
 import type { ObjectRow } from './db/objects.js';
 
 export function variantFiles(o: ObjectRow): VariantFileInfo[] {
@@ -22,8 +23,11 @@ export function fileUrl(o: Pick<ObjectRow, 'visibility' | 'public_base_url'>, re
   return o.visibility === 'private' ? signUrl(url, signer, { ttlSeconds: signer.ttlSeconds, now }) : url;
 }
 
-/** The public shape of an image: `GET /api/v1/images/{uuid}` and every webhook's `data`. */
-export function imageView(o: ObjectRow, signer: UrlSigner) {
+/**
+ * The public shape of an image: `GET /api/v1/images/{uuid}` and every webhook's `data`.
+ * `copies` are the object's rows in the copies ledger (the primary among them).
+ */
+export function imageView(o: ObjectRow, signer: UrlSigner, copies: readonly CopyRow[]) {
   const variants = variantFiles(o);
   const now = Date.now();
   const url = (rel: string) => fileUrl(o, rel, signer, now);
@@ -43,7 +47,7 @@ export function imageView(o: ObjectRow, signer: UrlSigner) {
     created_at: new Date(o.created_at).toISOString(),
     width: o.width,
     height: o.height,
-    copies: [{ node_id: o.node_id, pool_id: o.pool_id, state: o.state }],
+    copies: copies.map(copyView),
     urls: {
       original: url(o.rel_path),
       variants: Object.fromEntries(variants.map((v) => [v.name, url(v.rel_path)])),

@@ -95,6 +95,7 @@ export function copiesRepo(db: Database) {
       )
       .pluck(),
     countOnNode: db.prepare('SELECT count(*) FROM copies WHERE node_id = ?').pluck(),
+    poolTotals: db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM copies WHERE pool_id = ?'),
     // Corrupt copies with no good copy on a node in service: nothing to repair them from.
     unrepairable: db
       .prepare(
@@ -175,6 +176,8 @@ export function copiesRepo(db: Database) {
     failover: db.transaction(failover),
     primaryAtRisk: (limit: number) => s.primaryAtRisk.all(limit) as string[],
     countOnNode: (nodeId: string) => s.countOnNode.get(nodeId) as number,
+    /** Copies (any state) in a pool and their bytes: what a move of the pool carries. */
+    poolTotals: (poolId: string) => s.poolTotals.get(poolId) as { objects: number; bytes: number },
     unrepairableCount: () => s.unrepairable.get() as number,
     underReplicated: (after: string, limit: number) =>
       s.underReplicated.all(after, limit) as { image_uuid: string; pool_id: string; size: number; sha256: string; tier: string; rf: number }[],

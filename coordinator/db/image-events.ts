@@ -12,6 +12,7 @@ const SELECT = `SELECT o.*, p.public_base_url FROM objects o JOIN pools p ON p.p
  */
 export function imageEventsRepo(db: Database) {
   const get = db.prepare(SELECT);
+  const replica = db.prepare('SELECT 1 FROM copies WHERE image_uuid = ? AND pool_id = ? AND node_id = ?').pluck();
   const thumbs = db.prepare(
     `UPDATE objects SET thumbnails_ready = 1, width = @width, height = @height, format = @format, variants = @variants
      WHERE image_uuid = @uuid AND status = 'processing' AND thumbnails_ready = 0`,
@@ -26,11 +27,15 @@ export function imageEventsRepo(db: Database) {
      WHERE image_uuid = @uuid AND status = 'processing'`,
   );
   return {
-    apply: db.transaction((e: ImageEvent, nodeId: string): { object: ObjectRow; changed: boolean } => {
+    apply: db.transaction((e: ImageEvent, nodeId: string): { object: ObjectRow; changed: boolean; replica: boolean } => {
       const before = get.get(e.image_uuid) as ObjectRow | undefined;
       // The node's upload.complete may still be on its way (outbox backoff): retry later, not drop.
       if (!before)
         throw new AppError({ code: 'unknown_object', status: 503, retryable: true, message: `image ${e.image_uuid} is not recorded yet` });
+      // A replica regenerates its variants and reports them like a primary: accepted, not applied
+      // (the object and the app's webhooks follow the primary only).
+      if ((before.node_id !== nodeId || before.pool_id !== e.pool_id) && replica.get(e.image_uuid, e.pool_id, nodeId))
+        return { object: before, changed: false, replica: true };
       if (before.node_id !== nodeId || before.pool_id !== e.pool_id)
         throw errors.forbidden('wrong_node', `image ${e.image_uuid} is not stored on ${nodeId}/${e.pool_id}`);
       const params = {
@@ -43,7 +48,7 @@ export function imageEventsRepo(db: Database) {
       };
       const stmt = e.event === 'image.ready' ? ready : e.event === 'image.failed' ? failed : thumbs;
       const changed = stmt.run(params).changes === 1;
-      return { object: get.get(e.image_uuid) as ObjectRow, changed };
+      return { object: get.get(e.image_uuid) as ObjectRow, changed, replica: false };
     }),
   };
 }

@@ -91,6 +91,30 @@ export function adminNodeRoutes(deps: CoordinatorDeps) {
     return c.json({ node_id: nodeId, deregistered: true });
   });
 
+  /**
+   * The operator writes a node off (disk gone, VPS deleted): at once, not after the down grace.
+   * Its copies leave the index, moves from or to it fail, primaries on it switch to a good copy,
+   * and the loop repairs what is now short of copies. Idempotent.
+   */
+  const declareLost = db.transaction((nodeId: string, now: number) => {
+    const node = repos.nodes.get(nodeId);
+    if (!node) throw errors.notFound('not_found', `no node ${nodeId}`);
+    if (node.state === 'lost') return { copies_removed: 0, primaries_switched: 0, moves_failed: [] as string[] };
+    repos.nodes.transition(nodeId, node.state, 'lost', now);
+    const moves_failed = repos.moves.failForNode(nodeId, now);
+    const affected = repos.copies.removeOfNode(nodeId);
+    const primaries_switched = affected.filter((uuid) => repos.copies.failover(uuid)).length;
+    return { copies_removed: affected.length, primaries_switched, moves_failed };
+  });
+
+  app.post('/nodes/:node_id/lost', (c) => {
+    const nodeId = c.req.param('node_id');
+    const result = declareLost(nodeId, Date.now());
+    deps.logger.warn({ node_id: nodeId, ...result }, 'node declared lost');
+    deps.durability?.wake();
+    return c.json({ node_id: nodeId, state: 'lost', ...result });
+  });
+
   app.get('/nodes', async (c) => {
     const heartbeats = await deps.heartbeats.get();
     const now = Date.now();
@@ -102,6 +126,8 @@ export function adminNodeRoutes(deps: CoordinatorDeps) {
         upload_api_url: n.upload_api_url,
         public_url: n.public_url,
         region: n.region,
+        state: n.state,
+        last_seen_at: n.last_seen_at === null ? null : new Date(n.last_seen_at).toISOString(),
         status: live ? 'online' : hb ? 'stale' : 'offline',
         heartbeat_age_ms: hb ? now - hb.ts : null,
         version: hb?.version ?? null,

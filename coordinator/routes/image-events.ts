@@ -32,25 +32,27 @@ export function imageEventRoutes(deps: CoordinatorDeps) {
   const webhookUrl = deps.db.prepare('SELECT webhook_url FROM apps WHERE app_id = ?').pluck();
 
   const record = deps.db.transaction((body: ReturnType<typeof imageEventSchema.parse>, nodeId: string) => {
-    const { object, changed } = events.apply(body, nodeId);
+    const { object, changed, replica } = events.apply(body, nodeId);
+    if (replica) return { changed: false, queued: false, replica };
     const url = webhookUrl.get(object.app_id) as string | null | undefined;
     let queued = false;
     if (changed && url) {
       const eventId = `${body.image_uuid}.${body.event}`;
-      const payload = JSON.stringify({ id: eventId, type: body.event, created_at: new Date().toISOString(), data: imageView(object, urlSigner(deps)) });
+      const data = imageView(object, urlSigner(deps), deps.repos.copies.ofImage(object.image_uuid));
+      const payload = JSON.stringify({ id: eventId, type: body.event, created_at: new Date().toISOString(), data });
       queued = webhooks.add({ event_id: eventId, app_id: object.app_id, url, event: body.event, payload }, Date.now());
     }
-    return { changed, queued };
+    return { changed, queued, replica: false };
   });
 
   for (const [path, event, purpose] of ROUTES) {
     app.post(path, nodeAuth({ nodes: deps.repos.nodes, purpose }), (c) => {
       const body = validate(imageEventSchema, c.get('nodeBody'));
       if (body.event !== event) throw errors.badRequest('invalid_body', `this route takes ${event} events`);
-      const { changed, queued } = record(body, c.get('nodeClaims').iss);
+      const { changed, queued, replica } = record(body, c.get('nodeClaims').iss);
       if (queued) deps.webhooks?.wake();
-      deps.logger.debug({ image_uuid: body.image_uuid, event, changed }, 'image event recorded');
-      return c.json({ ok: true, duplicate: !changed });
+      deps.logger.debug({ image_uuid: body.image_uuid, event, changed, replica }, 'image event recorded');
+      return c.json({ ok: true, duplicate: !changed, ...(replica ? { replica: true } : {}) });
     });
   }
   return app;

@@ -1,10 +1,12 @@
 import { Hono, type Context } from 'hono';
 import { errors } from '../../shared/errors.js';
 import { publicUrl } from '../../shared/paths.js';
+import { NODE_KEYS_PATH } from '../../shared/replication.js';
 import type { CoordinatorEnv } from '../auth.js';
 import type { ObjectRow } from '../db/objects.js';
 import { urlSigner, type CoordinatorDeps } from '../deps.js';
 import { fileUrl, variantFiles } from '../image-view.js';
+import { isLive } from '../placement.js';
 
 /** Unauthenticated routes: image redirects, the JWKS, probes and metrics. */
 export function publicRoutes(deps: CoordinatorDeps) {
@@ -27,22 +29,38 @@ export function publicRoutes(deps: CoordinatorDeps) {
     return fileUrl(o, rel, urlSigner(deps));
   };
 
+  /**
+   * Where to send a reader: the primary while its node heartbeats, else any good copy on a node
+   * that does (same relative path under that pool's public URL), else the primary anyway.
+   */
+  const locate = async (o: ObjectRow): Promise<ObjectRow> => {
+    const heartbeats = await deps.heartbeats.get();
+    const now = Date.now();
+    const live = (nodeId: string) => isLive(heartbeats.get(nodeId), now, deps.settings.heartbeatMaxAgeMs);
+    if (live(o.node_id)) return o;
+    const copy = deps.repos.copies
+      .ofImage(o.image_uuid)
+      .find((x) => x.state === 'ok' && (x.node_state === 'up' || x.node_state === 'draining') && live(x.node_id));
+    const pool = copy && deps.repos.pools.get(copy.pool_id);
+    return pool ? { ...o, pool_id: pool.pool_id, node_id: pool.node_id, public_base_url: pool.public_base_url } : o;
+  };
+
   // Downloads never flow through here: a 302 to wherever the file lives now.
-  app.get('/i/:uuid', (c) => {
+  app.get('/i/:uuid', async (c) => {
     const o = deps.repos.objects.get(c.req.param('uuid'));
     if (!o) throw errors.notFound('not_found', 'no such image');
-    return c.redirect(target(c, o, o.rel_path), 302);
+    return c.redirect(target(c, await locate(o), o.rel_path), 302);
   });
 
   // Variant names as in the image API: `small.webp`, `medium.jpg`, `full.avif`…
-  app.get('/i/:uuid/:variant', (c) => {
+  app.get('/i/:uuid/:variant', async (c) => {
     const o = deps.repos.objects.get(c.req.param('uuid'));
     if (!o) throw errors.notFound('not_found', 'no such image');
     if (o.visibility === 'private') target(c, o, o.rel_path); // the owner check first: no oracle for others
     const name = c.req.param('variant');
     const v = variantFiles(o).find((f) => f.name === name);
     if (!v) throw errors.notFound('not_found', `variant ${name} does not exist (yet)`);
-    return c.redirect(target(c, o, v.rel_path), 302);
+    return c.redirect(target(c, await locate(o), v.rel_path), 302);
   });
 
   app.get('/.well-known/jwks.json', (c) => {
@@ -50,6 +68,16 @@ export function publicRoutes(deps: CoordinatorDeps) {
     // Short enough that nodes see a rotation soon; they also refetch on an unknown kid.
     c.header('cache-control', 'public, max-age=300');
     return c.body(jwks);
+  });
+
+  // Peers verify replicate PUTs with these (kid = node id). Public keys only; short-lived so a
+  // newly registered node is known soon, and nodes refetch on an unknown kid anyway.
+  app.get(NODE_KEYS_PATH, (c) => {
+    const keys = deps.repos.nodes
+      .list()
+      .map((n) => ({ kty: 'OKP', crv: 'Ed25519', x: n.public_key_x, kid: n.node_id, alg: 'EdDSA', use: 'sig' }));
+    c.header('cache-control', 'public, max-age=60');
+    return c.json({ keys });
   });
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
