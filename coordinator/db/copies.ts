@@ -104,11 +104,12 @@ export function copiesRepo(db: Database) {
            WHERE c.image_uuid = b.image_uuid AND c.state = 'ok' AND n.state IN ${HOLDING})`,
       )
       .pluck(),
+    // The factor and tier are the home pool's (objects.home_pool_id), not the current primary's.
     // Live copies = ok or pending on a node still holding; pools with factor 1 cannot be repaired
     // from anywhere when their only copy is gone, so only replicated pools are scanned.
     underReplicated: db.prepare(
       `SELECT o.image_uuid, o.pool_id, o.size, o.sha256, p.tier, p.replication_factor AS rf FROM objects o
-       JOIN pools p ON p.pool_id = o.pool_id
+       JOIN pools p ON p.pool_id = o.home_pool_id
        WHERE p.replication_factor > 1 AND o.image_uuid > ?
          AND (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id
               WHERE c.image_uuid = o.image_uuid AND c.state IN ('ok', 'pending') AND n.state IN ${HOLDING}) < p.replication_factor
@@ -116,7 +117,7 @@ export function copiesRepo(db: Database) {
     ),
     underReplicatedCount: db
       .prepare(
-        `SELECT count(*) FROM objects o JOIN pools p ON p.pool_id = o.pool_id
+        `SELECT count(*) FROM objects o JOIN pools p ON p.pool_id = o.home_pool_id
          WHERE (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id
                 WHERE c.image_uuid = o.image_uuid AND c.state IN ('ok', 'pending') AND n.state IN ${HOLDING}) < p.replication_factor`,
       )
@@ -125,7 +126,7 @@ export function copiesRepo(db: Database) {
     surplus: db.prepare(
       `SELECT c.image_uuid, p.replication_factor AS rf FROM copies c
        JOIN nodes n ON n.node_id = c.node_id
-       JOIN objects o ON o.image_uuid = c.image_uuid JOIN pools p ON p.pool_id = o.pool_id
+       JOIN objects o ON o.image_uuid = c.image_uuid JOIN pools p ON p.pool_id = o.home_pool_id
        WHERE c.state = 'ok' AND n.state = 'up'
          AND NOT EXISTS (SELECT 1 FROM copies x WHERE x.image_uuid = c.image_uuid AND x.state IN ('pending', 'deleting'))
          AND NOT EXISTS (SELECT 1 FROM move_items m WHERE m.image_uuid = c.image_uuid AND m.state = 'queued')

@@ -168,6 +168,14 @@ const MIGRATIONS: string[] = [
   CREATE INDEX move_items_state ON move_items(move_id, state);
   CREATE INDEX move_items_queued ON move_items(image_uuid) WHERE state = 'queued';
   `,
+  // The pool whose replication factor (and tier) governs an object: where it was uploaded or moved
+  // to. Failover changes the primary (pool_id) but not the home, so a failed-over object is
+  // still kept at its factor.
+  `
+  ALTER TABLE objects ADD COLUMN home_pool_id TEXT;
+  UPDATE objects SET home_pool_id = pool_id;
+  CREATE INDEX objects_home ON objects(home_pool_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -80,6 +80,8 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
     ),
     object: db.prepare('SELECT size, sha256 FROM objects WHERE image_uuid = ?'),
     movePrimary: db.prepare('UPDATE objects SET pool_id = ?, node_id = ? WHERE image_uuid = ? AND pool_id = ?'),
+    // A moved object takes the target's factor and tier: the operator moved it there.
+    moveHome: db.prepare('UPDATE objects SET home_pool_id = ? WHERE image_uuid = ? AND home_pool_id = ?'),
     itemCountsAll: db.prepare(
       "SELECT i.state, count(*) AS n FROM move_items i JOIN moves m ON m.move_id = i.move_id WHERE m.state IN ('running', 'paused') GROUP BY i.state",
     ),
@@ -112,6 +114,7 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
       if (o) copies.insert({ image_uuid: uuid, pool_id: m.target_pool_id, node_id: targetNode, state: 'ok', size: o.size, sha256: o.sha256 }, now);
     }
     s.movePrimary.run(m.target_pool_id, targetNode, uuid, m.source_pool_id);
+    s.moveHome.run(m.target_pool_id, uuid, m.source_pool_id);
   };
 
   const repo = {
@@ -167,6 +170,7 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
      */
     settleAtTarget: db.transaction((m: MoveRow, uuid: string, now: number): void => {
       s.movePrimary.run(m.target_pool_id, s.poolNode.get(m.target_pool_id) as string, uuid, m.source_pool_id);
+      s.moveHome.run(m.target_pool_id, uuid, m.source_pool_id);
       copies.setState(uuid, m.source_pool_id, 'deleting', `moved to ${m.target_pool_id}`, now);
       setItem(m.move_id, uuid, 'done', now, { bytes: 0 });
     }),

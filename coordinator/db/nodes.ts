@@ -47,6 +47,8 @@ export function nodesRepo(db: Database) {
   const seen = db.prepare('UPDATE nodes SET last_seen_at = ? WHERE node_id = ?');
   const openSessionsOn = db.prepare("SELECT count(*) FROM sessions WHERE node_id = ? AND state = 'open'").pluck();
   const deletePools = db.prepare('DELETE FROM pools WHERE node_id = ?');
+  // Objects homed on a pool that goes keep a factor: their current primary's pool becomes home.
+  const rehome = db.prepare('UPDATE objects SET home_pool_id = pool_id WHERE home_pool_id IN (SELECT pool_id FROM pools WHERE node_id = ?)');
   const deleteNode = db.prepare('DELETE FROM nodes WHERE node_id = ?');
   // Callback verification needs the key on every request; keys change only through upsert below.
   const keys = new Map<string, KeyObject>();
@@ -92,6 +94,7 @@ export function nodesRepo(db: Database) {
       const open = openSessionsOn.get(nodeId) as number;
       if (open > 0)
         throw errors.conflict('node_busy', `node ${nodeId} has ${open} open upload sessions: stop its pools and retry after they expire`);
+      rehome.run(nodeId);
       deletePools.run(nodeId);
       deleteNode.run(nodeId);
       keys.delete(nodeId);

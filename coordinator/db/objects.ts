@@ -5,7 +5,10 @@ export interface ObjectRow {
   app_id: string;
   user_id: string;
   session_id: string;
+  /** The primary copy: where /i and the image API point. */
   pool_id: string;
+  /** The pool whose replication factor and tier govern the object (upload or move target). */
+  home_pool_id: string;
   node_id: string;
   rel_path: string;
   size: number;

@@ -74,9 +74,9 @@ export function sessionsRepo(db: Database) {
     get: db.prepare('SELECT * FROM sessions WHERE session_id = ?'),
     objectExists: db.prepare('SELECT 1 FROM objects WHERE image_uuid = ?'),
     insertObject: db.prepare(
-      `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, node_id, rel_path, size, sha256,
+      `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, home_pool_id, node_id, rel_path, size, sha256,
          mime, visibility, state, status, created_at)
-       VALUES (@image_uuid, @app_id, @user_id, @session_id, @pool_id, @node_id, @rel_path, @size, @sha256,
+       VALUES (@image_uuid, @app_id, @user_id, @session_id, @pool_id, @pool_id, @node_id, @rel_path, @size, @sha256,
          @mime, @visibility, 'stored', 'processing', @created_at)`,
     ),
     // The primary copy enters the ledger with the object: replication and repair count from it.
