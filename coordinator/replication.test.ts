@@ -312,6 +312,33 @@ describe('replication and self-repair', () => {
     await c.close();
   });
 
+  it('re-adds a job Redis lost, and gives a pending copy up after 5 adds so it is planned again', async () => {
+    const c = await cluster({ rf: 2 });
+    const obj = await c.upload();
+    await c.loop.tick();
+    const data: JobData = { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n3', pool_id: 'p3', url: 'http://n3.test' } };
+    let t = Date.now();
+    for (let adds = 1; adds < 5; adds++) {
+      await (await c.job('n1', data))!.remove();
+      t += 31_000;
+      for (const n of ['n1', 'n2', 'n3']) await c.beat(n, t);
+      await c.loop.tick(t);
+      expect(await c.job('n1', data)).toBeTruthy();
+      expect(c.repos.copies.get(obj.image_uuid, 'p3')).toMatchObject({ state: 'pending', attempts: adds + 1 });
+    }
+    t += 31_000;
+    for (const n of ['n1', 'n2', 'n3']) await c.beat(n, t);
+    const report = await c.loop.tick(t);
+    expect(report.copyJobs.givenUp).toBe(1);
+    // Given up on n3 and planned again in the same tick, elsewhere while another node has room.
+    expect(report.replicas.planned).toBe(1);
+    expect(c.copies(obj.image_uuid)).toEqual([
+      { node_id: 'n1', pool_id: 'p1', state: 'ok' },
+      { node_id: 'n2', pool_id: 'p2', state: 'pending' },
+    ]);
+    await c.close();
+  });
+
   it('publishes every node key as a JWKS', async () => {
     const c = await cluster();
     const res = await c.req('GET', NODE_KEYS_PATH);

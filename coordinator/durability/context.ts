@@ -43,6 +43,8 @@ export interface TickContext {
   drainingPools: Set<string>;
   /** Pending bytes per pool, grown as this tick plans more. */
   plannedBytes: Map<string, number>;
+  /** Nodes a pending copy of the object was given up on (kept across ticks): tried last. */
+  gaveUp: Map<string, Set<string>>;
 }
 
 /** A node we can read from now: fresh heartbeat and still holding its copies. */

@@ -21,6 +21,7 @@ export class DurabilityLoop {
   #stopped = false;
   readonly #cursor = { after: '' };
   readonly #lostLogged = new Set<string>();
+  readonly #gaveUp = new Map<string, Set<string>>();
 
   constructor(private readonly deps: DurabilityDeps) {}
 
@@ -57,7 +58,10 @@ export class DurabilityLoop {
       heartbeats: await heartbeats.get(),
       drainingPools: new Set(repos.moves.active().map((m) => m.source_pool_id)),
       plannedBytes: repos.copies.pendingBytes(),
+      gaveUp: this.#gaveUp,
     };
+    // A memory aid, not state: forgetting it only means a failing target may be tried again.
+    if (this.#gaveUp.size > 10_000) this.#gaveUp.clear();
     const liveness = applyLiveness(this.deps, ctx, this.#lostLogged);
     const failover = failoverPrimaries(this.deps, ctx);
     const moves = await advanceMoves(this.deps, ctx);

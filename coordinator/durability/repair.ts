@@ -29,19 +29,22 @@ export async function planReplicas(deps: DurabilityDeps, ctx: TickContext, curso
     const exclude = new Set(list.map((c) => c.node_id));
     const regions = new Set(list.map((c) => c.region).filter((r): r is string => r !== null));
     for (let missing = o.rf - list.filter(counts).length; missing > 0; missing--) {
-      const choice = chooseCopyTarget({
-        pools: allPools,
-        nodes: targetNodes,
-        heartbeats: ctx.heartbeats,
-        now: ctx.now,
-        maxAgeMs: settings.heartbeatMaxAgeMs,
-        size: o.size,
-        tier: o.tier,
-        excludeNodes: exclude,
-        avoidRegions: regions,
-        drainingPools: ctx.drainingPools,
-        plannedBytes: (id) => ctx.plannedBytes.get(id) ?? 0,
-      });
+      const choose = (excludeNodes: ReadonlySet<string>) =>
+        chooseCopyTarget({
+          pools: allPools,
+          nodes: targetNodes,
+          heartbeats: ctx.heartbeats,
+          now: ctx.now,
+          maxAgeMs: settings.heartbeatMaxAgeMs,
+          size: o.size,
+          tier: o.tier,
+          excludeNodes,
+          avoidRegions: regions,
+          drainingPools: ctx.drainingPools,
+          plannedBytes: (id) => ctx.plannedBytes.get(id) ?? 0,
+        });
+      const failed = ctx.gaveUp.get(o.image_uuid);
+      const choice = (failed && choose(new Set([...exclude, ...failed]))) || choose(exclude);
       if (!choice) {
         stats.noTarget++;
         logger.debug({ image_uuid: o.image_uuid, size: o.size }, 'no pool can take another copy');
@@ -81,6 +84,7 @@ export async function reensureCopies(deps: DurabilityDeps, ctx: TickContext) {
     const target = ctx.nodes.get(c.node_id);
     if (c.attempts >= MAX_COPY_ATTEMPTS || !target || target.state !== 'up') {
       copies.remove(c.image_uuid, c.pool_id);
+      ctx.gaveUp.set(c.image_uuid, (ctx.gaveUp.get(c.image_uuid) ?? new Set()).add(c.node_id));
       givenUp++;
       logger.warn({ image_uuid: c.image_uuid, pool_id: c.pool_id, attempts: c.attempts, node_state: target?.state }, 'pending copy given up; repair plans it elsewhere');
       continue;

@@ -164,7 +164,10 @@ export function adminNodeRoutes(deps: CoordinatorDeps) {
 
   app.patch('/pools/:pool_id', async (c) => {
     const body = await jsonBody(c, patchSchema);
-    return c.json(poolView(repos.pools.patch(c.req.param('pool_id'), body)));
+    const pool = repos.pools.patch(c.req.param('pool_id'), body);
+    // A changed factor is acted on now: new replicas, or surplus copies trimmed.
+    if (body.replication_factor !== undefined) deps.durability?.wake();
+    return c.json(poolView(pool));
   });
   return app;
 }
