@@ -284,6 +284,8 @@ describe('replication and self-repair', () => {
     await c.loop.tick();
     // Rewritten from n1's good copy onto the corrupt copy's own pool.
     expect(await c.job('n1', { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } })).toBeTruthy();
+    // Being rewritten in place, it still counts: no third copy is planned meanwhile.
+    expect(c.copies(obj.image_uuid)).toHaveLength(2);
     expect((await post('n2', stored)).status).toBe(200);
     expect(c.repos.copies.get(obj.image_uuid, 'p2')?.state).toBe('ok');
     await c.close();

@@ -45,6 +45,13 @@ export function copyView(c: CopyRow): CopyView {
 
 /** Nodes whose copies still count: a node gone down or lost is not holding anything we can use. */
 const HOLDING = "('up', 'draining')";
+/** Repair attempts after which a corrupt copy stops counting and a replacement is planned elsewhere. */
+export const CORRUPT_REPAIR_ATTEMPTS = 5;
+/**
+ * Copies that count toward the factor: ok, pending, and corrupt ones still being rewritten in
+ * place (a scrub repair must not also plan a copy elsewhere and then trim it).
+ */
+const COUNTED = `(c.state IN ('ok', 'pending') OR (c.state = 'corrupt' AND c.attempts < ${CORRUPT_REPAIR_ATTEMPTS}))`;
 
 /**
  * The copies ledger: one row per copy of an original (the primary included). `objects.pool_id`
@@ -112,14 +119,14 @@ export function copiesRepo(db: Database) {
        JOIN pools p ON p.pool_id = o.home_pool_id
        WHERE p.replication_factor > 1 AND o.image_uuid > ?
          AND (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id
-              WHERE c.image_uuid = o.image_uuid AND c.state IN ('ok', 'pending') AND n.state IN ${HOLDING}) < p.replication_factor
+              WHERE c.image_uuid = o.image_uuid AND ${COUNTED} AND n.state IN ${HOLDING}) < p.replication_factor
        ORDER BY o.image_uuid LIMIT ?`,
     ),
     underReplicatedCount: db
       .prepare(
         `SELECT count(*) FROM objects o JOIN pools p ON p.pool_id = o.home_pool_id
          WHERE (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id
-                WHERE c.image_uuid = o.image_uuid AND c.state IN ('ok', 'pending') AND n.state IN ${HOLDING}) < p.replication_factor`,
+                WHERE c.image_uuid = o.image_uuid AND ${COUNTED} AND n.state IN ${HOLDING}) < p.replication_factor`,
       )
       .pluck(),
     // More good copies on nodes in service than configured, with nothing in flight for the object.

@@ -1,9 +1,12 @@
-import type { CopyWithNode } from '../db/copies.js';
+import { CORRUPT_REPAIR_ATTEMPTS, type CopyWithNode } from '../db/copies.js';
 import { copyTarget } from '../node-jobs.js';
 import { added, MAX_COPY_ATTEMPTS, readable, sourceCopy, type DurabilityDeps, type TickContext } from './context.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
 
-const counts = (c: CopyWithNode) => (c.state === 'ok' || c.state === 'pending') && (c.node_state === 'up' || c.node_state === 'draining');
+/** Mirrors COUNTED in db/copies.ts. */
+const counts = (c: CopyWithNode) =>
+  (c.state === 'ok' || c.state === 'pending' || (c.state === 'corrupt' && c.attempts < CORRUPT_REPAIR_ATTEMPTS)) &&
+  (c.node_state === 'up' || c.node_state === 'draining');
 
 /**
  * Step b: objects with fewer live copies than their pool's factor get a pending copy on a new
