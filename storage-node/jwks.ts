@@ -2,6 +2,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import {
   createLocalJWKSet,
   errors as joseErrors,
+  type CryptoKey,
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
@@ -19,28 +20,37 @@ export function staticKeySource(file: string): JWTVerifyGetKey {
   return createLocalJWKSet(parseJwks(readFileSync(file, 'utf8'), file));
 }
 
+export interface CachedKeySetOptions {
+  url: string;
+  cacheFile: string;
+  logger: Logger;
+  refreshMs?: number;
+  cooldownMs?: number;
+  timeoutMs?: number;
+}
+
+type LocalSet = ReturnType<typeof createLocalJWKSet>;
+type Header = Parameters<LocalSet>[0];
+type Token = Parameters<LocalSet>[1];
+
 /**
- * The coordinator's public keys, fetched and kept. Unlike jose's remote set, the last good set
- * never expires: tokens are verified locally so that uploads go on while the coordinator is
- * down, and a key set that was valid a minute ago still is. It is refreshed periodically, on an
- * unknown `kid` (key rotation; at most once per cooldown, so made-up kids cannot flood the
- * coordinator), and persisted so a node restarted during a coordinator outage still verifies.
+ * A JWKS published by the coordinator, fetched and kept. Unlike jose's remote set, the last good
+ * set never expires: tokens are verified locally so that uploads and copies go on while the
+ * coordinator is down, and a key set that was valid a minute ago still is. It is refreshed
+ * periodically, on an unknown `kid` (key rotation, a newly registered node; at most once per
+ * cooldown, so made-up kids cannot flood the coordinator), and persisted so a node restarted
+ * during a coordinator outage still verifies.
  */
-export class CoordinatorKeys {
-  private local: JWTVerifyGetKey | undefined;
+export class CachedKeySet {
+  private local: LocalSet | undefined;
   private lastAttempt = 0;
   private inflight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly opts: {
-      url: string;
-      cacheFile: string;
-      logger: Logger;
-      refreshMs?: number;
-      cooldownMs?: number;
-      timeoutMs?: number;
-    },
+    protected readonly opts: CachedKeySetOptions,
+    /** What the set is, for log lines and the 503 message. */
+    private readonly what: string,
   ) {
     try {
       this.local = createLocalJWKSet(parseJwks(readFileSync(opts.cacheFile, 'utf8'), opts.cacheFile));
@@ -80,13 +90,14 @@ export class CoordinatorKeys {
       writeFileSync(tmp, text);
       renameSync(tmp, this.opts.cacheFile);
     } catch (err) {
-      this.opts.logger.warn({ err: (err as Error).message, url: this.opts.url }, 'cannot fetch the coordinator keys; keeping the last set');
+      this.opts.logger.warn({ err: (err as Error).message, url: this.opts.url }, `cannot fetch ${this.what}; keeping the last set`);
     }
   }
 
-  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+  /** The key for a header, refetching once (per cooldown) when its kid is unknown. */
+  protected async lookup(header: Header, token?: Token): Promise<CryptoKey> {
     if (!this.local) await this.refresh();
-    if (!this.local) throw errors.unavailable('jwks_unavailable', 'cannot fetch the coordinator keys');
+    if (!this.local) throw errors.unavailable('jwks_unavailable', `cannot fetch ${this.what}`);
     try {
       return await this.local(header, token);
     } catch (err) {
@@ -95,6 +106,35 @@ export class CoordinatorKeys {
         await this.refresh();
         return this.local(header, token);
       }
+      throw err;
+    }
+  }
+}
+
+/** The coordinator's token signing keys (`/.well-known/jwks.json`): upload tokens are checked against them. */
+export class CoordinatorKeys extends CachedKeySet {
+  constructor(opts: CachedKeySetOptions) {
+    super(opts, 'the coordinator keys');
+  }
+
+  readonly getKey: JWTVerifyGetKey = (header, token) => this.lookup(header, token);
+}
+
+/**
+ * Every registered node's identity key, as the coordinator publishes them (NODE_KEYS_PATH,
+ * `kid` = node id): a peer's replication PUT is checked against its sender's key.
+ */
+export class NodeKeys extends CachedKeySet {
+  constructor(opts: CachedKeySetOptions) {
+    super(opts, 'the node keys');
+  }
+
+  /** The node's public key, or undefined when no such node is registered (→ 401 `unknown_node`). */
+  readonly resolveNodeKey = async (nodeId: string): Promise<CryptoKey | undefined> => {
+    try {
+      return await this.lookup({ alg: 'EdDSA', kid: nodeId });
+    } catch (err) {
+      if (err instanceof joseErrors.JWKSNoMatchingKey) return undefined;
       throw err;
     }
   };
