@@ -1,4 +1,6 @@
 import type { UploadComplete } from '../shared/api.js';
+import { errors } from '../shared/errors.js';
+import type { CopyStored } from '../shared/replication.js';
 import type { Db } from './db.js';
 
 /** One stored original, as this node's SQLite records it. */
@@ -12,6 +14,34 @@ export interface ObjectRow {
   sha256: string;
   mime: string;
   created_at: string;
+}
+
+/** An original received from a peer (storage-node/replication/receive.ts), with its processing state. */
+export interface CopyRecord extends ObjectRow {
+  status: 'processing' | 'ready' | 'failed';
+  width: number | null;
+  height: number | null;
+  format: string | null;
+  /**
+   * JSON array of the variant files the sender already put here (a pool move), or null: the
+   * variants are made here, so an existing row keeps its own state and a new one starts processing.
+   */
+  variants: string | null;
+}
+
+/** What recordCopy found and left. */
+export interface CopyOutcome {
+  /** No row for this uuid existed before. */
+  created: boolean;
+  /** The row's status before (undefined when created) and after the commit. */
+  previousStatus: string | undefined;
+  status: string;
+}
+
+/** A report that commits with a row change (kind = outbox kind, payload = its JSON body). */
+export interface OutboxEntry {
+  kind: string;
+  payload: unknown;
 }
 
 export interface OutboxRow {
@@ -34,6 +64,19 @@ export interface NodeStore {
   /** The object row and the job telling the coordinator about it commit together or not at all. */
   recordUpload(obj: ObjectRow, complete: UploadComplete, nowMs: number): number;
   getObject(uuid: string): ObjectRow | undefined;
+  /**
+   * Records an original received from a peer and its `copy.stored` report in one transaction:
+   * a new row (origin `replica`, scrub state ok), or an existing row of the same object brought
+   * back to ok (a repair). A row of this uuid with another sha256, path or pool is left alone
+   * and answered with 409 `conflict`.
+   */
+  recordCopy(copy: CopyRecord, stored: CopyStored, nowMs?: number): CopyOutcome;
+  /**
+   * Deletes an object's row and, in the same transaction, inserts `outbox` when given (e.g. a
+   * `copy.deleted` report). Returns the row deleted, undefined when there was none (nothing is
+   * inserted then either). The pool's used-bytes figure follows.
+   */
+  deleteObject(uuid: string, outbox?: OutboxEntry, nowMs?: number): ObjectRow | undefined;
   countObjects(): number;
   usedBytes(poolId: string): number;
   dueOutbox(nowMs: number, limit: number): OutboxRow[];
@@ -74,6 +117,50 @@ export function createStore(db: Db): NodeStore {
     insertObject.run(obj);
     return Number(insertOutbox.run(OUTBOX_UPLOAD_COMPLETE, JSON.stringify(complete), nowMs, nowMs).lastInsertRowid);
   });
+  const insertCopy = db.prepare(
+    `INSERT INTO objects (uuid, session_id, user_id, pool_id, rel_path, size, sha256, mime, created_at, status,
+       width, height, format, variants, thumbnails_ready, origin, scrub_state, last_scrub_at, updated_at)
+     VALUES (@uuid, @session_id, @user_id, @pool_id, @rel_path, @size, @sha256, @mime, @created_at, @status,
+       @width, @height, @format, @variants, @thumbnails_ready, 'replica', 'ok', @now_ms, @now)`,
+  );
+  const repairCopy = db.prepare(
+    "UPDATE objects SET scrub_state = 'ok', last_scrub_at = @now_ms, updated_at = @now WHERE uuid = @uuid",
+  );
+  const takeCopyState = db.prepare(
+    `UPDATE objects SET status = @status, width = @width, height = @height, format = @format, variants = @variants,
+       thumbnails_ready = @thumbnails_ready, failure_reason = NULL WHERE uuid = @uuid`,
+  );
+  const deleteRow = db.prepare('DELETE FROM objects WHERE uuid = ?');
+  const copy = db.transaction((c: CopyRecord, stored: CopyStored, nowMs: number): CopyOutcome => {
+    const prev = getObject.get(c.uuid) as (ObjectRow & { status: string }) | undefined;
+    if (prev && (prev.sha256 !== c.sha256 || prev.size !== c.size || prev.rel_path !== c.rel_path || prev.pool_id !== c.pool_id))
+      throw errors.conflict('conflict', `object ${c.uuid} is recorded here with other bytes or at another place`);
+    const state = {
+      uuid: c.uuid,
+      status: c.variants === null ? 'processing' : c.status,
+      width: c.width,
+      height: c.height,
+      format: c.format,
+      variants: c.variants ?? '[]',
+      thumbnails_ready: c.variants !== null && c.status === 'ready' ? 1 : 0,
+    };
+    const times = { uuid: c.uuid, now_ms: nowMs, now: new Date(nowMs).toISOString() };
+    if (!prev) insertCopy.run({ ...c, ...state, ...times });
+    else {
+      repairCopy.run(times);
+      // A list is the sender's finished state (a move brings the files); null keeps what this node made.
+      if (c.variants !== null) takeCopyState.run(state);
+    }
+    insertOutbox.run('copy.stored', JSON.stringify(stored), nowMs, nowMs);
+    return { created: !prev, previousStatus: prev?.status, status: prev && c.variants === null ? prev.status : state.status };
+  });
+  const remove = db.transaction((uuid: string, outbox: OutboxEntry | undefined, nowMs: number) => {
+    const row = getObject.get(uuid) as ObjectRow | undefined;
+    if (!row) return undefined;
+    deleteRow.run(uuid);
+    if (outbox) insertOutbox.run(outbox.kind, JSON.stringify(outbox.payload), nowMs, nowMs);
+    return row;
+  });
 
   // Bytes stored per pool, summed from SQLite once and then kept in step with every row
   // recorded: the upload path asks on every request, and a SUM over a million rows is not free.
@@ -95,6 +182,19 @@ export function createStore(db: Db): NodeStore {
       return id;
     },
     getObject: (uuid) => getObject.get(uuid) as ObjectRow | undefined,
+    recordCopy: (c, stored, nowMs = Date.now()) => {
+      const before = usedBytes(c.pool_id);
+      const outcome = copy(c, stored, nowMs);
+      if (outcome.created) usedByPool.set(c.pool_id, before + c.size);
+      return outcome;
+    },
+    deleteObject: (uuid, outbox, nowMs = Date.now()) => {
+      const row = remove(uuid, outbox, nowMs);
+      // Only a pool whose figure is cached needs adjusting; an uncached one is summed fresh later.
+      const n = row && usedByPool.get(row.pool_id);
+      if (row && n !== undefined) usedByPool.set(row.pool_id, n - row.size);
+      return row;
+    },
     countObjects: () => countObjects.get() as number,
     usedBytes,
     dueOutbox: (nowMs, limit) => due.all(nowMs, limit) as OutboxRow[],
