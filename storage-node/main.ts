@@ -13,7 +13,7 @@ import { openDb, walFile } from './db.js';
 import { Heartbeat } from './heartbeat.js';
 import { setupNodeJobs } from './jobs/setup.js';
 import { JobWorkerSupervisor } from './jobs/worker-supervisor.js';
-import { CoordinatorKeys, staticKeySource } from './jwks.js';
+import { CoordinatorKeys, NodeKeys, staticKeySource } from './jwks.js';
 import { createMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { PoolSet, PoolSetupError, preparePool } from './pools.js';
@@ -106,6 +106,9 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger });
   coordinatorKeys?.start();
   const getKey = cfg.jwksFile ? staticKeySource(cfg.jwksFile) : coordinatorKeys!.getKey;
+  // Peers' replication PUTs are checked against the coordinator's list of registered node keys.
+  const nodeKeys = new NodeKeys({ url: cfg.nodeKeysUrl, cacheFile: path.join(cfg.stateDir, 'node-keys-cache.json'), logger });
+  nodeKeys.start();
   const tracker = new UploadTracker((n) => metrics.activeUploads.set(n));
   const tus = new TusService({ pools, registry: createTusRegistry(db), expirationMs: cfg.tusExpirationMs, logger });
   const app = buildApp({
@@ -124,6 +127,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     wakeOutbox: () => outbox.wake(),
     onStored: jobs.onStored,
     tus,
+    replication: { resolveNodeKey: nodeKeys.resolveNodeKey },
   });
   const { server, port } = await listen(app, { host: cfg.listenHost, port: cfg.listenPort, idleTimeoutMs: cfg.idleTimeoutMs });
   const host = cfg.listenHost.includes(':') ? `[${cfg.listenHost}]` : cfg.listenHost;
@@ -178,6 +182,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     { name: 'tus-sweep', run: () => tus.stop() },
     { name: 'prune', run: () => clearInterval(prune) },
     { name: 'jwks', run: () => coordinatorKeys?.stop() },
+    { name: 'node-keys', run: () => nodeKeys.stop() },
     { name: 'redis', run: () => redis.quit().catch(() => redis.disconnect()) },
     { name: 'sqlite', run: () => db.close() },
   ]);
