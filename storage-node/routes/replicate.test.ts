@@ -488,3 +488,43 @@ describe('store.deleteObject', () => {
     expect(store.outboxPending()).toBe(pending + 1);
   });
 });
+
+describe('NodeKeys (the peer key set)', () => {
+  it('refetches on an unknown node (once per cooldown), keeps the last set through an outage, persists it', async () => {
+    const a = generateKeyPairSync('ed25519').publicKey;
+    const b = generateKeyPairSync('ed25519').publicKey;
+    const jwk = (k: KeyObject, kid: string) => ({ ...k.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' });
+    let keys = [jwk(a, 'na')];
+    let up = true;
+    let fetches = 0;
+    const coordinator = http.createServer((_req, res) => {
+      fetches++;
+      if (!up) res.writeHead(503).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }));
+    });
+    await new Promise<void>((r) => coordinator.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(coordinator.address() as { port: number }).port}/.well-known/fennec-node-keys.json`;
+    const cacheFile = path.join(root, 'state', 'node-keys-test.json');
+    const logger = createLogger({ name: 't', level: 'silent' });
+    try {
+      const set = new NodeKeys({ url, cacheFile, logger, cooldownMs: 60_000 });
+      expect(await set.resolveNodeKey('na')).toBeDefined();
+      expect(fetches).toBe(1);
+      keys = [jwk(a, 'na'), jwk(b, 'nb')];
+      // 'nb' registered after our fetch, but the cooldown has not passed: still unknown, no fetch
+      expect(await set.resolveNodeKey('nb')).toBeUndefined();
+      expect(fetches).toBe(1);
+      const cooled = new NodeKeys({ url, cacheFile, logger, cooldownMs: 0 });
+      expect(await cooled.resolveNodeKey('nb')).toBeDefined();
+      up = false;
+      await cooled.refresh();
+      expect(await cooled.resolveNodeKey('na')).toBeDefined();
+      // a node restarted during the outage verifies from the cache file
+      const restarted = new NodeKeys({ url, cacheFile, logger, cooldownMs: 60_000 });
+      expect(await restarted.resolveNodeKey('nb')).toBeDefined();
+      expect(await restarted.resolveNodeKey('nx')).toBeUndefined();
+    } finally {
+      await new Promise((r) => coordinator.close(r));
+    }
+  });
+});
