@@ -88,6 +88,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     logger,
     onMessage: (msg) => {
       if (msg.t === 'outbox') outbox.wake();
+      else if (msg.t === 'objects-changed') store.forgetUsage();
       else if (msg.t === 'finished') jobs.recordFinished(msg.kind, msg.outcome);
       else if (msg.t === 'processed') metrics.imagesProcessed.inc({ outcome: msg.outcome });
       else if (msg.t === 'encoded') metrics.variantEncodeDuration.observe({ variant: msg.variant }, msg.seconds);

@@ -79,6 +79,8 @@ export interface NodeStore {
   deleteObject(uuid: string, outbox?: OutboxEntry, nowMs?: number): ObjectRow | undefined;
   countObjects(): number;
   usedBytes(poolId: string): number;
+  /** The worker process removed or moved rows: used bytes are summed from SQLite again. */
+  forgetUsage(): void;
   dueOutbox(nowMs: number, limit: number): OutboxRow[];
   nextOutboxAt(): number | undefined;
   outboxPending(): number;
@@ -197,6 +199,7 @@ export function createStore(db: Db): NodeStore {
     },
     countObjects: () => countObjects.get() as number,
     usedBytes,
+    forgetUsage: () => usedByPool.clear(),
     dueOutbox: (nowMs, limit) => due.all(nowMs, limit) as OutboxRow[],
     nextOutboxAt: () => (nextAt.get() as number | null) ?? undefined,
     outboxPending: () => pending.get() as number,
