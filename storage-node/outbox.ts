@@ -6,6 +6,7 @@ import {
   PURPOSE_IMAGE_THUMBNAILS_READY,
   PURPOSE_UPLOAD_COMPLETE,
 } from '../shared/api.js';
+import { BACKUP_SCHEDULED, BACKUP_SCHEDULED_ROUTE, BACKUP_STORED, BACKUP_STORED_ROUTE } from '../shared/backup.js';
 import { COPY_REPORT_ROUTES } from '../shared/replication.js';
 import { DeliveryLoop } from '../shared/delivery-loop.js';
 import type { Logger } from '../shared/logger.js';
@@ -38,6 +39,9 @@ const ROUTES: Record<string, { path: string; purpose: string }> = {
   'image.failed': { path: '/api/internal/images/failed', purpose: PURPOSE_IMAGE_FAILED },
   // Copy reports (shared/replication.ts): the kind is also the token's purpose.
   ...Object.fromEntries(Object.entries(COPY_REPORT_ROUTES).map(([kind, path]) => [kind, { path, purpose: kind }])),
+  // S3 backups (shared/backup.ts).
+  [BACKUP_STORED]: { path: BACKUP_STORED_ROUTE, purpose: BACKUP_STORED },
+  [BACKUP_SCHEDULED]: { path: BACKUP_SCHEDULED_ROUTE, purpose: BACKUP_SCHEDULED },
 };
 
 async function undiciSend(url: string, body: string, token: string): Promise<number> {
