@@ -15,6 +15,7 @@ import type { BenchContext, Figure, FigureRow } from './bench/figure.js';
 import { ingestLarge } from './bench/figures/ingest-large.js';
 import { ingestSmall } from './bench/figures/ingest-small.js';
 import { memory } from './bench/figures/memory.js';
+import { replication } from './bench/figures/replication.js';
 import { sessions, sessionsManyNodes } from './bench/figures/sessions.js';
 import { tusLarge } from './bench/figures/tus.js';
 import { variants } from './bench/figures/variants.js';
@@ -22,8 +23,11 @@ import { machineFacts } from './bench/machine.js';
 import { findNginx, startNginxBaseline } from './bench/nginx-baseline.js';
 import { renderTable } from './bench/report.js';
 
-/** In run order: the 500-node figure compares against `sessions` from the same run. */
-const FIGURES: Figure[] = [ingestLarge, tusLarge, ingestSmall, sessions, sessionsManyNodes, memory, variants];
+/**
+ * In run order: the 500-node figure compares against `sessions` from the same run; `replication`
+ * starts its own two-node cluster per run.
+ */
+const FIGURES: Figure[] = [ingestLarge, tusLarge, ingestSmall, sessions, sessionsManyNodes, memory, variants, replication];
 
 const { values } = parseArgs({
   options: {
