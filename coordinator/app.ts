@@ -3,6 +3,7 @@ import { errorHandler, notFoundHandler } from '../shared/http.js';
 import type { CoordinatorEnv } from './auth.js';
 import type { CoordinatorDeps } from './deps.js';
 import { adminRoutes } from './routes/admin.js';
+import { backupReportRoutes } from './routes/backups.js';
 import { copyReportRoutes } from './routes/copies.js';
 import { imageRoutes, userRoutes } from './routes/images.js';
 import { imageEventRoutes } from './routes/image-events.js';
@@ -22,6 +23,7 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/api/v1/users', userRoutes(deps));
   app.route('/api/v1/admin', adminRoutes(deps));
   app.route('/api/internal/images', imageEventRoutes(deps));
+  app.route('/api/internal/backups', backupReportRoutes(deps));
   app.route('/api/internal', internalRoutes(deps));
   // Full paths from shared/replication.ts, so the node and the coordinator cannot drift apart.
   app.route('/', copyReportRoutes(deps));

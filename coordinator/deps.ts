@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { CoordinatorConfig } from './config.js';
 import type { AppsRepo } from './db/apps.js';
+import type { BackupsRepo } from './db/backups.js';
 import type { CopiesRepo } from './db/copies.js';
 import type { MovesRepo } from './db/moves.js';
 import type { NodesRepo } from './db/nodes.js';
@@ -53,6 +54,7 @@ export interface CoordinatorDeps {
     objects: ObjectsRepo;
     copies: CopiesRepo;
     moves: MovesRepo;
+    backups: BackupsRepo;
   };
   heartbeats: HeartbeatSnapshot;
   rateLimits: SessionRateLimits;

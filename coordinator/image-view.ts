@@ -1,6 +1,7 @@
 import type { VariantFileInfo } from '../shared/api.js';
 import { publicUrl } from '../shared/paths.js';
 import { signUrl, type UrlSigningKey } from '../shared/signed-url.js';
+import { backupView, type BackupRow } from './db/backups.js';
 import { copyView, type CopyRow } from './db/copies.js';
 import type { ObjectRow } from './db/objects.js';
 
@@ -25,9 +26,10 @@ export function fileUrl(o: Pick<ObjectRow, 'visibility' | 'public_base_url'>, re
 
 /**
  * The public shape of an image: `GET /api/v1/images/{uuid}` and every webhook's `data`.
- * `copies` are the object's rows in the copies ledger (the primary among them).
+ * `copies` are the object's rows in the copies ledger (the primary among them); `backup` its row
+ * in the backups ledger, shown without bucket or key (absent = no backup).
  */
-export function imageView(o: ObjectRow, signer: UrlSigner, copies: readonly CopyRow[]) {
+export function imageView(o: ObjectRow, signer: UrlSigner, copies: readonly CopyRow[], backup?: BackupRow) {
   const variants = variantFiles(o);
   const now = Date.now();
   const url = (rel: string) => fileUrl(o, rel, signer, now);
@@ -48,6 +50,7 @@ export function imageView(o: ObjectRow, signer: UrlSigner, copies: readonly Copy
     width: o.width,
     height: o.height,
     copies: copies.map(copyView),
+    backup: backupView(backup),
     urls: {
       original: url(o.rel_path),
       variants: Object.fromEntries(variants.map((v) => [v.name, url(v.rel_path)])),

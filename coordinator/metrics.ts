@@ -130,16 +130,19 @@ export function registerClusterGauges(
 }
 
 const COPY_STATES = ['pending', 'ok', 'corrupt', 'deleting'] as const;
+const PROTECTION_COPIES = ['0', '1', '2', '3+'] as const;
+const PROTECTION_S3 = ['yes', 'no', 'pending'] as const;
 
 /**
  * The durability ledger at scrape time, from SQLite: copies by state, objects short of their
  * replication factor, corrupt copies nothing can repair, items of active moves by state, and
- * each node's lifecycle state (1 for its current state, 0 for the others). Labels are fixed
+ * each node's lifecycle state (1 for its current state, 0 for the others), and objects by
+ * protection (copies × S3). Labels are fixed
  * state names and node ids only.
  */
 export function registerDurabilityGauges(
   metrics: CoordinatorMetrics,
-  repos: Pick<CoordinatorDeps['repos'], 'copies' | 'moves' | 'nodes'>,
+  repos: Pick<CoordinatorDeps['repos'], 'copies' | 'moves' | 'nodes' | 'backups'>,
 ): void {
   const registers = [metrics.registry];
   // SQLite may be closing during shutdown: a failed read keeps the last values.
@@ -187,6 +190,23 @@ export function registerDurabilityGauges(
       safely(() => {
         const byState = new Map(repos.moves.activeItemCounts().map((r) => [r.state, r.n]));
         for (const state of MOVE_ITEM_STATES) this.set({ state }, byState.get(state) ?? 0);
+      });
+    },
+  });
+  new Gauge({
+    name: 'fennec_objects_by_protection',
+    help: 'Objects by good copies on nodes up or draining (0, 1, 2, 3+) and S3 backup (yes, no, pending = scheduled)',
+    labelNames: ['copies', 's3'] as const,
+    registers,
+    collect() {
+      safely(() => {
+        const counts = new Map<string, number>();
+        for (const k of repos.backups.protection(Date.now())) {
+          const key = `${k.copies >= 3 ? '3+' : String(k.copies)}/${k.s3}`;
+          counts.set(key, (counts.get(key) ?? 0) + k.objects);
+        }
+        for (const copies of PROTECTION_COPIES)
+          for (const s3 of PROTECTION_S3) this.set({ copies, s3 }, counts.get(`${copies}/${s3}`) ?? 0);
       });
     },
   });

@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { appsRepo } from './db/apps.js';
+import { backupsRepo } from './db/backups.js';
 import { copiesRepo } from './db/copies.js';
 import { movesRepo } from './db/moves.js';
 import { nodesRepo } from './db/nodes.js';
@@ -21,5 +22,6 @@ export function createRepos(db: Database): CoordinatorDeps['repos'] {
     users: usersRepo(db),
     sessions: sessionsRepo(db),
     objects: objectsRepo(db),
+    backups: backupsRepo(db),
   };
 }

@@ -176,6 +176,24 @@ const MIGRATIONS: string[] = [
   UPDATE objects SET home_pool_id = pool_id;
   CREATE INDEX objects_home ON objects(home_pool_id);
   `,
+  // S3 backups as nodes report them: one row per object once a backup is scheduled or stored (no
+  // row = no backup). Its own table, so the bucket and key never ride along in `SELECT o.*`.
+  `
+  CREATE TABLE backups (
+    image_uuid TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('scheduled', 'stored')),
+    -- the node and pool that reported last
+    node_id TEXT NOT NULL,
+    pool_id TEXT NOT NULL,
+    due_at INTEGER,
+    bucket TEXT,
+    object_key TEXT,
+    backed_up_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX backups_due ON backups(due_at) WHERE state = 'scheduled';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

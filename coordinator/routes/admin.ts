@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { adminAuth, type CoordinatorEnv } from '../auth.js';
 import type { CoordinatorDeps } from '../deps.js';
 import { jsonBody } from '../validate.js';
+import { adminDurabilityRoutes } from './admin-durability.js';
 import { adminMoveRoutes } from './admin-moves.js';
 import { adminNodeRoutes } from './admin-nodes.js';
 
@@ -82,5 +83,6 @@ export function adminRoutes(deps: CoordinatorDeps) {
 
   app.route('/', adminNodeRoutes(deps));
   app.route('/', adminMoveRoutes(deps));
+  app.route('/', adminDurabilityRoutes(deps));
   return app;
 }

@@ -38,7 +38,7 @@ export function imageEventRoutes(deps: CoordinatorDeps) {
     let queued = false;
     if (changed && url) {
       const eventId = `${body.image_uuid}.${body.event}`;
-      const data = imageView(object, urlSigner(deps), deps.repos.copies.ofImage(object.image_uuid));
+      const data = imageView(object, urlSigner(deps), deps.repos.copies.ofImage(object.image_uuid), deps.repos.backups.get(object.image_uuid));
       const payload = JSON.stringify({ id: eventId, type: body.event, created_at: new Date().toISOString(), data });
       queued = webhooks.add({ event_id: eventId, app_id: object.app_id, url, event: body.event, payload }, Date.now());
     }

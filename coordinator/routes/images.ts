@@ -12,7 +12,7 @@ export function imageRoutes(deps: CoordinatorDeps) {
   app.get('/:uuid', (c) => {
     const o = deps.repos.objects.get(c.req.param('uuid'));
     if (!o || o.app_id !== c.get('app').app_id) throw errors.notFound('not_found', 'no such image');
-    return c.json(imageView(o, urlSigner(deps), deps.repos.copies.ofImage(o.image_uuid)));
+    return c.json(imageView(o, urlSigner(deps), deps.repos.copies.ofImage(o.image_uuid), deps.repos.backups.get(o.image_uuid)));
   });
 
   app.delete('/:uuid', (c) => {
