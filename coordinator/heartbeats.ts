@@ -23,7 +23,10 @@ export function heartbeatSnapshot(opts: {
 }): HeartbeatSnapshot {
   const refreshMs = opts.refreshMs ?? 500;
   let current: ReadonlyMap<string, NodeHeartbeat> = new Map();
+  /** Last successful load: what "fresh enough to answer at once" is measured from. */
   let fetchedAt = -Infinity;
+  /** Last attempt, failed or not: a Redis outage is probed every refreshMs, not per request. */
+  let attemptedAt = -Infinity;
   let inflight: Promise<ReadonlyMap<string, NodeHeartbeat>> | undefined;
   let failing = false;
 
@@ -47,6 +50,7 @@ export function heartbeatSnapshot(opts: {
   async function refresh(): Promise<ReadonlyMap<string, NodeHeartbeat>> {
     try {
       current = await load();
+      fetchedAt = Date.now();
       if (failing) opts.logger.info('heartbeat refresh recovered');
       failing = false;
     } catch (err) {
@@ -54,8 +58,7 @@ export function heartbeatSnapshot(opts: {
       if (!failing) opts.logger.warn({ err }, 'heartbeat refresh failed; using the last snapshot');
       failing = true;
     } finally {
-      // Also after a failure, so a Redis outage is probed every refreshMs, not per request.
-      fetchedAt = Date.now();
+      attemptedAt = Date.now();
       inflight = undefined;
     }
     return current;
@@ -63,12 +66,17 @@ export function heartbeatSnapshot(opts: {
 
   return {
     get() {
-      const age = Date.now() - fetchedAt;
-      if (age >= refreshMs) inflight ??= refresh();
+      const now = Date.now();
+      // Until a first load succeeded every caller may try again: there is nothing to serve yet.
+      const due = fetchedAt === -Infinity || (now - fetchedAt >= refreshMs && now - attemptedAt >= refreshMs);
+      if (due) inflight ??= refresh();
       // Stale-while-revalidate: while the snapshot is only a little old, callers get it at once
       // and the refresh runs beside them (500 nodes take tens of ms to read and decode). After
-      // a quiet spell it is too old to place by, and the caller waits for the fresh one.
-      return age < 2 * refreshMs ? Promise.resolve(current) : inflight!;
+      // a quiet spell it is too old to place by, and the caller waits for the fresh one. A
+      // failed attempt never makes the old (or, at start, empty) snapshot count as fresh: an
+      // early caller — the durability loop before Redis connected — must not blind placement.
+      if (now - fetchedAt < 2 * refreshMs) return Promise.resolve(current);
+      return inflight ?? Promise.resolve(current);
     },
   };
 }
