@@ -38,7 +38,7 @@ describe('admin page in a real headless Chromium', () => {
     expect(await nodeRow.textContent()).toMatch(/free of/);
     expect(Number(await nodeRow.locator('.bar').getAttribute('aria-valuenow'))).toBeGreaterThanOrEqual(0);
     expect(await page.locator('#queues tr[data-node="s01"] td[data-state="waiting"]').textContent()).toBe('0');
-    expect(await page.textContent('#moves')).toContain('not built yet');
+    expect(await page.textContent('#moves')).toContain('No pool moves yet');
     expect(await page.textContent('#failures')).toContain('No failed images');
 
     // A JPEG that does not decode ends failed; it shows under recent failures with its reason.

@@ -78,7 +78,8 @@ function spaceBar(p) {
 function renderNodes(nodes) {
   fill($('#nodes tbody'), nodes.map((n) => h('tr', { 'data-node': n.node_id },
     h('td', { class: 'mono' }, n.node_id),
-    h('td', {}, h('span', { class: `badge ${n.status}` }, n.status)),
+    h('td', {}, h('span', { class: `badge ${n.status}` }, n.status),
+      n.state && n.state !== 'up' ? h('span', { class: 'muted', 'data-state': n.state }, ` ${n.state}`) : ''),
     h('td', {}, age(n.heartbeat_age_ms)),
     h('td', {}, n.active_uploads),
     h('td', { class: 'muted' }, n.version || '–'),
@@ -113,6 +114,21 @@ function renderQueues(queues) {
   )), 6, 'No queues (no nodes registered).');
 }
 
+function renderMoves(moves) {
+  fill($('#moves tbody'), moves.map((m) => {
+    const total = Object.values(m.counts).reduce((a, b) => a + b, 0);
+    return h('tr', { 'data-move': m.move_id },
+      h('td', { class: 'mono' }, m.move_id.slice(0, 8)),
+      h('td', { class: 'mono' }, `${m.source_pool_id} → ${m.target_pool_id}`),
+      h('td', {}, m.kind),
+      h('td', {}, h('span', { class: `badge ${m.state}` }, m.state)),
+      h('td', {}, `${m.counts.done} of ${total}`),
+      h('td', {}, `${bytes(m.bytes.done)} of ${bytes(m.bytes.planned)}`),
+      h('td', {}, `${m.counts.failed} / ${m.counts.missing}`),
+    );
+  }), 7, 'No pool moves yet (POST /api/v1/admin/pools/{id}/move, or drain a node).');
+}
+
 function renderFailures(failures) {
   fill($('#failures tbody'), failures.map((f) => h('tr', {},
     h('td', {}, new Date(f.created_at).toLocaleString()),
@@ -136,14 +152,15 @@ async function patchPool(poolId, change) {
 async function refresh() {
   clearTimeout(timer);
   try {
-    const [nodes, pools, queues, failures] = await Promise.all([
-      api('GET', '/nodes'), api('GET', '/pools'), api('GET', '/queues'), api('GET', '/failures?limit=20'),
+    const [nodes, pools, queues, failures, moves] = await Promise.all([
+      api('GET', '/nodes'), api('GET', '/pools'), api('GET', '/queues'), api('GET', '/failures?limit=20'), api('GET', '/moves'),
     ]);
     showDashboard();
     renderNodes(nodes.nodes);
     renderPools(pools.pools);
     renderQueues(queues.queues);
     renderFailures(failures.failures);
+    renderMoves(moves.moves);
     $('#status').textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
