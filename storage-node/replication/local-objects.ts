@@ -2,18 +2,10 @@ import path from 'node:path';
 import type { VariantFileInfo } from '../../shared/api.js';
 import type { CopyDeleted, ReplicaMeta } from '../../shared/replication.js';
 import type { Db } from '../db.js';
+import type { ObjectRow } from '../store.js';
 
 /** An object as the node's SQLite has it, with what a copy of it needs. */
-export interface LocalObject {
-  uuid: string;
-  session_id: string;
-  user_id: string;
-  pool_id: string;
-  rel_path: string;
-  size: number;
-  sha256: string;
-  mime: string;
-  created_at: string;
+export interface LocalObject extends ObjectRow {
   status: 'processing' | 'ready' | 'failed';
   width: number | null;
   height: number | null;
