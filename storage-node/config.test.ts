@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../shared/config.js';
-import { initConfigSchema, nodeConfigSchema } from './config.js';
+import { backupKey } from '../shared/backup.js';
+import { variantBackupKey } from './backup/job.js';
+import { initConfigSchema, nodeConfigSchema, s3EnvPrefix } from './config.js';
 import { DEFAULT_RECIPE } from './variants/recipe.js';
 
 const pools = JSON.stringify([{ id: 'p1', tier: 'hot', path: '/srv/p1', public_base_url: 'http://127.0.0.1:8081' }]);
@@ -82,5 +84,79 @@ describe('node config', () => {
   it('init needs only the node id, key file and pools', () => {
     const cfg = parseConfig(initConfigSchema, { FENNEC_NODE_ID: 'n1', FENNEC_NODE_KEY_FILE: '/k.pem', FENNEC_POOLS: pools });
     expect(cfg.pools).toHaveLength(1);
+  });
+
+  describe('S3 backup', () => {
+    const entry = { id: 's01-hot', tier: 'hot', path: '/srv/p1', public_base_url: 'http://x' };
+    const withBackup = (backup: unknown, extra: Record<string, string> = {}) => ({
+      ...base,
+      FENNEC_POOLS: JSON.stringify([{ ...entry, backup }]),
+      ...extra,
+    });
+    const shared = { FENNEC_S3_ACCESS_KEY_ID: 'AK', FENNEC_S3_SECRET_ACCESS_KEY: 'SK' };
+
+    it('applies the defaults and reads the shared credentials', () => {
+      const cfg = parseConfig(nodeConfigSchema, withBackup({ bucket: 'b' }, shared));
+      expect(cfg.pools[0]!.backup).toEqual({
+        region: 'us-east-1',
+        bucket: 'b',
+        prefix: '',
+        force_path_style: false,
+        delay_seconds: 0,
+        include_variants: false,
+        concurrency: 2,
+      });
+      expect(cfg.backup.credentials).toEqual({ 's01-hot': { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+      expect(cfg.backup).toMatchObject({ attempts: 50, backoffMs: 2000, maxBackoffMs: 600_000 });
+    });
+
+    it('takes every field, and the pool’s own credentials win over the shared pair', () => {
+      const target = {
+        endpoint: 'http://127.0.0.1:9000',
+        region: 'eu-central-003',
+        bucket: 'photos',
+        prefix: 'fennec/',
+        force_path_style: true,
+        delay_seconds: 3600,
+        include_variants: true,
+        concurrency: 4,
+      };
+      expect(s3EnvPrefix('s01-hot')).toBe('FENNEC_S3_S01_HOT_');
+      const cfg = parseConfig(
+        nodeConfigSchema,
+        withBackup(target, { ...shared, FENNEC_S3_S01_HOT_ACCESS_KEY_ID: 'own', FENNEC_S3_S01_HOT_SECRET_ACCESS_KEY: 'ownsecret' }),
+      );
+      expect(cfg.pools[0]!.backup).toEqual(target);
+      expect(cfg.backup.credentials['s01-hot']).toEqual({ accessKeyId: 'own', secretAccessKey: 'ownsecret' });
+    });
+
+    it('a pool without a backup target needs no credentials', () => {
+      expect(parseConfig(nodeConfigSchema, base).backup.credentials).toEqual({});
+    });
+
+    it('refuses a backup without credentials, naming the pool and the variables', () => {
+      const p = problems(withBackup({ bucket: 'b' }));
+      expect(p).toHaveLength(1);
+      expect(p[0]).toMatch(/^FENNEC_S3_ACCESS_KEY_ID: .*s01-hot.*FENNEC_S3_S01_HOT_ACCESS_KEY_ID/);
+      // Half a pair is no pair; an empty value is unset.
+      expect(problems(withBackup({ bucket: 'b' }, { FENNEC_S3_ACCESS_KEY_ID: 'AK', FENNEC_S3_SECRET_ACCESS_KEY: '' }))).toHaveLength(1);
+    });
+
+    it('refuses a bad target', () => {
+      expect(problems(withBackup({}, shared)).join()).toMatch(/FENNEC_POOLS/);
+      expect(problems(withBackup({ bucket: 'b', delay_seconds: 31 * 86400 }, shared)).join()).toMatch(/30 days/);
+      expect(problems(withBackup({ bucket: 'b', delay_seconds: -1 }, shared))).not.toEqual([]);
+      expect(problems(withBackup({ bucket: 'b', concurrency: 0 }, shared))).not.toEqual([]);
+      expect(problems(withBackup({ bucket: 'b', endpoint: 'not a url' }, shared))).not.toEqual([]);
+    });
+
+    it('keys follow the day path of the original, under the prefix', () => {
+      expect(backupKey('', 'original/2026/12/01/u.jpg')).toBe('2026/12/01/u.jpg');
+      expect(backupKey('/fennec/s01/', 'original/2026/12/01/u.jpg')).toBe('fennec/s01/2026/12/01/u.jpg');
+      expect(backupKey('p', 'private/original/2026/12/01/u.png')).toBe('p/2026/12/01/u.png');
+      expect(() => backupKey('p', 'variants/2026/12/01/u.webp')).toThrow();
+      expect(variantBackupKey('p', 'variants/2026/12/01/u_small.webp')).toBe('p/2026/12/01/u_small.webp');
+      expect(variantBackupKey('p', 'private/variants/2026/12/01/u.avif')).toBe('p/2026/12/01/u.avif');
+    });
   });
 });

@@ -18,6 +18,64 @@ export interface PoolConfig {
   max_bytes: number | null;
   /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DESIGN.md defaults. */
   variants?: VariantRecipe;
+  /** S3 bucket the pool's originals are backed up to (storage-node/backup/); unset = no backup. */
+  backup?: BackupTarget;
+}
+
+/** A pool's S3 backup target (credentials come from the environment, never from FENNEC_POOLS). */
+export interface BackupTarget {
+  /** Unset = AWS for `region`; B2, MinIO, s3rver: their URL. */
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  /** Key prefix: objects go to `{prefix}/YYYY/MM/DD/{uuid}.{ext}` (shared/backup.ts backupKey). */
+  prefix: string;
+  /** Path-style URLs (`endpoint/bucket/key`): B2, MinIO and s3rver need it. */
+  force_path_style: boolean;
+  /** How long after its variants are done an original waits before it is uploaded (0..30 days). */
+  delay_seconds: number;
+  /** Also upload the variant files (they can be regenerated from the original, so off by default). */
+  include_variants: boolean;
+  /** Uploads of this pool at once. */
+  concurrency: number;
+}
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+const MAX_BACKUP_DELAY_SECONDS = 30 * 24 * 3600;
+
+const backupSchema = z.object({
+  endpoint: z.string().url().optional(),
+  region: z.string().min(1).default('us-east-1'),
+  bucket: z.string().min(1),
+  prefix: z.string().default(''),
+  force_path_style: z.boolean().default(false),
+  delay_seconds: z.number().int().min(0).max(MAX_BACKUP_DELAY_SECONDS, 'delay_seconds is at most 30 days').default(0),
+  include_variants: z.boolean().default(false),
+  concurrency: z.number().int().min(1).max(64).default(2),
+});
+
+/** `FENNEC_S3_{POOL}_…` for pool `s01-hot` is `FENNEC_S3_S01_HOT_…`. */
+export function s3EnvPrefix(poolId: string): string {
+  return `FENNEC_S3_${poolId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
+}
+
+/** The pool's own pair wins over the shared FENNEC_S3_ACCESS_KEY_ID / FENNEC_S3_SECRET_ACCESS_KEY. */
+function credentialsFor(poolId: string, env: Record<string, unknown>): S3Credentials | undefined {
+  const get = (name: string) => {
+    const v = env[name];
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const own = s3EnvPrefix(poolId);
+  const id = get(`${own}ACCESS_KEY_ID`);
+  const secret = get(`${own}SECRET_ACCESS_KEY`);
+  if (id && secret) return { accessKeyId: id, secretAccessKey: secret };
+  const sharedId = get('FENNEC_S3_ACCESS_KEY_ID');
+  const sharedSecret = get('FENNEC_S3_SECRET_ACCESS_KEY');
+  return sharedId && sharedSecret ? { accessKeyId: sharedId, secretAccessKey: sharedSecret } : undefined;
 }
 
 const ID = /^[a-z0-9][a-z0-9-]*$/;
@@ -29,6 +87,7 @@ const poolSchema = z.object({
   public_base_url: z.string().url(),
   max_bytes: z.number().int().positive().nullable().optional().default(null),
   variants: variantRecipeSchema,
+  backup: backupSchema.optional(),
 });
 
 /** FENNEC_POOLS: a JSON array of pools with unique ids and unique directories. */
@@ -115,6 +174,23 @@ export const nodeConfigSchema = z
     // Scrub: when it runs (node-cron, seconds field allowed) and how fast it may read originals.
     FENNEC_SCRUB_CRON: z.string().min(1).default('17 3 * * *'),
     FENNEC_SCRUB_BYTES_PER_SEC: env.int(20 * 1024 * 1024, 1),
+    // Backup jobs retry this often with a capped exponential backoff, so an S3 outage of hours
+    // ends in uploads, not in failed jobs (a job that still fails is re-added by the resync).
+    FENNEC_BACKUP_ATTEMPTS: env.int(50, 1),
+    FENNEC_BACKUP_BACKOFF_MS: env.int(2000, 1),
+    FENNEC_BACKUP_MAX_BACKOFF_MS: env.int(10 * 60 * 1000, 1),
+    FENNEC_BACKUP_RESYNC_MS: env.int(5 * 60 * 1000, 100),
+  })
+  // Credentials are read by name per pool, so the variables are not all known to the schema.
+  .loose()
+  .superRefine((e, ctx) => {
+    const missing = e.FENNEC_POOLS.filter((p) => p.backup && !credentialsFor(p.id, e)).map((p) => p.id);
+    if (missing.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['FENNEC_S3_ACCESS_KEY_ID'],
+        message: `no S3 credentials for the backup of pool(s) ${missing.join(', ')}: set FENNEC_S3_ACCESS_KEY_ID and FENNEC_S3_SECRET_ACCESS_KEY, or ${missing.map((id) => `${s3EnvPrefix(id)}ACCESS_KEY_ID/_SECRET_ACCESS_KEY`).join(', ')}`,
+      });
   })
   .transform((e) => {
     const coordinatorUrl = e.FENNEC_COORDINATOR_URL.replace(/\/+$/, '');
@@ -161,6 +237,20 @@ export const nodeConfigSchema = z
         /** node-cron expression (6 fields = with seconds). */
         cron: e.FENNEC_SCRUB_CRON,
         bytesPerSec: e.FENNEC_SCRUB_BYTES_PER_SEC,
+      },
+      backup: {
+        attempts: e.FENNEC_BACKUP_ATTEMPTS,
+        backoffMs: e.FENNEC_BACKUP_BACKOFF_MS,
+        maxBackoffMs: e.FENNEC_BACKUP_MAX_BACKOFF_MS,
+        /** Every pending backup is re-added this often (one that failed for good comes back). */
+        resyncMs: e.FENNEC_BACKUP_RESYNC_MS,
+        /** Per pool with a backup target; never logged. */
+        credentials: Object.fromEntries(
+          e.FENNEC_POOLS.flatMap((p) => {
+            const c = p.backup ? credentialsFor(p.id, e) : undefined;
+            return c ? [[p.id, c] as const] : [];
+          }),
+        ) as Record<string, S3Credentials>,
       },
       /** The coordinator's list of node identity keys: peers' replication PUTs are checked against it. */
       nodeKeysUrl: `${coordinatorUrl}${NODE_KEYS_PATH}`,

@@ -66,6 +66,15 @@ const MIGRATIONS: string[] = [
    ALTER TABLE objects ADD COLUMN last_scrub_at INTEGER;
    ALTER TABLE objects ADD COLUMN scrub_state TEXT;
    CREATE INDEX objects_scrub ON objects(last_scrub_at);`,
+  // S3 backup of originals (storage-node/backup/): none → pending (due at backup_due_at, epoch ms)
+  // → done. The backup queue is rebuilt from the pending rows, delays included.
+  `ALTER TABLE objects ADD COLUMN backup_state TEXT NOT NULL DEFAULT 'none';
+   ALTER TABLE objects ADD COLUMN backup_due_at INTEGER;
+   ALTER TABLE objects ADD COLUMN backup_key TEXT;
+   ALTER TABLE objects ADD COLUMN backed_up_at INTEGER;
+   ALTER TABLE objects ADD COLUMN backup_attempts INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE objects ADD COLUMN backup_error TEXT;
+   CREATE INDEX objects_backup_pending ON objects(backup_due_at) WHERE backup_state = 'pending';`,
 ];
 
 /**

@@ -37,6 +37,11 @@ export interface ClusterOptions {
   nodeEnv?: Record<string, string> | ((index: number) => Record<string, string>);
   /** Caps each pool's reported capacity (tests of placement); unset = the disk's free space. */
   poolMaxBytes?: number;
+  /**
+   * Extra fields merged into node i's pool entry in FENNEC_POOLS (0-based), e.g. a `backup`
+   * target; FENNEC_POOLS is built here, so a nodeEnv override cannot add them.
+   */
+  poolExtra?: (index: number) => Record<string, unknown>;
   /** Progress lines for a person watching; silent when omitted. */
   log?: (line: string) => void;
 }
@@ -142,7 +147,8 @@ export class Cluster {
             FENNEC_PUBLIC_URL: url,
             FENNEC_POOLS: JSON.stringify([
               { id: pool.pool_id, tier: pool.tier, path: pool.base_path, public_base_url: pool.public_base_url,
-                ...(opts.poolMaxBytes !== undefined ? { max_bytes: opts.poolMaxBytes } : {}) },
+                ...(opts.poolMaxBytes !== undefined ? { max_bytes: opts.poolMaxBytes } : {}),
+                ...opts.poolExtra?.(i) },
             ]),
             FENNEC_STATE_DIR: path.join(nodeDir, 'state'),
             FENNEC_NODE_KEY_FILE: path.join(nodeDir, 'node.key'),

@@ -1,4 +1,5 @@
 import type { ImageEvent, ImageEventType, VariantFileInfo } from '../../shared/api.js';
+import { createBackupRecords } from '../backup/records.js';
 import type { Db } from '../db.js';
 
 /** What a variant job needs to know about an image, from the node's SQLite. */
@@ -33,6 +34,14 @@ export interface ImageState {
   counts(): Record<string, number>;
 }
 
+/** Pools with an S3 backup target: their uploads get a backup when the variants job ends. */
+export interface BackupScheduling {
+  /** The pool's backup delay in ms; undefined = the pool has no backup target. */
+  delayMsFor(poolId: string): number | undefined;
+  /** After the commit: a backup became pending, due at `dueAt` (epoch ms). */
+  onScheduled?(uuid: string, dueAt: number): void;
+}
+
 interface Row extends ImageWork {
   width: number | null;
   height: number | null;
@@ -46,7 +55,9 @@ export function createImageState(
   wakeOutbox: () => void,
   /** Called once per milestone actually committed (a repeated one changes nothing and is not reported). */
   onMilestone: (event: ImageEventType) => void = () => undefined,
+  backup?: BackupScheduling,
 ): ImageState {
+  const backups = backup ? createBackupRecords(db, nodeId) : undefined;
   const get = db.prepare('SELECT * FROM objects WHERE uuid = ?');
   const pending = db.prepare("SELECT * FROM objects WHERE status = 'processing' ORDER BY created_at");
   const update = db.prepare(
@@ -59,9 +70,9 @@ export function createImageState(
   const commit = db.transaction(
     (uuid: string, event: ImageEventType, next: { status: string; thumbs: 0 | 1; dims?: Dimensions; variants: VariantFileInfo[]; reason: string | null }) => {
       const row = get.get(uuid) as Row | undefined;
-      if (!row) return false;
+      if (!row) return undefined;
       // A finished image never moves back (a duplicate run after ready/failed changes nothing).
-      if (row.status !== 'processing') return false;
+      if (row.status !== 'processing') return undefined;
       const now = new Date();
       const dims = next.dims ?? { width: row.width, height: row.height, format: row.format };
       update.run({
@@ -88,13 +99,18 @@ export function createImageState(
         at: now.toISOString(),
       };
       outbox.run(event, JSON.stringify(payload), now.getTime(), now.getTime());
-      return true;
+      // The original is what a backup protects, so a failed image is backed up too.
+      const delayMs = next.status === 'processing' ? undefined : backup?.delayMsFor(row.pool_id);
+      const backupDue = delayMs === undefined ? undefined : backups?.schedule(uuid, delayMs, now.getTime());
+      return { backupDue };
     },
   );
   const run = (...args: Parameters<typeof commit>) => {
-    if (!commit(...args)) return;
+    const done = commit(...args);
+    if (!done) return;
     wakeOutbox();
     onMilestone(args[1]);
+    if (done.backupDue !== undefined) backup?.onScheduled?.(args[0], done.backupDue);
   };
 
   return {

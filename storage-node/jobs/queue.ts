@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
@@ -38,6 +38,17 @@ export interface NodeJobsOptions {
    * its worker died too often (maxStalledCount), which no handler code sees.
    */
   onFailed?: (data: JobData, reason: string) => void;
+  /**
+   * A second queue of this node beside the main one (`jobs-{node}-{lane}`, its own marker): its
+   * own worker and concurrency, so its jobs (backups) never wait behind image work.
+   */
+  lane?: string;
+  /** Per-job options over the queue defaults, used on every add and resync (backup: delay until due). */
+  jobOptions?: (data: JobData) => JobsOptions;
+  /** Also re-add everything pending this often (0/unset: only on start, reconnect, lost marker). */
+  resyncEveryMs?: number;
+  /** Cap of the exponential retry backoff (ms); unset: uncapped BullMQ exponential. */
+  maxBackoffMs?: number;
 }
 
 export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -53,18 +64,22 @@ export class NodeJobs {
   #worker: Worker<JobData> | undefined;
   #finished: Counter<'kind' | 'outcome'> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  readonly #marker: string;
   #resyncing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   readonly #onReady = () => void this.resync('redis ready');
 
   constructor(opts: NodeJobsOptions) {
     this.#opts = opts;
-    this.queue = new Queue<JobData>(opts.keys.nodeQueue(opts.nodeId), {
+    const lane = opts.lane ? `-${opts.lane}` : '';
+    this.#marker = `${opts.keys.queueMarker(opts.nodeId)}${lane}`;
+    this.queue = new Queue<JobData>(`${opts.keys.nodeQueue(opts.nodeId)}${lane}`, {
       connection: opts.connection,
       prefix: opts.keys.queuePrefix(),
       defaultJobOptions: {
         attempts: opts.attempts,
-        backoff: { type: 'exponential', delay: opts.backoffMs },
+        backoff: { type: opts.maxBackoffMs ? 'capped' : 'exponential', delay: opts.backoffMs },
         // Completed jobs go (SQLite records the result); failed ones stay a week for the operator.
         removeOnComplete: true,
         removeOnFail: { age: 7 * 24 * 3600 },
@@ -81,6 +96,10 @@ export class NodeJobs {
     void this.resync('start');
     this.#timer = setInterval(() => void this.#checkMarker(), this.#opts.markerCheckMs);
     this.#timer.unref();
+    if (this.#opts.resyncEveryMs) {
+      this.#resyncTimer = setInterval(() => void this.resync('periodic'), this.#opts.resyncEveryMs);
+      this.#resyncTimer.unref();
+    }
   }
 
   /** Counts a job run the worker process reported (queue role: the counter lives here). */
@@ -104,6 +123,10 @@ export class NodeJobs {
         lockDuration: opts.lockMs,
         stalledInterval: opts.lockMs,
         maxStalledCount: 2,
+        settings: {
+          backoffStrategy: (attemptsMade: number) =>
+            Math.min(opts.backoffMs * 2 ** Math.max(0, attemptsMade - 1), opts.maxBackoffMs ?? Infinity),
+        },
       },
     );
     this.#worker.on('error', (err) => opts.logger.warn({ err: err.message }, 'job worker error'));
@@ -128,12 +151,16 @@ export class NodeJobs {
   /** Adds one job; resolves false when Redis is down (the resync after reconnect adds it). */
   async enqueue(data: JobData): Promise<boolean> {
     try {
-      await this.queue.add(data.kind, data, { jobId: jobId(data), priority: priorityOf(data) });
+      await this.queue.add(data.kind, data, this.#jobOpts(data));
       return true;
     } catch (err) {
       this.#opts.logger.debug({ err: (err as Error).message, job_id: jobId(data) }, 'enqueue failed; resync will add it');
       return false;
     }
+  }
+
+  #jobOpts(data: JobData): JobsOptions {
+    return { jobId: jobId(data), priority: priorityOf(data), ...this.#opts.jobOptions?.(data) };
   }
 
   /** Fire and forget, for the upload path: a 201 never waits for Redis. */
@@ -152,25 +179,25 @@ export class NodeJobs {
     const { opts } = { opts: this.#opts };
     try {
       // Marker first: a FLUSHALL after this point removes it again and triggers another resync.
-      await opts.connection.set(opts.keys.queueMarker(opts.nodeId), String(Date.now()));
+      await opts.connection.set(this.#marker, String(Date.now()));
       const pending = opts.pending();
       for (let i = 0; i < pending.length; i += 500) {
         const batch = pending.slice(i, i + 500);
         await this.queue.addBulk(
-          batch.map((data) => ({ name: data.kind, data, opts: { jobId: jobId(data), priority: priorityOf(data) } })),
+          batch.map((data) => ({ name: data.kind, data, opts: this.#jobOpts(data) })),
         );
       }
       opts.logger.info({ reason, pending: pending.length }, 'job queue resynced from SQLite');
     } catch (err) {
       opts.logger.warn({ reason, err: (err as Error).message }, 'job queue resync failed; retrying on reconnect');
-      await opts.connection.del(opts.keys.queueMarker(opts.nodeId)).catch(() => undefined);
+      await opts.connection.del(this.#marker).catch(() => undefined);
     }
   }
 
   async #checkMarker(): Promise<void> {
     const { opts } = { opts: this.#opts };
     try {
-      if ((await opts.connection.exists(opts.keys.queueMarker(opts.nodeId))) === 0) await this.resync('queue marker missing');
+      if ((await opts.connection.exists(this.#marker)) === 0) await this.resync('queue marker missing');
     } catch {
       // Redis down: the 'ready' event resyncs when it is back
     }
@@ -210,6 +237,7 @@ export class NodeJobs {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
+      clearInterval(this.#resyncTimer);
       this.#opts.connection.off('ready', this.#onReady);
       try {
         await this.#worker?.close();

@@ -1,4 +1,6 @@
 import type { Logger } from '../../shared/logger.js';
+import { backupLaneOptions, hasBackups } from '../backup/lane.js';
+import { createBackupRecords } from '../backup/records.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 import type { NodeConfig } from '../config.js';
 import type { Db } from '../db.js';
@@ -47,6 +49,19 @@ export function setupNodeJobs(opts: {
     ...queueSettings(cfg),
     registry: opts.metrics.registry,
   });
+  // Backups have their own queue, rebuilt from SQLite with each job's remaining delay.
+  const backupJobs = hasBackups(cfg)
+    ? new NodeJobs({
+        role: 'queue',
+        connection,
+        keys: opts.keys,
+        nodeId: cfg.nodeId,
+        logger: opts.logger,
+        handlers: {},
+        ...queueSettings(cfg),
+        ...backupLaneOptions(cfg, createBackupRecords(opts.db, cfg.nodeId)),
+      })
+    : undefined;
   let closing: Promise<void> | undefined;
   return {
     jobs,
@@ -55,10 +70,12 @@ export function setupNodeJobs(opts: {
     start() {
       connection.connect().catch(() => undefined);
       jobs.start();
+      backupJobs?.start();
     },
     close() {
       closing ??= (async () => {
         await jobs.close();
+        await backupJobs?.close();
         await connection.quit().catch(() => connection.disconnect());
       })();
       return closing;

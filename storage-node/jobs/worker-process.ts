@@ -5,6 +5,10 @@ import { redisKeys } from '../../shared/redis-keys.js';
 import type { NodeConfig } from '../config.js';
 import { openDb } from '../db.js';
 import { PoolSet } from '../pools.js';
+import { backupHandler, type BackupDestination } from '../backup/job.js';
+import { backupJob, backupLaneOptions, hasBackups } from '../backup/lane.js';
+import { createBackupRecords } from '../backup/records.js';
+import { createS3Client } from '../backup/s3.js';
 import { loadOrCreateEd25519Key } from '../../shared/keys.js';
 import { localObjects } from '../replication/local-objects.js';
 import { moveItemReporter } from '../replication/move-report.js';
@@ -34,8 +38,18 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   sharp.concurrency(1);
   const db = openDb(path.join(cfg.stateDir, 'node.db'));
   const connection = jobsConnection(cfg.redisUrl);
-  const state = createImageState(db, cfg.nodeId, () => send({ t: 'outbox' }), (event) =>
-    send({ t: 'processed', outcome: event.replace(/^image\./, '') }),
+  const backupDelays = new Map(cfg.pools.flatMap((p) => (p.backup ? [[p.id, p.backup.delay_seconds * 1000] as const] : [])));
+  let backupJobs: NodeJobs | undefined;
+  const state = createImageState(
+    db,
+    cfg.nodeId,
+    () => send({ t: 'outbox' }),
+    (event) => send({ t: 'processed', outcome: event.replace(/^image\./, '') }),
+    {
+      delayMsFor: (poolId) => backupDelays.get(poolId),
+      // Right away (with its delay); if Redis is down now, the main process's resync adds it.
+      onScheduled: (uuid) => void backupJobs?.enqueue(backupJob(uuid)),
+    },
   );
   const recipes = new Map(cfg.pools.map((p) => [p.id, p.variants ?? DEFAULT_RECIPE]));
   const pools = new PoolSet(cfg.pools);
@@ -67,8 +81,10 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
       if (data.kind === 'variants') state.failed(data.image_uuid, reason);
     },
   });
+  backupJobs = backupWorker(cfg, { db, pools, logger, send, connection });
   connection.connect().catch(() => undefined);
   jobs.start();
+  backupJobs?.start();
   // Scrub lives here, not in the upload process: hashing at its capped rate never competes
   // with an upload's event loop, and its repairs are this process's copy jobs anyway.
   const scrubber = startScrubber({
@@ -89,6 +105,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
       logger.info({ why }, 'job worker stopping');
       await scrubber.stop();
       await jobs.close();
+      await backupJobs?.close();
       await connection.quit().catch(() => connection.disconnect());
       db.close();
       process.exit(0);
@@ -126,4 +143,37 @@ function copyJobDeps(
       ctx.send({ t: 'objects-changed' });
     },
   };
+}
+
+/** The backup lane's worker: one S3 client per pool with a target, the pools' limits inside. */
+function backupWorker(
+  cfg: NodeConfig,
+  ctx: { db: ReturnType<typeof openDb>; pools: PoolSet; logger: Logger; send: (msg: WorkerMessage) => void; connection: ReturnType<typeof jobsConnection> },
+): NodeJobs | undefined {
+  if (!hasBackups(cfg)) return undefined;
+  const records = createBackupRecords(ctx.db, cfg.nodeId);
+  const destinations = new Map<string, BackupDestination>();
+  for (const p of cfg.pools) {
+    const creds = cfg.backup.credentials[p.id];
+    if (p.backup && creds) destinations.set(p.id, { target: p.backup, s3: createS3Client(p.backup, creds) });
+  }
+  return new NodeJobs({
+    role: 'worker',
+    connection: ctx.connection,
+    keys: redisKeys(cfg.redisPrefix),
+    nodeId: cfg.nodeId,
+    logger: ctx.logger,
+    handlers: {
+      backup: backupHandler({
+        records,
+        pools: ctx.pools,
+        logger: ctx.logger,
+        destinationFor: (poolId) => destinations.get(poolId),
+        wakeOutbox: () => ctx.send({ t: 'outbox' }),
+      }),
+    },
+    ...queueSettings(cfg),
+    ...backupLaneOptions(cfg, records),
+    onFinished: (kind, outcome) => ctx.send({ t: 'finished', kind, outcome }),
+  });
 }
