@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupKey } from '../shared/backup.js';
 import { putOnce } from '../storage-node/backup/upload.js';
 import { makePhoto } from './support/photos.js';
+import { scrape, valueOf } from './support/prom.js';
 import { startS3Server, type TestS3 } from './support/s3-server.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
@@ -50,6 +51,16 @@ describe('backup upload against a real S3 server (s3rver)', () => {
   });
 
   it('puts a small file once with its sha256, and a multipart one byte-exact', async () => {
+    // What went over the wire: every PUT carries S3's own SHA-256 checksum header.
+    const sent: { method: string; query: Record<string, unknown>; headers: Record<string, string> }[] = [];
+    c.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { method: string; query: Record<string, unknown>; headers: Record<string, string> };
+        sent.push({ method: req.method, query: req.query, headers: req.headers });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'recordHeaders', priority: 'low' },
+    );
     for (const [name, size] of [['small', 300_000], ['large', 19 * 1024 * 1024 + 17]] as const) {
       const data = randomBytes(size);
       const file = path.join(dir, name);
@@ -65,6 +76,14 @@ describe('backup upload against a real S3 server (s3rver)', () => {
     }
     const events = s3.created().filter((e) => e.key.startsWith('t/'));
     expect(events.filter((e) => e.key === 't/small.bin')).toHaveLength(2);
+    const puts = sent.filter((r) => r.method === 'PUT');
+    expect(puts.length).toBeGreaterThanOrEqual(1 + 3 + 1 + 3); // small ×2, large in 3 parts ×2
+    for (const r of puts) {
+      expect(r.headers['x-amz-checksum-sha256']).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      expect(r.headers['content-encoding'] ?? '').not.toMatch(/aws-chunked/);
+    }
+    const creates = sent.filter((r) => r.method === 'POST' && 'uploads' in r.query);
+    expect(creates.map((r) => r.headers['x-amz-checksum-algorithm'])).toEqual(['SHA256', 'SHA256']);
     // s3rver names a CompleteMultipartUpload `ObjectCreated:Post`; a single PUT is `ObjectCreated:Put`.
     expect(events.filter((e) => e.key === 't/small.bin').map((e) => e.event)).toEqual(['ObjectCreated:Put', 'ObjectCreated:Put']);
     expect(events.filter((e) => e.key === 't/large.bin').map((e) => e.event)).toEqual(['ObjectCreated:Post', 'ObjectCreated:Post']);
@@ -107,7 +126,14 @@ describe('backup: originals to S3 after their variants', () => {
         FENNEC_LOG_LEVEL: 'debug',
       },
       poolExtra: (i) => ({
-        backup: { endpoint: s3.url, bucket: s3.bucket, prefix: prefix(i), force_path_style: true, delay_seconds: i === 0 ? 0 : DELAY_S },
+        backup: {
+          endpoint: s3.url,
+          bucket: s3.bucket,
+          prefix: prefix(i),
+          force_path_style: true,
+          delay_seconds: i === 0 ? 0 : DELAY_S,
+          include_variants: i === 1,
+        },
       }),
     });
   });
@@ -176,8 +202,11 @@ describe('backup: originals to S3 after their variants', () => {
     const reported = storedReports(0);
     expect(reported.filter((u) => ups.some((x) => x.uuid === u)).length + deliveredStored(0)).toBeGreaterThanOrEqual(3);
     for (const u of ups) expect(s3.created().filter((e) => e.key === u.key)).toHaveLength(1);
-    // Variants are not backed up unless asked.
-    expect(s3.created().some((e) => e.key.includes('_small'))).toBe(false);
+    // Variants are not backed up unless asked (s02 asks).
+    expect(s3.created().some((e) => e.key.startsWith(prefix(0)) && e.key.includes('_small'))).toBe(false);
+    const { samples } = await scrape(t.cluster.info.nodes[0]!.url);
+    expect(valueOf(samples, 'fennec_node_backups_pending')).toBe(0);
+    expect(valueOf(samples, 'fennec_node_jobs_finished_total', { kind: 'backup', outcome: 'completed' })).toBeGreaterThanOrEqual(3);
   });
 
   it('delay: nothing in S3 before it is due, in S3 after, through a node restart and a Redis flush in between', async () => {
@@ -188,6 +217,7 @@ describe('backup: originals to S3 after their variants', () => {
       return rs.every((r) => r.backup_state === 'pending') ? rs : undefined;
     }, 20_000, 'backups scheduled');
     for (const r of pending) expect(r.backup_due_at! - Date.now()).toBeGreaterThan(500);
+    expect(valueOf((await scrape(t.cluster.info.nodes[1]!.url)).samples, 'fennec_node_backups_pending')).toBe(2);
     await t.cluster.nodes[1]!.stop();
     // Stopped before anything was due, so whatever is uploaded is uploaded by the restarted node.
     expect(Date.now()).toBeLessThan(Math.min(...pending.map((r) => r.backup_due_at!)));
@@ -203,6 +233,10 @@ describe('backup: originals to S3 after their variants', () => {
       const created = s3.created().filter((e) => e.key === u.key);
       expect(created).toHaveLength(1);
       expect(created[0]!.at).toBeGreaterThanOrEqual(pending[i]!.backup_due_at!);
+      // include_variants: the variant files under the same day path, byte-exact.
+      const small = u.key.replace(/\.jpg$/, '_small.webp');
+      const local = readFileSync(path.join(t.cluster.info.nodes[1]!.pools[0]!.base_path, 'variants', ...small.split('/').slice(2)));
+      expect(sha((await getBytes(c, s3.bucket, small))!)).toBe(sha(local));
     }
   });
 

@@ -1,3 +1,4 @@
+import { Gauge } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
 import { backupLaneOptions, hasBackups } from '../backup/lane.js';
 import { createBackupRecords } from '../backup/records.js';
@@ -50,7 +51,17 @@ export function setupNodeJobs(opts: {
     registry: opts.metrics.registry,
   });
   // Backups have their own queue, rebuilt from SQLite with each job's remaining delay.
-  const backupJobs = hasBackups(cfg)
+  const backupRecords = hasBackups(cfg) ? createBackupRecords(opts.db, cfg.nodeId) : undefined;
+  if (backupRecords)
+    new Gauge({
+      name: 'fennec_node_backups_pending',
+      help: 'Originals waiting for their S3 backup (delayed, queued or retrying), from SQLite',
+      registers: [opts.metrics.registry],
+      collect() {
+        this.set(backupRecords.count('pending'));
+      },
+    });
+  const backupJobs = backupRecords
     ? new NodeJobs({
         role: 'queue',
         connection,
@@ -59,7 +70,7 @@ export function setupNodeJobs(opts: {
         logger: opts.logger,
         handlers: {},
         ...queueSettings(cfg),
-        ...backupLaneOptions(cfg, createBackupRecords(opts.db, cfg.nodeId)),
+        ...backupLaneOptions(cfg, backupRecords),
       })
     : undefined;
   let closing: Promise<void> | undefined;
