@@ -213,6 +213,7 @@ export const replication: Figure = {
           per_run: results.map((r) => ({
             direct_mib_s: r.direct,
             replication_mib_s: r.replication,
+            ratio: r.replication / r.direct,
             patch_to_ok_ms: Math.round(r.copyMs),
             patch_to_planned_ms: r.plannedMs === null ? null : Math.round(r.plannedMs),
           })),
