@@ -9,6 +9,7 @@ import { imageRoutes, userRoutes } from './routes/images.js';
 import { imageEventRoutes } from './routes/image-events.js';
 import { internalRoutes } from './routes/internal.js';
 import { publicRoutes } from './routes/public.js';
+import { RESTORE_ROUTES_BASE, restoreListRoutes } from './routes/restore-list.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { staticPages } from './routes/ui.js';
 
@@ -24,6 +25,7 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/api/v1/admin', adminRoutes(deps));
   app.route('/api/internal/images', imageEventRoutes(deps));
   app.route('/api/internal/backups', backupReportRoutes(deps));
+  app.route(RESTORE_ROUTES_BASE, restoreListRoutes(deps));
   app.route('/api/internal', internalRoutes(deps));
   // Full paths from shared/replication.ts, so the node and the coordinator cannot drift apart.
   app.route('/', copyReportRoutes(deps));

@@ -69,3 +69,26 @@ export function nodeAuth(opts: { nodes: NodesRepo; purpose: string }): Middlewar
     await next();
   };
 }
+
+const EMPTY_SHA256 = sha256Hex('');
+
+/**
+ * Node-signed GETs: the token binds the empty body and, in `bind.url`, the path and query it was
+ * signed for, so a token for one page of one pool is good for nothing else. Sets `nodeClaims`.
+ */
+export function nodeAuthGet(opts: { nodes: NodesRepo; purpose: string }): MiddlewareHandler<CoordinatorEnv> {
+  return async function nodeAuthGetMiddleware(c, next) {
+    const token = bearerToken(c.req.header('authorization'), 'missing_token');
+    const claims = await verifyNodeRequest(token, {
+      audience: COORDINATOR_AUDIENCE,
+      purpose: opts.purpose,
+      sha256: EMPTY_SHA256,
+      resolveNodeKey: (nodeId) => opts.nodes.publicKey(nodeId),
+    });
+    const url = new URL(c.req.url);
+    if (claims.bind?.url !== `${url.pathname}${url.search}`)
+      throw errors.unauthorized('invalid_token', 'token is bound to another URL');
+    c.set('nodeClaims', claims);
+    await next();
+  };
+}
