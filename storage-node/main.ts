@@ -210,11 +210,23 @@ async function main(): Promise<void> {
       await runJobWorker(cfg, createLogger({ name: 'fennec-node-worker', level: cfg.logLevel }));
       return;
     }
+    if (process.argv[2] === 'restore') {
+      const { restoreCommand, RestoreUsageError } = await import('./restore/command.js');
+      try {
+        process.exitCode = await restoreCommand(process.argv.slice(3), env);
+      } catch (err) {
+        if (err instanceof RestoreUsageError || err instanceof ConfigError) throw err;
+        // The coordinator or S3 unreachable mid-run: what is restored stays; running it again resumes.
+        process.stderr.write(`fennec-node restore: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      }
+      return;
+    }
     const cfg = parseConfig(nodeConfigSchema, env);
     const logger = createLogger({ name: 'fennec-node', level: cfg.logLevel });
     await run(cfg, logger);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof PoolSetupError) {
+    if (err instanceof ConfigError || err instanceof PoolSetupError || (err instanceof Error && err.name === 'RestoreUsageError')) {
       process.stderr.write(`fennec-node: ${err.message}\n`);
       process.exit(2);
     }
