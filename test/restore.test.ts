@@ -110,6 +110,16 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
       expect(img.body.status).toBe('ready');
     }
 
+    // The copy.stored reports reach the coordinator (the running node's outbox delivers them).
+    await eventually(async () => {
+      const db = new Database(path.join(nodeDir(), 'state', 'node.db'), { readonly: true });
+      try {
+        return db.prepare("SELECT count(*) FROM outbox WHERE kind = 'copy.stored'").pluck().get() === 0;
+      } finally {
+        db.close();
+      }
+    }, 15_000, 'copy.stored delivered');
+
     // A second run finds everything in place.
     const again = await restore(['--pool', POOL, '--since', '2020-01-01']);
     expect(again.code, again.stderr).toBe(0);

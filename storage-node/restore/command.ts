@@ -4,12 +4,12 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../../shared/config.js';
 import { loadOrCreateEd25519Key } from '../../shared/keys.js';
-import { createLogger } from '../../shared/logger.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
 import { TMP_DIR } from '../../shared/paths.js';
 import { redisKeys } from '../../shared/redis-keys.js';
 import { RESTORE_LIST_DEFAULT_LIMIT } from '../../shared/restore.js';
 import { createS3Client } from '../backup/s3.js';
-import { nodeConfigSchema } from '../config.js';
+import { nodeConfigSchema, type NodeConfig } from '../config.js';
 import { openDb } from '../db.js';
 import { queueSettings } from '../jobs/connection.js';
 import { nextVariantJob } from '../jobs/kinds.js';
@@ -99,7 +99,7 @@ export async function restoreCommand(argv: string[], env: Record<string, string 
 }
 
 /** The node's own BullMQ queue, added to directly; undefined when Redis does not answer. */
-async function variantsQueue(cfg: ReturnType<typeof nodeConfigSchema.parse>, logger: ReturnType<typeof createLogger>) {
+async function variantsQueue(cfg: NodeConfig, logger: Logger) {
   const connection = new Redis(cfg.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null });
   connection.on('error', () => undefined);
   try {

@@ -84,9 +84,9 @@ export async function restorePool(deps: RestoreDeps): Promise<RestoreResult> {
   return { summary, unqueued };
 }
 
-type Record = (row: CopyRecord, stored: CopyStored, now: number) => void;
+type RecordRestored = (row: CopyRecord, stored: CopyStored, now: number) => void;
 
-async function restoreItem(deps: RestoreDeps, item: RestoreItem, record: Record): Promise<'present' | { bytes: number }> {
+async function restoreItem(deps: RestoreDeps, item: RestoreItem, record: RecordRestored): Promise<'present' | { bytes: number }> {
   if (originalUuid(item.rel_path) !== item.image_uuid) throw new Error(`bad_path: ${item.rel_path} is not the original of ${item.image_uuid}`);
   const poolId = deps.pool.config.id;
   const row = deps.store.getObject(item.image_uuid);
