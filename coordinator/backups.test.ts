@@ -1,83 +1,16 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COORDINATOR_AUDIENCE } from '../shared/api.js';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { BACKUP_SCHEDULED, BACKUP_SCHEDULED_ROUTE, BACKUP_STORED, BACKUP_STORED_ROUTE } from '../shared/backup.js';
-import { ed25519FromPrivate, type Ed25519Key } from '../shared/keys.js';
-import { createLogger } from '../shared/logger.js';
-import { redisKeys } from '../shared/redis-keys.js';
-import { sha256Hex, signNodeRequest } from '../shared/tokens.js';
-import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
-import { buildApp } from './app.js';
-import { openDatabase } from './db/open.js';
-import type { CoordinatorDeps } from './deps.js';
-import { heartbeatSnapshot } from './heartbeats.js';
-import { coordinatorMetrics, registerDurabilityGauges } from './metrics.js';
-import { sessionRateLimits } from './rate-limit.js';
-import { createRepos } from './repos.js';
-import { loadSigningKeys } from './signing-keys.js';
+import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
+import { sha256Hex } from '../shared/tokens.js';
+import { registerDurabilityGauges } from './metrics.js';
 
-const ADMIN = 'test-admin-key-0123456789';
-let testRedis: TestRedis;
-let redis: Redis;
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = mkdtempSync(path.join(tmpdir(), 'fennec-backups-'));
-  testRedis = await startRedisServer();
-  redis = new Redis(testRedis.url);
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await testRedis?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const env = useRedisAndTmp('backups');
 
 /** A coordinator with nodes n1, n2, n3 (pools p1, p2, p3), n4 registered but holding nothing, and an app. */
 async function harness() {
-  const dir = mkdtempSync(path.join(tmp, 'h-'));
-  const db = openDatabase(path.join(dir, 'coordinator.db'));
-  const keys = redisKeys(`t${randomUUID().slice(0, 8)}:`);
-  const logger = createLogger({ name: 'test', level: 'silent' });
-  const repos = createRepos(db);
-  const deps: CoordinatorDeps = {
-    settings: { adminKey: ADMIN, issuer: 'fennec-coordinator', tokenTtlSeconds: 900, maxFileBytes: 1e6, defaultQuotaBytes: 1e8, heartbeatMaxAgeMs: 15_000 },
-    logger,
-    db,
-    redis,
-    repos,
-    heartbeats: heartbeatSnapshot({ redis, keys, logger, refreshMs: 0 }),
-    rateLimits: sessionRateLimits({ redis, keys, userPerMinute: 10_000, ipPerMinute: 10_000 }),
-    signingKeys: loadSigningKeys(path.join(dir, 'signing-keys')),
-    metrics: coordinatorMetrics(),
-  };
+  const { deps, db, repos, req, signed, appRow: created } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3', 'n4'] });
   registerDurabilityGauges(deps.metrics, repos);
-  const app = buildApp(deps);
-  const req = async (method: string, url: string, body?: unknown, auth = ADMIN) =>
-    app.request(url, {
-      method,
-      headers: { authorization: `Bearer ${auth}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-
-  const nodeKeys = new Map<string, Ed25519Key>();
-  for (const id of ['n1', 'n2', 'n3', 'n4']) {
-    const key = ed25519FromPrivate(generateKeyPairSync('ed25519').privateKey);
-    nodeKeys.set(id, key);
-    const pool = `p${id.slice(1)}`;
-    const res = await req('POST', '/api/v1/admin/nodes', {
-      node_id: id,
-      public_key: key.publicJwk,
-      upload_api_url: `http://${id}.test/api/internal/upload`,
-      pools: [{ pool_id: pool, tier: 'hot', public_base_url: `http://${id}.test` }],
-    });
-    expect(res.status).toBe(201);
-  }
-  const created = (await (await req('POST', '/api/v1/admin/apps', { name: 'gallery' })).json()) as { app_id: string; api_key: string };
 
   /** An object whose primary is on p1/n1, with good copies on `copies` (pool ids). */
   const object = (size: number, copies: string[] = ['p1']) => {
@@ -93,13 +26,6 @@ async function harness() {
     return { image_uuid, sha256, size };
   };
 
-  /** A node-signed POST, as the node's outbox sends it (`signer` may differ from the body's node). */
-  const signed = async (signer: string, route: string, purpose: string, body: unknown) => {
-    const raw = JSON.stringify(body);
-    const key = nodeKeys.get(signer) ?? ed25519FromPrivate(generateKeyPairSync('ed25519').privateKey);
-    const token = await signNodeRequest({ nodeId: signer, audience: COORDINATOR_AUDIENCE, purpose, sha256: sha256Hex(raw) }, key.privateKey);
-    return app.request(route, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: raw });
-  };
   const stored = (o: { image_uuid: string; sha256: string; size: number }, node = 'n1') => ({
     image_uuid: o.image_uuid, node_id: node, pool_id: `p${node.slice(1)}`, bucket: 'fennec-backup', key: `b/2026/01/01/${o.image_uuid}.jpg`,
     size: o.size, sha256: o.sha256, at: '2026-01-01T12:00:00.000Z',

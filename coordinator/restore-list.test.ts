@@ -1,77 +1,15 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE } from '../shared/api.js';
-import { ed25519FromPrivate, type Ed25519Key } from '../shared/keys.js';
-import { createLogger } from '../shared/logger.js';
-import { redisKeys } from '../shared/redis-keys.js';
 import { RESTORE_LIST, restoreListPath, restorePageSchema } from '../shared/restore.js';
 import { sha256Hex, signNodeRequest } from '../shared/tokens.js';
-import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
-import { buildApp } from './app.js';
-import { openDatabase } from './db/open.js';
-import type { CoordinatorDeps } from './deps.js';
-import { heartbeatSnapshot } from './heartbeats.js';
-import { coordinatorMetrics } from './metrics.js';
-import { sessionRateLimits } from './rate-limit.js';
-import { createRepos } from './repos.js';
-import { loadSigningKeys } from './signing-keys.js';
+import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
 
-const ADMIN = 'test-admin-key-0123456789';
-let testRedis: TestRedis;
-let redis: Redis;
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = mkdtempSync(path.join(tmpdir(), 'fennec-restore-list-'));
-  testRedis = await startRedisServer();
-  redis = new Redis(testRedis.url);
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await testRedis?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const env = useRedisAndTmp('restore-list');
 
 /** A coordinator with nodes n1, n2, n3 (pools p1, p2, p3) and an app. */
 async function harness() {
-  const dir = mkdtempSync(path.join(tmp, 'h-'));
-  const db = openDatabase(path.join(dir, 'coordinator.db'));
-  const keys = redisKeys(`t${randomUUID().slice(0, 8)}:`);
-  const logger = createLogger({ name: 'test', level: 'silent' });
-  const repos = createRepos(db);
-  const deps: CoordinatorDeps = {
-    settings: { adminKey: ADMIN, issuer: 'fennec-coordinator', tokenTtlSeconds: 900, maxFileBytes: 1e6, defaultQuotaBytes: 1e8, heartbeatMaxAgeMs: 15_000 },
-    logger,
-    db,
-    redis,
-    repos,
-    heartbeats: heartbeatSnapshot({ redis, keys, logger, refreshMs: 0 }),
-    rateLimits: sessionRateLimits({ redis, keys, userPerMinute: 10_000, ipPerMinute: 10_000 }),
-    signingKeys: loadSigningKeys(path.join(dir, 'signing-keys')),
-    metrics: coordinatorMetrics(),
-  };
-  const app = buildApp(deps);
-  const admin = async (method: string, url: string, body: unknown) =>
-    app.request(url, { method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
-  const nodeKeys = new Map<string, Ed25519Key>();
-  for (const id of ['n1', 'n2', 'n3']) {
-    const key = ed25519FromPrivate(generateKeyPairSync('ed25519').privateKey);
-    nodeKeys.set(id, key);
-    const res = await admin('POST', '/api/v1/admin/nodes', {
-      node_id: id,
-      public_key: key.publicJwk,
-      upload_api_url: `http://${id}.test/api/internal/upload`,
-      pools: [{ pool_id: `p${id.slice(1)}`, tier: 'hot', public_base_url: `http://${id}.test` }],
-    });
-    expect(res.status).toBe(201);
-  }
-  const created = (await (await admin('POST', '/api/v1/admin/apps', { name: 'gallery' })).json()) as { app_id: string };
+  const { db, repos, app, keyOf, appRow: created } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3'] });
 
   /** An object homed on `home` (primary there), with copies on `copies`, backed up when `backup` says so. */
   const object = (o: { home: string; copies?: string[]; backup?: 'stored' | 'scheduled' | 'none'; createdAt?: number; uuid?: string }) => {
@@ -103,10 +41,9 @@ async function harness() {
   const list = async (signer: string, poolId: string, params: Record<string, string> = {}, opts: { signedFor?: string; purpose?: string } = {}) => {
     const qs = new URLSearchParams(params).toString();
     const url = `${restoreListPath(poolId)}${qs ? `?${qs}` : ''}`;
-    const key = nodeKeys.get(signer) ?? ed25519FromPrivate(generateKeyPairSync('ed25519').privateKey);
     const token = await signNodeRequest(
       { nodeId: signer, audience: COORDINATOR_AUDIENCE, purpose: opts.purpose ?? RESTORE_LIST, sha256: sha256Hex(''), bind: { url: opts.signedFor ?? url } },
-      key.privateKey,
+      keyOf(signer).privateKey,
     );
     return app.request(url, { headers: { authorization: `Bearer ${token}` } });
   };
