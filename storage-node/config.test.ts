@@ -64,7 +64,8 @@ describe('node config', () => {
   });
 
   it('lists every bad value at once', () => {
-    const p = problems({ FENNEC_POOLS: 'not json', FENNEC_NODE_ID: 'Bad_Id', FENNEC_LISTEN_PORT: '70000' });
+    const p = problems({ FENNEC_POOLS: 'not json', FENNEC_NODE_ID: 'Bad_Id', FENNEC_LISTEN_PORT: '70000', FENNEC_SCRUB_CRON: 'every night' });
+    expect(p.some((s) => s.startsWith('FENNEC_SCRUB_CRON'))).toBe(true);
     expect(p.some((s) => s.startsWith('FENNEC_POOLS'))).toBe(true);
     expect(p.some((s) => s.startsWith('FENNEC_NODE_ID'))).toBe(true);
     expect(p.some((s) => s.startsWith('FENNEC_LISTEN_PORT'))).toBe(true);

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { TIERS, type Tier } from '../shared/api.js';
 import { env } from '../shared/config.js';
@@ -172,7 +173,8 @@ export const nodeConfigSchema = z
     // Copies: node → node PUTs share the VPS uplink with uploads and downloads, so they are capped.
     FENNEC_REPLICATION_BYTES_PER_SEC: env.int(50 * 1024 * 1024, 0),
     // Scrub: when it runs (node-cron, seconds field allowed) and how fast it may read originals.
-    FENNEC_SCRUB_CRON: z.string().min(1).default('17 3 * * *'),
+    // Checked here, with every other setting: a bad expression found only by the worker would crash-loop it.
+    FENNEC_SCRUB_CRON: z.string().min(1).default('17 3 * * *').refine((v) => cron.validate(v), 'FENNEC_SCRUB_CRON is not a cron expression'),
     FENNEC_SCRUB_BYTES_PER_SEC: env.int(20 * 1024 * 1024, 1),
     // Backup jobs retry this often with a capped exponential backoff, so an S3 outage of hours
     // ends in uploads, not in failed jobs (a job that still fails is re-added by the resync).
