@@ -182,6 +182,14 @@ export function registerDurabilityGauges(
     },
   });
   new Gauge({
+    name: 'fennec_objects_unrestorable',
+    help: 'Objects only their S3 backup still has, whose bucket no pool on a node up has stored backups to (nothing can restore them)',
+    registers,
+    collect() {
+      safely(() => this.set(repos.copies.unrestorableCount()));
+    },
+  });
+  new Gauge({
     name: 'fennec_move_items',
     help: 'Items of running and paused pool moves by state',
     labelNames: ['state'] as const,

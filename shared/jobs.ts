@@ -1,9 +1,11 @@
+import type { RestoreItem } from './restore.js';
+
 /**
  * Jobs in a node's queue (`jobs-{node_id}`, BullMQ). The node adds its own variant jobs; the
- * coordinator adds the copy work it plans (replicate, move, delete), since it owns the object
+ * coordinator adds the copy work it plans (replicate, move, delete, restore), since it owns the object
  * index those jobs change. Both build job ids here, so the same work added twice is one job.
  */
-export const JOB_KINDS = ['variants', 'replicate', 'move', 'backup', 'delete'] as const;
+export const JOB_KINDS = ['variants', 'replicate', 'move', 'backup', 'delete', 'restore'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** Variant work is split so a burst of uploads gets thumbnails before anyone's full-size encode. */
@@ -24,12 +26,14 @@ export interface JobData {
   target?: CopyTarget;
   /** move: the move this object belongs to. */
   move_id?: string;
-  /** delete: the pool whose copy goes (a node may hold pools the image is not in). */
+  /** delete: the pool whose copy goes (a node may hold pools the image is not in); restore: the pool it comes back to. */
   pool_id?: string;
+  /** restore: the original's record and where S3 has it (fetched with the pool's own S3 client). */
+  restore?: Omit<RestoreItem, 'image_uuid'>;
 }
 
 /** BullMQ priorities: lower runs first. */
-export const PRIORITY: Record<string, number> = { thumbnails: 1, full: 10, replicate: 20, move: 30, backup: 40, delete: 50 };
+export const PRIORITY: Record<string, number> = { thumbnails: 1, full: 10, replicate: 20, restore: 20, move: 30, backup: 40, delete: 50 };
 
 /**
  * Deterministic job id (image + kind [+ phase | target | move]): adding the same work again
@@ -46,6 +50,8 @@ export function jobId(data: JobData): string {
       return `${data.image_uuid}-move-${data.move_id ?? ''}`;
     case 'delete':
       return `${data.image_uuid}-delete-${data.pool_id ?? ''}`;
+    case 'restore':
+      return `${data.image_uuid}-restore-${data.pool_id ?? ''}`;
     default:
       return `${data.image_uuid}-${data.kind}`;
   }

@@ -53,6 +53,31 @@ export const CORRUPT_REPAIR_ATTEMPTS = 5;
  */
 const COUNTED = `(c.state IN ('ok', 'pending') OR (c.state = 'corrupt' AND c.attempts < ${CORRUPT_REPAIR_ATTEMPTS}))`;
 
+/** What a restore from S3 needs of an object (see `restorable`). */
+export interface RestorableRow {
+  image_uuid: string;
+  rel_path: string;
+  size: number;
+  sha256: string;
+  mime: string;
+  user_id: string;
+  session_id: string;
+  created_at: number;
+  home_pool_id: string;
+  tier: string | null;
+  bucket: string;
+  key: string;
+}
+
+const BACKED_UP = `SELECT o.image_uuid, o.rel_path, o.size, o.sha256, o.mime, o.user_id, o.session_id, o.created_at,
+         coalesce(o.home_pool_id, o.pool_id) AS home_pool_id, hp.tier, b.bucket, b.object_key AS key
+  FROM backups b JOIN objects o ON o.image_uuid = b.image_uuid
+  LEFT JOIN pools hp ON hp.pool_id = coalesce(o.home_pool_id, o.pool_id)
+  WHERE b.state = 'stored' AND b.bucket IS NOT NULL AND b.object_key IS NOT NULL AND o.state = 'stored'`;
+const RESTORABLE_SELECT = `${BACKED_UP}
+    AND NOT EXISTS (SELECT 1 FROM copies c JOIN nodes n ON n.node_id = c.node_id
+                    WHERE c.image_uuid = o.image_uuid AND (c.state = 'pending' OR (c.state = 'ok' AND n.state IN ${HOLDING})))`;
+
 /**
  * The copies ledger: one row per copy of an original (the primary included). `objects.pool_id`
  * and `node_id` name the primary, the copy that /i and the image API point at; this table is
@@ -144,6 +169,21 @@ export function copiesRepo(db: Database) {
     ),
     pendingBytes: db.prepare("SELECT pool_id, sum(size) AS bytes FROM copies WHERE state = 'pending' GROUP BY pool_id"),
     countByState: db.prepare('SELECT state, count(*) AS n FROM copies GROUP BY state'),
+    // Objects whose backup is stored and that have no good copy on a node in service and no copy
+    // being made anywhere: S3 is all that is left of them.
+    restorable: db.prepare(
+      `${RESTORABLE_SELECT} AND o.image_uuid > ? ORDER BY o.image_uuid LIMIT ?`,
+    ),
+    backedUp: db.prepare(`${BACKED_UP} AND o.image_uuid = ?`),
+    // Pools that stored backups in a bucket: their nodes hold credentials that can read it.
+    bucketReaders: db.prepare("SELECT DISTINCT pool_id FROM backups WHERE state = 'stored' AND bucket = ?").pluck(),
+    unrestorable: db
+      .prepare(
+        `SELECT count(*) FROM (${RESTORABLE_SELECT}) r WHERE NOT EXISTS (
+           SELECT 1 FROM backups rb JOIN pools rp ON rp.pool_id = rb.pool_id JOIN nodes rn ON rn.node_id = rp.node_id
+           WHERE rb.state = 'stored' AND rb.bucket = r.bucket AND rn.state = 'up')`,
+      )
+      .pluck(),
   };
 
   const requireObject = (uuid: string) => {
@@ -197,6 +237,14 @@ export function copiesRepo(db: Database) {
       return new Map((s.pendingBytes.all() as { pool_id: string; bytes: number }[]).map((r) => [r.pool_id, r.bytes]));
     },
     countByState: () => s.countByState.all() as { state: CopyState; n: number }[],
+    /** Objects only S3 still has (stored backup, no good copy in service, none pending), after `after`. */
+    restorable: (after: string, limit: number) => s.restorable.all(after, limit) as RestorableRow[],
+    /** The object's record and stored backup location, undefined without a stored backup. */
+    backedUp: (uuid: string) => s.backedUp.get(uuid) as RestorableRow | undefined,
+    /** Pools that reported stored backups to `bucket`. */
+    bucketReaders: (bucket: string) => s.bucketReaders.all(bucket) as string[],
+    /** Objects only S3 has whose bucket no pool on a node up has stored backups to. */
+    unrestorableCount: () => s.unrestorable.get() as number,
 
     /**
      * `copy.stored`: the node holds a verified original. Inserting an unknown copy is allowed

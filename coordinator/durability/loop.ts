@@ -2,13 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DurabilityDeps, TickContext } from './context.js';
 import { applyLiveness } from './liveness.js';
 import { advanceMoves, reensureMoveItems, retireDrained } from './moves.js';
+import { restoreFromBackups, restoreMemory } from './restore.js';
 import { failoverPrimaries, planReplicas, reensureCopies, repairCorrupt, trimSurplus } from './repair.js';
 
 export type TickReport = Awaited<ReturnType<DurabilityLoop['tick']>>;
 
 /**
  * The coordinator's durability work: node liveness, replication to each pool's factor, repair of
- * corrupt and lost copies, removal of surplus copies, primary failover and pool moves. One tick at
+ * corrupt and lost copies, restore from S3 of objects only the backup still has, removal of surplus copies, primary failover and pool moves. One tick at
  * a time, every repairIntervalMs or sooner when woken (an upload to a replicated pool, an admin
  * call). Everything a tick does is recorded in SQLite before or as its job is added, and jobs
  * are added by deterministic id, so a tick cut short or repeated is harmless.
@@ -21,6 +22,7 @@ export class DurabilityLoop {
   #stopped = false;
   readonly #cursor = { after: '' };
   readonly #lostLogged = new Set<string>();
+  readonly #restore = restoreMemory();
   readonly #gaveUp = new Map<string, Set<string>>();
 
   constructor(private readonly deps: DurabilityDeps) {}
@@ -68,10 +70,11 @@ export class DurabilityLoop {
     const moveJobs = await reensureMoveItems(this.deps, ctx);
     const copyJobs = await reensureCopies(this.deps, ctx);
     const replicas = await planReplicas(this.deps, ctx, this.#cursor);
+    const restores = await restoreFromBackups(this.deps, ctx, this.#restore);
     const corrupt = await repairCorrupt(this.deps, ctx);
     const surplus = await trimSurplus(this.deps, ctx);
     const retire = retireDrained(this.deps, ctx);
-    return { liveness, failover, moves, moveJobs, copyJobs, replicas, corrupt, surplus, retire };
+    return { liveness, failover, moves, moveJobs, copyJobs, replicas, restores, corrupt, surplus, retire };
   }
 
   async #run(): Promise<void> {

@@ -1,6 +1,7 @@
 import { CORRUPT_REPAIR_ATTEMPTS, type CopyWithNode } from '../db/copies.js';
 import { copyTarget } from '../node-jobs.js';
 import { added, MAX_COPY_ATTEMPTS, readable, sourceCopy, type DurabilityDeps, type TickContext } from './context.js';
+import { restoreJob } from './restore.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
 
 /** Mirrors COUNTED in db/copies.ts. */
@@ -73,7 +74,8 @@ export async function planReplicas(deps: DurabilityDeps, ctx: TickContext, curso
 }
 
 /**
- * Step e for copies: pending copies get their replicate job back (given up after
+ * Step e for copies: pending copies get their replicate job back (or their restore job, when no
+ * good copy is left and the target pool can read the object's backup bucket; given up after
  * MAX_COPY_ATTEMPTS adds, or at once when their target left service: repair plans them
  * elsewhere), deleting copies their delete job.
  */
@@ -93,11 +95,15 @@ export async function reensureCopies(deps: DurabilityDeps, ctx: TickContext) {
       continue;
     }
     const source = sourceCopy(ctx, settings, copies.ofImage(c.image_uuid), c.node_id);
-    if (!source) {
+    // No copy to send it: a copy restored from S3 (or one that can be) gets its restore job back.
+    const backup = source ? undefined : copies.backedUp(c.image_uuid);
+    if (!source && !(backup && copies.bucketReaders(backup.bucket).includes(c.pool_id))) {
       copies.ensured(c.image_uuid, c.pool_id, ctx.now, false);
       continue;
     }
-    const outcome = await jobs.ensure(source.node_id, { kind: 'replicate', image_uuid: c.image_uuid, target: copyTarget(target, c.pool_id) });
+    const outcome = source
+      ? await jobs.ensure(source.node_id, { kind: 'replicate', image_uuid: c.image_uuid, target: copyTarget(target, c.pool_id) })
+      : await jobs.ensure(c.node_id, restoreJob(backup!, c.pool_id));
     if (outcome !== 'error') copies.ensured(c.image_uuid, c.pool_id, ctx.now, added(outcome));
     ensured++;
   }

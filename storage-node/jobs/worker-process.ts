@@ -20,6 +20,7 @@ import { deleteHandler, moveHandler, replicateHandler, type CopyJobDeps } from '
 import { jobsConnection, queueSettings } from './connection.js';
 import { createImageState } from './image-state.js';
 import { NodeJobs } from './queue.js';
+import { restoreHandler, restoreJobDeps } from './restore-job.js';
 import { nextVariantJob, variantsHandler } from './variants-job.js';
 import type { WorkerMessage } from './worker-messages.js';
 
@@ -72,7 +73,13 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     keys: redisKeys(cfg.redisPrefix),
     nodeId: cfg.nodeId,
     logger,
-    handlers: { variants: handler, replicate: replicateHandler(copies), move: moveHandler(copies), delete: deleteHandler(copies) },
+    handlers: {
+      variants: handler,
+      replicate: replicateHandler(copies),
+      move: moveHandler(copies),
+      delete: deleteHandler(copies),
+      restore: restoreHandler(restoreJobDeps(cfg, { db, pools, logger, enqueue: (data) => jobs.enqueue(data), changed: copies.changed })),
+    },
     pending: () => state.pending().map(nextVariantJob),
     ...queueSettings(cfg),
     onFinished: (kind, outcome) => send({ t: 'finished', kind, outcome }),

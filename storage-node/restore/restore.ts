@@ -11,12 +11,20 @@ import type { CopyRecord, NodeStore } from '../store.js';
 import { inParallel } from '../variants/durable.js';
 import { fetchOriginal, S3ObjectError } from './fetch.js';
 
-export interface RestoreDeps {
+/** What restoring one original into one pool needs (the command and the `restore` job alike). */
+export interface RestoreItemDeps {
   nodeId: string;
   pool: PoolRuntime;
   db: Db;
   store: NodeStore;
+  /** The pool's own S3 client (its backup target's credentials). */
   s3: S3Client;
+}
+
+/** 'present': the file and its row were already here; otherwise what was fetched. */
+export type RestoreItemOutcome = 'present' | { bytes: number };
+
+export interface RestoreDeps extends RestoreItemDeps {
   /** The coordinator's list, one page after the cursor ('' for the first). */
   listPage: (after: string) => Promise<RestorePage>;
   /** Queues the variants job of a restored original; false when Redis is unreachable. */
@@ -50,17 +58,10 @@ export interface RestoreResult {
 export async function restorePool(deps: RestoreDeps): Promise<RestoreResult> {
   const summary: RestoreSummary = { pool_id: deps.pool.config.id, listed: 0, restored: 0, present: 0, failed: [], bytes: 0 };
   let unqueued = 0;
-  // Variants are made again from the restored original: the row starts over.
-  const reprocess = deps.db.prepare(
-    "UPDATE objects SET status = 'processing', thumbnails_ready = 0, variants = '[]', failure_reason = NULL WHERE uuid = ?",
-  );
-  const record = deps.db.transaction((row: CopyRecord, stored: CopyStored, now: number) => {
-    deps.store.recordCopy(row, stored, now);
-    reprocess.run(row.uuid);
-  });
+  const restore = itemRestorer(deps);
   const one = async (item: RestoreItem) => {
     try {
-      const outcome = await restoreItem(deps, item, record);
+      const outcome = await restore(item);
       if (outcome === 'present') summary.present++;
       else {
         summary.restored++;
@@ -84,9 +85,30 @@ export async function restorePool(deps: RestoreDeps): Promise<RestoreResult> {
   return { summary, unqueued };
 }
 
-type RecordRestored = (row: CopyRecord, stored: CopyStored, now: number) => void;
+/**
+ * One original back from S3 into `deps.pool`: checked against any row this node has, fetched
+ * (streamed, size and SHA-256 verified, fsynced, renamed) unless the right bytes are already on
+ * disk, then the row (status processing: the variants are made again) and its `copy.stored`
+ * report recorded in one transaction. The caller queues the variants job of a fetched original.
+ * With `reportPresent`, an original already here with its row is reported `copy.stored` again
+ * (a retried job whose first report the coordinator may not have seen) and left as it is.
+ * Throws S3ObjectError when S3 has other bytes or none.
+ */
+export function itemRestorer(deps: RestoreItemDeps): (item: RestoreItem, opts?: { reportPresent?: boolean }) => Promise<RestoreItemOutcome> {
+  // Variants are made again from the restored original: the row starts over.
+  const reprocess = deps.db.prepare(
+    "UPDATE objects SET status = 'processing', thumbnails_ready = 0, variants = '[]', failure_reason = NULL WHERE uuid = ?",
+  );
+  const record = deps.db.transaction((row: CopyRecord, stored: CopyStored, now: number, again: boolean) => {
+    deps.store.recordCopy(row, stored, now);
+    if (!again) reprocess.run(row.uuid);
+  });
+  return (item, opts = {}) => restoreItem(deps, item, record, opts.reportPresent ?? false);
+}
 
-async function restoreItem(deps: RestoreDeps, item: RestoreItem, record: RecordRestored): Promise<'present' | { bytes: number }> {
+type RecordRestored = (row: CopyRecord, stored: CopyStored, now: number, again: boolean) => void;
+
+async function restoreItem(deps: RestoreItemDeps, item: RestoreItem, record: RecordRestored, reportPresent: boolean): Promise<RestoreItemOutcome> {
   if (originalUuid(item.rel_path) !== item.image_uuid) throw new Error(`bad_path: ${item.rel_path} is not the original of ${item.image_uuid}`);
   const poolId = deps.pool.config.id;
   const row = deps.store.getObject(item.image_uuid);
@@ -95,7 +117,8 @@ async function restoreItem(deps: RestoreDeps, item: RestoreItem, record: RecordR
     throw new Error(`conflict: this node records ${item.image_uuid} with other bytes or in another place`);
   const finalPath = await resolveReplicaFile(deps.pool, item.rel_path);
   const onDisk = await sameBytes(finalPath, item.size, item.sha256);
-  if (onDisk && row) return 'present';
+  const present = onDisk && row !== undefined;
+  if (present && !reportPresent) return 'present';
   if (!onDisk) await fetchOriginal({ s3: deps.s3, poolPath: deps.pool.config.path, item, finalPath });
   const now = Date.now();
   const copy: CopyRecord = {
@@ -106,8 +129,8 @@ async function restoreItem(deps: RestoreDeps, item: RestoreItem, record: RecordR
   record(copy, {
     image_uuid: item.image_uuid, node_id: deps.nodeId, pool_id: poolId, rel_path: item.rel_path,
     size: item.size, sha256: item.sha256, at: new Date(now).toISOString(),
-  }, now);
-  return { bytes: onDisk ? 0 : item.size };
+  }, now, present);
+  return present ? 'present' : { bytes: onDisk ? 0 : item.size };
 }
 
 /** Whether the file there has exactly these bytes, hashed from disk. */
