@@ -32,6 +32,7 @@ export const coordinatorEnvSchema = z
     FENNEC_REPAIR_BATCH: env.int(200, 1),
     FENNEC_MOVE_BATCH: env.int(20, 1),
     FENNEC_JOB_RETRY_MS: env.int(30_000, 100),
+    FENNEC_TIERING_INTERVAL_MS: env.int(3_600_000, 100),
   })
   .transform((e) => ({
     listenHost: e.FENNEC_LISTEN_HOST,
@@ -70,6 +71,8 @@ export const coordinatorEnvSchema = z
       repairBatch: e.FENNEC_REPAIR_BATCH,
       moveBatch: e.FENNEC_MOVE_BATCH,
       jobRetryMs: e.FENNEC_JOB_RETRY_MS,
+      /** Pools' tiering policies are applied at most this often. */
+      tieringIntervalMs: e.FENNEC_TIERING_INTERVAL_MS,
     },
   }));
 

@@ -4,7 +4,7 @@ import type { Database } from 'better-sqlite3';
  * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Append only:
  * an applied migration is never edited, a change is a new entry. Times are epoch milliseconds.
  */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `
   CREATE TABLE apps (
     app_id TEXT PRIMARY KEY,
@@ -193,6 +193,31 @@ const MIGRATIONS: string[] = [
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   CREATE INDEX backups_due ON backups(due_at) WHERE state = 'scheduled';
+  `,
+  // Tiering: a pool's policy (objects older than after_seconds move to a pool of to_tier), and
+  // moves of kind 'tier' (single objects; SQLite cannot alter a CHECK, so moves is rebuilt — the
+  // deferred foreign keys of move_items are satisfied again once the rows are back).
+  `
+  ALTER TABLE pools ADD COLUMN tiering_after_seconds INTEGER;
+  ALTER TABLE pools ADD COLUMN tiering_to_tier TEXT;
+  PRAGMA defer_foreign_keys = ON;
+  CREATE TABLE moves_copy AS SELECT * FROM moves;
+  DROP TABLE moves;
+  CREATE TABLE moves (
+    move_id TEXT PRIMARY KEY,
+    source_pool_id TEXT NOT NULL,
+    target_pool_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'cancelled', 'done', 'failed')),
+    kind TEXT NOT NULL CHECK (kind IN ('move', 'drain', 'tier')),
+    -- the source pool's accepting flag before the move took it out of placement
+    restore_accepting INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  INSERT INTO moves SELECT * FROM moves_copy;
+  DROP TABLE moves_copy;
+  CREATE INDEX moves_active ON moves(state) WHERE state IN ('running', 'paused');
   `,
 ];
 

@@ -6,7 +6,8 @@ import type { CopiesRepo } from './copies.js';
 import { poolsChanged } from './pool-candidates.js';
 
 export type MoveState = 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
-export type MoveKind = 'move' | 'drain';
+/** 'tier': single objects a pool's tiering policy sends on; the source stays in placement. */
+export type MoveKind = 'move' | 'drain' | 'tier';
 export type MoveItemState = 'planned' | 'queued' | 'done' | 'failed' | 'missing';
 export const MOVE_ITEM_STATES: readonly MoveItemState[] = ['planned', 'queued', 'done', 'failed', 'missing'];
 
@@ -53,6 +54,20 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
     insertItems: db.prepare(
       `INSERT INTO move_items (move_id, image_uuid, state, bytes, updated_at)
        SELECT ?, image_uuid, 'planned', size, ? FROM copies WHERE pool_id = ?`,
+    ),
+    insertItem: db.prepare(
+      `INSERT OR IGNORE INTO move_items (move_id, image_uuid, state, bytes, updated_at)
+       SELECT ?, image_uuid, 'planned', size, ? FROM copies WHERE pool_id = ? AND image_uuid = ?`,
+    ),
+    // Objects a tiering policy sends on: primary in the pool, old enough, ready, a good copy
+    // there, and in no open item of a running or paused move.
+    tierCandidates: db.prepare(
+      `SELECT o.image_uuid, o.size FROM objects o
+       JOIN copies c ON c.image_uuid = o.image_uuid AND c.pool_id = o.pool_id AND c.state = 'ok'
+       WHERE o.pool_id = ? AND o.created_at < ? AND o.state = 'stored' AND o.status = 'ready'
+         AND NOT EXISTS (SELECT 1 FROM move_items i JOIN moves m ON m.move_id = i.move_id
+           WHERE i.image_uuid = o.image_uuid AND i.state IN ('planned', 'queued') AND m.state IN ('running', 'paused'))
+       ORDER BY o.created_at, o.image_uuid LIMIT ?`,
     ),
     poolAccepting: db.prepare('SELECT accepting FROM pools WHERE pool_id = ?').pluck(),
     setAccepting: db.prepare('UPDATE pools SET accepting = ?, updated_at = ? WHERE pool_id = ?'),
@@ -134,6 +149,18 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
       return repo.get(move_id)!;
     }),
 
+    /**
+     * A tier move: planned items for just these objects' copies in the source pool. The pool keeps
+     * taking uploads (accepting untouched, nothing to restore).
+     */
+    createTier: db.transaction((opts: { source: string; target: string; uuids: readonly string[]; now: number }): MoveRow => {
+      const move_id = randomUUID();
+      const restore = (s.poolAccepting.get(opts.source) as number | undefined) ?? 1;
+      s.insert.run({ move_id, source: opts.source, target: opts.target, kind: 'tier', restore, now: opts.now });
+      for (const uuid of opts.uuids) s.insertItem.run(move_id, opts.now, opts.source, uuid);
+      return repo.get(move_id)!;
+    }),
+
     /** Compare-and-set; `finished` moves get finished_at and (plain moves) their pool's accepting back. */
     transition: db.transaction((moveId: string, from: MoveState[], to: MoveState, now: number): MoveRow => {
       const m = repo.get(moveId);
@@ -160,6 +187,9 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
     item: (moveId: string, uuid: string) => s.item.get(moveId, uuid) as MoveItemRow | undefined,
     planned: (moveId: string, limit: number) => s.planned.all(moveId, limit) as MoveItemRow[],
     setItem,
+    /** Objects of `poolId` created before `before` that a tier move may take (oldest first). */
+    tierCandidates: (poolId: string, before: number, limit: number) =>
+      s.tierCandidates.all(poolId, before, limit) as { image_uuid: string; size: number }[],
     itemEnsured: (moveId: string, uuid: string, now: number) => void s.itemEnsured.run(now, moveId, uuid),
     due: (before: number, limit: number) => s.due.all(before, limit) as DueItem[],
     activeItemCounts: () => s.itemCountsAll.all() as { state: MoveItemState; n: number }[],

@@ -11,6 +11,9 @@ export interface PoolRow {
   accepting: number;
   replication_factor: number;
   reserved_bytes: number;
+  /** Tiering policy: objects older than this move to a pool of tiering_to_tier (both or neither). */
+  tiering_after_seconds: number | null;
+  tiering_to_tier: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -25,7 +28,12 @@ export interface PoolInput {
   replication_factor: number;
 }
 
-export type PoolPatch = Partial<Omit<PoolInput, 'pool_id' | 'node_id'>>;
+export interface TieringPolicy {
+  after_seconds: number;
+  to_tier: string;
+}
+
+export type PoolPatch = Partial<Omit<PoolInput, 'pool_id' | 'node_id'>> & { tiering?: TieringPolicy | null };
 
 /** Pools as the operator registered them; capacity comes from heartbeats, not from here. */
 export function poolsRepo(db: Database) {
@@ -41,6 +49,9 @@ export function poolsRepo(db: Database) {
        accepting = @accepting, replication_factor = @replication_factor, updated_at = @now
      WHERE pool_id = @pool_id`,
   );
+
+  const setTiering = db.prepare('UPDATE pools SET tiering_after_seconds = ?, tiering_to_tier = ?, updated_at = ? WHERE pool_id = ?');
+  const withTiering = db.prepare('SELECT * FROM pools WHERE tiering_after_seconds IS NOT NULL ORDER BY pool_id');
 
   const repo = {
     get(poolId: string): PoolRow | undefined {
@@ -62,9 +73,15 @@ export function poolsRepo(db: Database) {
       poolsChanged(db);
       return { pool: repo.get(input.pool_id)!, created: !existing };
     },
+    /** Pools with a tiering policy. */
+    tiered(): PoolRow[] {
+      return withTiering.all() as PoolRow[];
+    },
     patch(poolId: string, patch: PoolPatch): PoolRow {
       const existing = repo.get(poolId);
       if (!existing) throw errors.notFound('not_found', `no pool ${poolId}`);
+      if (patch.tiering !== undefined)
+        setTiering.run(patch.tiering?.after_seconds ?? null, patch.tiering?.to_tier ?? null, Date.now(), poolId);
       update.run({
         pool_id: poolId,
         tier: patch.tier ?? existing.tier,
@@ -93,6 +110,7 @@ export function poolView(p: PoolRow) {
     accepting: p.accepting === 1,
     replication_factor: p.replication_factor,
     reserved_bytes: p.reserved_bytes,
+    tiering: p.tiering_after_seconds === null || p.tiering_to_tier === null ? null : { after_seconds: p.tiering_after_seconds, to_tier: p.tiering_to_tier },
     created_at: new Date(p.created_at).toISOString(),
     updated_at: new Date(p.updated_at).toISOString(),
   };

@@ -21,6 +21,8 @@ export interface DurabilitySettings {
   moveBatch: number;
   /** A pending/deleting copy or queued item whose job was ensured longer ago is ensured again. */
   jobRetryMs: number;
+  /** Tiering policies are applied at most this often (default 3600000). */
+  tieringIntervalMs?: number;
 }
 
 export interface DurabilityDeps {
@@ -39,7 +41,7 @@ export interface TickContext {
   now: number;
   nodes: Map<string, NodeRow>;
   heartbeats: ReadonlyMap<string, NodeHeartbeat>;
-  /** Sources of running or paused moves. */
+  /** Sources of running or paused moves (tier moves excepted: their pools stay in service). */
   drainingPools: Set<string>;
   /** Pending bytes per pool, grown as this tick plans more. */
   plannedBytes: Map<string, number>;

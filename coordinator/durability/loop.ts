@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DurabilityDeps, TickContext } from './context.js';
 import { applyLiveness } from './liveness.js';
 import { advanceMoves, reensureMoveItems, retireDrained } from './moves.js';
+import { planTiering } from './tiering.js';
 import { restoreFromBackups, restoreMemory } from './restore.js';
 import { failoverPrimaries, planReplicas, reensureCopies, repairCorrupt, trimSurplus } from './repair.js';
 
@@ -9,7 +10,7 @@ export type TickReport = Awaited<ReturnType<DurabilityLoop['tick']>>;
 
 /**
  * The coordinator's durability work: node liveness, replication to each pool's factor, repair of
- * corrupt and lost copies, restore from S3 of objects only the backup still has, removal of surplus copies, primary failover and pool moves. One tick at
+ * corrupt and lost copies, restore from S3 of objects only the backup still has, removal of surplus copies, primary failover, pool moves and tiering. One tick at
  * a time, every repairIntervalMs or sooner when woken (an upload to a replicated pool, an admin
  * call). Everything a tick does is recorded in SQLite before or as its job is added, and jobs
  * are added by deterministic id, so a tick cut short or repeated is harmless.
@@ -24,6 +25,7 @@ export class DurabilityLoop {
   readonly #lostLogged = new Set<string>();
   readonly #restore = restoreMemory();
   readonly #gaveUp = new Map<string, Set<string>>();
+  #tieredAt = -Infinity;
 
   constructor(private readonly deps: DurabilityDeps) {}
 
@@ -58,7 +60,7 @@ export class DurabilityLoop {
       now,
       nodes: new Map(repos.nodes.list().map((n) => [n.node_id, n])),
       heartbeats: await heartbeats.get(),
-      drainingPools: new Set(repos.moves.active().map((m) => m.source_pool_id)),
+      drainingPools: new Set(repos.moves.active().filter((m) => m.kind !== 'tier').map((m) => m.source_pool_id)),
       plannedBytes: repos.copies.pendingBytes(),
       gaveUp: this.#gaveUp,
     };
@@ -66,6 +68,11 @@ export class DurabilityLoop {
     if (this.#gaveUp.size > 10_000) this.#gaveUp.clear();
     const liveness = applyLiveness(this.deps, ctx, this.#lostLogged);
     const failover = failoverPrimaries(this.deps, ctx);
+    let tiering: ReturnType<typeof planTiering> | undefined;
+    if (now - this.#tieredAt >= (this.deps.settings.tieringIntervalMs ?? 3_600_000)) {
+      this.#tieredAt = now;
+      tiering = planTiering(this.deps, ctx);
+    }
     const moves = await advanceMoves(this.deps, ctx);
     const moveJobs = await reensureMoveItems(this.deps, ctx);
     const copyJobs = await reensureCopies(this.deps, ctx);
@@ -74,7 +81,7 @@ export class DurabilityLoop {
     const corrupt = await repairCorrupt(this.deps, ctx);
     const surplus = await trimSurplus(this.deps, ctx);
     const retire = retireDrained(this.deps, ctx);
-    return { liveness, failover, moves, moveJobs, copyJobs, replicas, restores, corrupt, surplus, retire };
+    return { liveness, failover, tiering, moves, moveJobs, copyJobs, replicas, restores, corrupt, surplus, retire };
   }
 
   async #run(): Promise<void> {

@@ -29,7 +29,14 @@ const nodePoolSchema = z.object({
   replication_factor: poolSettings.replication_factor.default(poolDefaults.replication_factor),
 });
 const poolSchema = nodePoolSchema.extend({ node_id: nodeId });
-const patchSchema = z.object(poolSettings).partial().strict();
+const tieringSchema = z
+  .object({ after_seconds: z.number().int().min(1), to_tier: z.enum(['warm', 'cold']) })
+  .strict()
+  .nullable();
+const patchSchema = z
+  .object({ ...poolSettings, tiering: tieringSchema })
+  .partial()
+  .strict();
 const nodeSchema = z.object({
   node_id: nodeId,
   public_key: z
@@ -164,6 +171,12 @@ export function adminNodeRoutes(deps: CoordinatorDeps) {
 
   app.patch('/pools/:pool_id', async (c) => {
     const body = await jsonBody(c, patchSchema);
+    const current = repos.pools.get(c.req.param('pool_id'));
+    const tier = body.tier ?? current?.tier;
+    const toTier = body.tiering === undefined ? current?.tiering_to_tier : body.tiering?.to_tier;
+    // A policy into the pool's own tier would shuttle objects between pools of that tier forever.
+    if (current && toTier && toTier === tier)
+      throw errors.badRequest('invalid_tiering', `pool ${current.pool_id} is already ${tier}; tiering must go to another tier`);
     const pool = repos.pools.patch(c.req.param('pool_id'), body);
     // A changed factor is acted on now: new replicas, or surplus copies trimmed.
     if (body.replication_factor !== undefined) deps.durability?.wake();
