@@ -50,7 +50,7 @@ export class LocalCopyBad extends Error {
 }
 
 /** The target refused for good (bad path, conflicting record): retrying the same PUT cannot help. */
-export function refused(status: number, body: string): AppError {
+function refused(status: number, body: string): AppError {
   return new AppError({ code: 'replicate_refused', status: 502, retryable: false, message: `target answered ${status}: ${body.slice(0, 300)}` });
 }
 
