@@ -125,8 +125,14 @@ export class CoordinatorKeys extends CachedKeySet {
  * `kid` = node id): a peer's replication PUT is checked against its sender's key.
  */
 export class NodeKeys extends CachedKeySet {
+  /**
+   * A short refetch cooldown by default: nodes join the cluster at any time, and a peer
+   * registered after this node started must be accepted within seconds — with the coordinator
+   * keys' 30 s, repair PUTs from a newer node were refused until their retries ran out. Made-up
+   * node ids still cost the coordinator at most one fetch per cooldown.
+   */
   constructor(opts: CachedKeySetOptions) {
-    super(opts, 'the node keys');
+    super({ cooldownMs: 2000, ...opts }, 'the node keys');
   }
 
   /** The node's public key, or undefined when no such node is registered (→ 401 `unknown_node`). */
