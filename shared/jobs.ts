@@ -2,10 +2,10 @@ import type { RestoreItem } from './restore.js';
 
 /**
  * Jobs in a node's queue (`jobs-{node_id}`, BullMQ). The node adds its own variant jobs; the
- * coordinator adds the copy work it plans (replicate, move, delete, restore), since it owns the object
+ * coordinator adds the copy work it plans (replicate, move, delete, restore, backup_delete), since it owns the object
  * index those jobs change. Both build job ids here, so the same work added twice is one job.
  */
-export const JOB_KINDS = ['variants', 'replicate', 'move', 'backup', 'delete', 'restore'] as const;
+export const JOB_KINDS = ['variants', 'replicate', 'move', 'backup', 'delete', 'restore', 'backup_delete'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** Variant work is split so a burst of uploads gets thumbnails before anyone's full-size encode. */
@@ -30,10 +30,12 @@ export interface JobData {
   pool_id?: string;
   /** restore: the original's record and where S3 has it (fetched with the pool's own S3 client). */
   restore?: Omit<RestoreItem, 'image_uuid'>;
+  /** backup_delete: the keys of a deleted image's backup (original and variants) in the bucket of `pool_id`'s target. */
+  backup?: { bucket: string; keys: string[] };
 }
 
 /** BullMQ priorities: lower runs first. */
-export const PRIORITY: Record<string, number> = { thumbnails: 1, full: 10, replicate: 20, restore: 20, move: 30, backup: 40, delete: 50 };
+export const PRIORITY: Record<string, number> = { thumbnails: 1, full: 10, replicate: 20, restore: 20, move: 30, backup: 40, delete: 50, backup_delete: 60 };
 
 /**
  * Deterministic job id (image + kind [+ phase | target | move]): adding the same work again

@@ -219,6 +219,27 @@ export const MIGRATIONS: string[] = [
   DROP TABLE moves_copy;
   CREATE INDEX moves_active ON moves(state) WHERE state IN ('running', 'paused');
   `,
+  // Image delete: the object leaves \`objects\` (so no scan, placement or restore ever sees it
+  // again) and a tombstone keeps what the clean-up needs — its copies' files are deleted by node
+  // jobs, and its S3 backup after a grace period. Pools get a type: 'disk' (a directory on a
+  // node) or 's3' (a bucket reached through the node that declares it: a cold tier).
+  `
+  CREATE TABLE deleted_objects (
+    image_uuid TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    pool_id TEXT NOT NULL,
+    rel_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    variants TEXT NOT NULL,
+    deleted_at INTEGER NOT NULL,
+    -- when the node reported the S3 backup deleted (NULL: none yet, or there was none)
+    backup_deleted_at INTEGER
+  ) WITHOUT ROWID;
+  CREATE INDEX deleted_objects_at ON deleted_objects(deleted_at);
+  ALTER TABLE pools ADD COLUMN type TEXT NOT NULL DEFAULT 'disk' CHECK (type IN ('disk', 's3'));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
