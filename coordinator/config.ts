@@ -33,6 +33,7 @@ export const coordinatorEnvSchema = z
     FENNEC_MOVE_BATCH: env.int(20, 1),
     FENNEC_JOB_RETRY_MS: env.int(30_000, 100),
     FENNEC_TIERING_INTERVAL_MS: env.int(3_600_000, 100),
+    FENNEC_BACKUP_DELETE_GRACE_SECONDS: env.int(7 * 24 * 3600, 0),
   })
   .transform((e) => ({
     listenHost: e.FENNEC_LISTEN_HOST,
@@ -53,6 +54,8 @@ export const coordinatorEnvSchema = z
     /** How long the signed URLs of private images (image API, webhooks, /i/) stay valid. */
     privateUrlTtlSeconds: e.FENNEC_PRIVATE_URL_TTL_SECONDS,
     logLevel: e.FENNEC_LOG_LEVEL,
+    /** A deleted image's S3 backup is deleted this long after the image (a window to undo a mistake from the bucket). */
+    backupDeleteGraceSeconds: e.FENNEC_BACKUP_DELETE_GRACE_SECONDS,
     /** App webhooks: first retry after this, doubling to the max; dead after maxAttempts (~2 days by default). */
     webhooks: {
       baseBackoffMs: e.FENNEC_WEBHOOK_BACKOFF_MS,
@@ -73,6 +76,7 @@ export const coordinatorEnvSchema = z
       jobRetryMs: e.FENNEC_JOB_RETRY_MS,
       /** Pools' tiering policies are applied at most this often. */
       tieringIntervalMs: e.FENNEC_TIERING_INTERVAL_MS,
+      backupDeleteGraceMs: e.FENNEC_BACKUP_DELETE_GRACE_SECONDS * 1000,
     },
   }));
 

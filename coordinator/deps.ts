@@ -5,6 +5,7 @@ import type { CoordinatorConfig } from './config.js';
 import type { AppsRepo } from './db/apps.js';
 import type { BackupsRepo } from './db/backups.js';
 import type { CopiesRepo } from './db/copies.js';
+import type { DeletionsRepo } from './db/deletions.js';
 import type { MovesRepo } from './db/moves.js';
 import type { NodesRepo } from './db/nodes.js';
 import type { ObjectsRepo } from './db/objects.js';
@@ -28,7 +29,7 @@ export type AppSettings = Pick<
   | 'defaultQuotaBytes'
   | 'heartbeatMaxAgeMs'
 > &
-  Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds'>>;
+  Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds' | 'backupDeleteGraceSeconds'>>;
 
 /** Signs private files' URLs with the current upload-token key (default lifetime one hour). */
 export function urlSigner(deps: Pick<CoordinatorDeps, 'signingKeys' | 'settings'>): UrlSigner {
@@ -55,6 +56,7 @@ export interface CoordinatorDeps {
     copies: CopiesRepo;
     moves: MovesRepo;
     backups: BackupsRepo;
+    deletions: DeletionsRepo;
   };
   heartbeats: HeartbeatSnapshot;
   rateLimits: SessionRateLimits;

@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { appsRepo } from './db/apps.js';
 import { backupsRepo } from './db/backups.js';
 import { copiesRepo } from './db/copies.js';
+import { deletionsRepo } from './db/deletions.js';
 import { movesRepo } from './db/moves.js';
 import { nodesRepo } from './db/nodes.js';
 import { objectsRepo } from './db/objects.js';
@@ -23,5 +24,6 @@ export function createRepos(db: Database): CoordinatorDeps['repos'] {
     sessions: sessionsRepo(db),
     objects: objectsRepo(db),
     backups: backupsRepo(db),
+    deletions: deletionsRepo(db),
   };
 }

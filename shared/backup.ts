@@ -41,3 +41,25 @@ export const backupScheduledSchema = z.object({
   due_at: z.string(),
 });
 export type BackupScheduled = z.infer<typeof backupScheduledSchema>;
+
+/**
+ * The key of a variant's backup beside its original's: the same day path, the variant's file
+ * name (what the node's backup job writes when a pool backs up variants).
+ */
+export function variantKeyBeside(originalKey: string, variantRelPath: string): string {
+  const dir = originalKey.includes('/') ? originalKey.slice(0, originalKey.lastIndexOf('/') + 1) : '';
+  return `${dir}${variantRelPath.slice(variantRelPath.lastIndexOf('/') + 1)}`;
+}
+
+/** Outbox kind: a deleted image's backup keys were removed from the bucket (after the grace period). */
+export const BACKUP_DELETED = 'backup.deleted';
+export const BACKUP_DELETED_ROUTE = '/api/internal/backups/deleted';
+export const backupDeletedSchema = z.object({
+  image_uuid: z.string().uuid(),
+  node_id: z.string().min(1),
+  pool_id: z.string().min(1),
+  bucket: z.string().min(1),
+  keys: z.array(z.string().min(1)).min(1),
+  at: z.string(),
+});
+export type BackupDeleted = z.infer<typeof backupDeletedSchema>;

@@ -6,7 +6,14 @@ import {
   PURPOSE_IMAGE_THUMBNAILS_READY,
   PURPOSE_UPLOAD_COMPLETE,
 } from '../shared/api.js';
-import { BACKUP_SCHEDULED, BACKUP_SCHEDULED_ROUTE, BACKUP_STORED, BACKUP_STORED_ROUTE } from '../shared/backup.js';
+import {
+  BACKUP_DELETED,
+  BACKUP_DELETED_ROUTE,
+  BACKUP_SCHEDULED,
+  BACKUP_SCHEDULED_ROUTE,
+  BACKUP_STORED,
+  BACKUP_STORED_ROUTE,
+} from '../shared/backup.js';
 import { COPY_REPORT_ROUTES } from '../shared/replication.js';
 import { DeliveryLoop } from '../shared/delivery-loop.js';
 import type { Logger } from '../shared/logger.js';
@@ -42,6 +49,7 @@ const ROUTES: Record<string, { path: string; purpose: string }> = {
   // S3 backups (shared/backup.ts).
   [BACKUP_STORED]: { path: BACKUP_STORED_ROUTE, purpose: BACKUP_STORED },
   [BACKUP_SCHEDULED]: { path: BACKUP_SCHEDULED_ROUTE, purpose: BACKUP_SCHEDULED },
+  [BACKUP_DELETED]: { path: BACKUP_DELETED_ROUTE, purpose: BACKUP_DELETED },
 };
 
 async function undiciSend(url: string, body: string, token: string): Promise<number> {

@@ -61,6 +61,7 @@ export function backupsRepo(db: Database) {
   const s = {
     get: db.prepare('SELECT * FROM backups WHERE image_uuid = ?'),
     object: db.prepare('SELECT image_uuid, size, sha256 FROM objects WHERE image_uuid = ?'),
+    deletedObject: db.prepare('SELECT image_uuid, size, sha256 FROM deleted_objects WHERE image_uuid = ?'),
     poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
     // Holds a copy (any state), is the primary, or was the source of a move of the object.
     holder: db
@@ -123,6 +124,8 @@ export function backupsRepo(db: Database) {
 
     /** `backup.scheduled`: the window opens; a later report moves the due time, a stored backup stays. */
     scheduled: db.transaction((r: BackupScheduled, now: number): { state: BackupState; changed: boolean } => {
+      // The image was deleted before the report arrived: no window to show, nothing will be backed up.
+      if (!s.object.get(r.image_uuid) && s.deletedObject.get(r.image_uuid)) return { state: 'none', changed: false };
       requireObject(r.image_uuid);
       requireHolder(r);
       const due = Date.parse(r.due_at);
@@ -142,8 +145,14 @@ export function backupsRepo(db: Database) {
      * stored location is kept; a later report of another location changes nothing (`other_location`).
      */
     stored: db.transaction((r: BackupStored, now: number): { state: BackupState; changed: boolean; other_location: boolean } => {
-      const o = requireObject(r.image_uuid);
-      requireHolder(r);
+      // A backup that finished after its image was deleted is recorded all the same, so the
+      // grace-period clean-up deletes it too (the copies that made the node a holder may be gone).
+      const gone = s.object.get(r.image_uuid) ? undefined : (s.deletedObject.get(r.image_uuid) as { size: number; sha256: string } | undefined);
+      const o = gone ?? requireObject(r.image_uuid);
+      if (gone) {
+        if (s.poolNode.get(r.pool_id) !== r.node_id)
+          throw errors.conflict('pool_mismatch', `pool ${r.pool_id} is not a pool of node ${r.node_id}`);
+      } else requireHolder(r);
       if (o.size !== r.size || o.sha256 !== r.sha256)
         throw errors.checksumMismatch(`backup of ${r.image_uuid} has other bytes than the object`);
       const existing = get(r.image_uuid);

@@ -91,6 +91,7 @@ export function copiesRepo(db: Database) {
        WHERE c.image_uuid = ? ORDER BY c.created_at, c.pool_id`,
     ),
     object: db.prepare('SELECT image_uuid, pool_id, node_id, size, sha256 FROM objects WHERE image_uuid = ?'),
+    deletedObject: db.prepare('SELECT image_uuid, size, sha256 FROM deleted_objects WHERE image_uuid = ?'),
     poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
     nodeState: db.prepare('SELECT state FROM nodes WHERE node_id = ?').pluck(),
     insert: db.prepare(
@@ -252,7 +253,12 @@ export function copiesRepo(db: Database) {
      * good (409/422), which the node's outbox records as dead.
      */
     stored: db.transaction((r: CopyStored, now: number): { state: CopyState; created: boolean } => {
-      const o = requireObject(r.image_uuid);
+      // A copy that landed after its image was deleted (a replica or move in flight) is recorded
+      // to be deleted: its row makes the durability loop send the delete job.
+      const gone = s.object.get(r.image_uuid)
+        ? undefined
+        : (s.deletedObject.get(r.image_uuid) as { size: number; sha256: string } | undefined);
+      const o = gone ?? requireObject(r.image_uuid);
       if (s.poolNode.get(r.pool_id) !== r.node_id)
         throw errors.conflict('pool_mismatch', `pool ${r.pool_id} is not a pool of node ${r.node_id}`);
       if (s.nodeState.get(r.node_id) === 'lost')
@@ -260,6 +266,11 @@ export function copiesRepo(db: Database) {
       if (o.size !== r.size || o.sha256 !== r.sha256)
         throw new AppError({ code: 'checksum_mismatch', status: 422, message: `copy of ${r.image_uuid} has other bytes than the object` });
       const existing = s.get.get(r.image_uuid, r.pool_id) as CopyRow | undefined;
+      if (gone) {
+        if (!existing) repo.insert({ image_uuid: r.image_uuid, pool_id: r.pool_id, node_id: r.node_id, state: 'deleting', size: r.size, sha256: r.sha256 }, now);
+        else if (existing.state !== 'deleting') repo.setState(r.image_uuid, r.pool_id, 'deleting', 'image deleted', now);
+        return { state: 'deleting', created: !existing };
+      }
       if (!existing) {
         repo.insert({ image_uuid: r.image_uuid, pool_id: r.pool_id, node_id: r.node_id, state: 'ok', size: r.size, sha256: r.sha256 }, now);
         return { state: 'ok', created: true };

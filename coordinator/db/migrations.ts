@@ -234,6 +234,8 @@ export const MIGRATIONS: string[] = [
     sha256 TEXT NOT NULL,
     variants TEXT NOT NULL,
     deleted_at INTEGER NOT NULL,
+    -- the backup_delete job was last ensured in a node's queue (NULL: never)
+    backup_ensured_at INTEGER,
     -- when the node reported the S3 backup deleted (NULL: none yet, or there was none)
     backup_deleted_at INTEGER
   ) WITHOUT ROWID;

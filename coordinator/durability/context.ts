@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { NodeHeartbeat } from '../../shared/heartbeat.js';
 import type { CopiesRepo, CopyWithNode } from '../db/copies.js';
+import type { DeletionsRepo } from '../db/deletions.js';
 import type { MovesRepo } from '../db/moves.js';
 import type { NodeRow, NodesRepo } from '../db/nodes.js';
 import type { ObjectsRepo } from '../db/objects.js';
@@ -23,10 +24,12 @@ export interface DurabilitySettings {
   jobRetryMs: number;
   /** Tiering policies are applied at most this often (default 3600000). */
   tieringIntervalMs?: number;
+  /** A deleted image's stored backup is deleted this long after the image (default 7 days). */
+  backupDeleteGraceMs?: number;
 }
 
 export interface DurabilityDeps {
-  repos: { nodes: NodesRepo; pools: PoolsRepo; copies: CopiesRepo; moves: MovesRepo; objects: ObjectsRepo };
+  repos: { nodes: NodesRepo; pools: PoolsRepo; copies: CopiesRepo; moves: MovesRepo; objects: ObjectsRepo; deletions: DeletionsRepo };
   heartbeats: HeartbeatSnapshot;
   jobs: NodeJobs;
   logger: Logger;

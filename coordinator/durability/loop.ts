@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DurabilityDeps, TickContext } from './context.js';
+import { deleteExpiredBackups } from './deletions.js';
 import { applyLiveness } from './liveness.js';
 import { advanceMoves, reensureMoveItems, retireDrained } from './moves.js';
 import { planTiering } from './tiering.js';
@@ -10,7 +11,7 @@ export type TickReport = Awaited<ReturnType<DurabilityLoop['tick']>>;
 
 /**
  * The coordinator's durability work: node liveness, replication to each pool's factor, repair of
- * corrupt and lost copies, restore from S3 of objects only the backup still has, removal of surplus copies, primary failover, pool moves and tiering. One tick at
+ * corrupt and lost copies, restore from S3 of objects only the backup still has, removal of surplus copies, primary failover, pool moves, tiering and the deletion of deleted images' backups after their grace period. One tick at
  * a time, every repairIntervalMs or sooner when woken (an upload to a replicated pool, an admin
  * call). Everything a tick does is recorded in SQLite before or as its job is added, and jobs
  * are added by deterministic id, so a tick cut short or repeated is harmless.
@@ -81,7 +82,8 @@ export class DurabilityLoop {
     const corrupt = await repairCorrupt(this.deps, ctx);
     const surplus = await trimSurplus(this.deps, ctx);
     const retire = retireDrained(this.deps, ctx);
-    return { liveness, failover, tiering, moves, moveJobs, copyJobs, replicas, restores, corrupt, surplus, retire };
+    const deletedBackups = await deleteExpiredBackups(this.deps, ctx);
+    return { liveness, failover, tiering, moves, moveJobs, copyJobs, replicas, restores, corrupt, surplus, retire, deletedBackups };
   }
 
   async #run(): Promise<void> {

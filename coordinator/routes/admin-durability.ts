@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { CoordinatorEnv } from '../auth.js';
 import type { ProtectionClass } from '../db/backups.js';
 import type { CoordinatorDeps } from '../deps.js';
+import { DEFAULT_BACKUP_DELETE_GRACE_MS } from '../durability/deletions.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -12,6 +13,12 @@ export function protectionLabel(k: Pick<ProtectionClass, 'copies' | 's3' | 'late
   const lost = k.copies === 0 ? ' (lost)' : '';
   if (k.s3 === 'pending') return `${copies}, backup pending until ${iso(k.latest_due_at)}${lost}`;
   return `${copies}, no backup${lost}`;
+}
+
+function deletedSummary(deps: CoordinatorDeps, now: number) {
+  const graceSeconds = deps.settings.backupDeleteGraceSeconds ?? DEFAULT_BACKUP_DELETE_GRACE_MS / 1000;
+  const d = deps.repos.deletions.summary(now, graceSeconds * 1000);
+  return { ...d, next_backup_delete_at: iso(d.next_backup_delete_at), backup_grace_seconds: graceSeconds };
 }
 
 /**
@@ -44,6 +51,8 @@ export function adminDurabilityRoutes(deps: CoordinatorDeps) {
           ? { oldest_due_at: iso(k.oldest_due_at), latest_due_at: iso(k.latest_due_at), overdue: k.overdue }
           : {}),
       })),
+      // Deleted images still being cleaned up: files on nodes, then backups after the grace period.
+      deleted: deletedSummary(deps, now),
       unscrubbed_copies: scrubs.unscrubbed,
       oldest_scrub_at: iso(scrubs.oldest_scrub_at),
       generated_at: new Date(now).toISOString(),

@@ -1,9 +1,12 @@
 import { Hono } from 'hono';
 import {
+  BACKUP_DELETED,
+  BACKUP_DELETED_ROUTE,
   BACKUP_SCHEDULED,
   BACKUP_SCHEDULED_ROUTE,
   BACKUP_STORED,
   BACKUP_STORED_ROUTE,
+  backupDeletedSchema,
   backupScheduledSchema,
   backupStoredSchema,
 } from '../../shared/backup.js';
@@ -50,6 +53,15 @@ export function backupReportRoutes(deps: CoordinatorDeps) {
     if (other_location)
       logger.info({ image_uuid: body.image_uuid, node_id: body.node_id, bucket: body.bucket, key: body.key }, 'backup reported at another location; the first is kept');
     return c.json({ ok: true, state, changed });
+  });
+
+  // A deleted image's backup keys are gone from the bucket (the node ran its backup_delete job).
+  app.post(under(BACKUP_DELETED_ROUTE), signer(BACKUP_DELETED), (c) => {
+    const body = validate(backupDeletedSchema, c.get('nodeBody'));
+    ownNode(body.node_id, c.get('nodeClaims').iss);
+    const { changed } = repos.deletions.backupDeleted(body, Date.now());
+    if (changed) logger.info({ image_uuid: body.image_uuid, node_id: body.node_id, bucket: body.bucket, keys: body.keys.length }, 'backup of a deleted image deleted');
+    return c.json({ ok: true, changed });
   });
   return app;
 }

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { AppError, errors } from '../../shared/errors.js';
+import { errors } from '../../shared/errors.js';
 import { appAuth, type CoordinatorEnv } from '../auth.js';
 import { urlSigner, type CoordinatorDeps } from '../deps.js';
 import { imageView } from '../image-view.js';
@@ -15,14 +15,21 @@ export function imageRoutes(deps: CoordinatorDeps) {
     return c.json(imageView(o, urlSigner(deps), deps.repos.copies.ofImage(o.image_uuid), deps.repos.backups.get(o.image_uuid)));
   });
 
+  /**
+   * 204: the image is gone from the index at once (its URLs, /i and the API answer 404, its bytes
+   * leave the user's usage); its files are deleted by node jobs soon after, and its S3 backup
+   * after FENNEC_BACKUP_DELETE_GRACE_SECONDS. A repeated DELETE by the same app is 204 again, so
+   * an app that lost the first answer can simply retry.
+   */
   app.delete('/:uuid', (c) => {
-    const o = deps.repos.objects.get(c.req.param('uuid'));
-    if (!o || o.app_id !== c.get('app').app_id) throw errors.notFound('not_found', 'no such image');
-    throw new AppError({
-      code: 'not_implemented',
-      status: 501,
-      message: 'delete needs node-side jobs, which are not built yet',
-    });
+    const uuid = c.req.param('uuid');
+    const result = deps.repos.deletions.delete(uuid, c.get('app').app_id, Date.now());
+    if (result.outcome === 'not_found') throw errors.notFound('not_found', 'no such image');
+    if (result.outcome === 'deleted') {
+      deps.logger.info({ image_uuid: uuid, app_id: result.row.app_id, copies: result.copies, backup: result.backup }, 'image deleted');
+      deps.durability?.wake();
+    }
+    return c.body(null, 204);
   });
   return app;
 }

@@ -19,7 +19,7 @@ const QUEUE_SIZE = 2;
 
 const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
 }

@@ -8,7 +8,8 @@ import { PoolSet } from '../pools.js';
 import { backupHandler, type BackupDestination } from '../backup/job.js';
 import { backupJob, backupLaneOptions, hasBackups } from '../backup/lane.js';
 import { createBackupRecords } from '../backup/records.js';
-import { createS3Client } from '../backup/s3.js';
+import { backupDeleteHandler } from '../backup/delete.js';
+import { backupDestinations } from '../backup/destinations.js';
 import { loadOrCreateEd25519Key } from '../../shared/keys.js';
 import { localObjects } from '../replication/local-objects.js';
 import { moveItemReporter } from '../replication/move-report.js';
@@ -67,6 +68,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     onPhase: (phase, seconds) => send({ t: 'phase', phase, seconds }),
   });
   const copies = copyJobDeps(cfg, { db, pools, logger, send });
+  const destinations = backupDestinations(cfg);
   jobs = new NodeJobs({
     role: 'worker',
     connection,
@@ -79,6 +81,13 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
       move: moveHandler(copies),
       delete: deleteHandler(copies),
       restore: restoreHandler(restoreJobDeps(cfg, { db, pools, logger, enqueue: (data) => jobs.enqueue(data), changed: copies.changed })),
+      backup_delete: backupDeleteHandler({
+        db,
+        nodeId: cfg.nodeId,
+        logger,
+        destinationFor: (poolId) => destinations.get(poolId),
+        wakeOutbox: () => send({ t: 'outbox' }),
+      }),
     },
     pending: () => state.pending().map(nextVariantJob),
     ...queueSettings(cfg),
@@ -88,7 +97,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
       if (data.kind === 'variants') state.failed(data.image_uuid, reason);
     },
   });
-  backupJobs = backupWorker(cfg, { db, pools, logger, send, connection });
+  backupJobs = backupWorker(cfg, { db, pools, logger, send, connection, destinations });
   connection.connect().catch(() => undefined);
   jobs.start();
   backupJobs?.start();
@@ -155,15 +164,17 @@ function copyJobDeps(
 /** The backup lane's worker: one S3 client per pool with a target, the pools' limits inside. */
 function backupWorker(
   cfg: NodeConfig,
-  ctx: { db: ReturnType<typeof openDb>; pools: PoolSet; logger: Logger; send: (msg: WorkerMessage) => void; connection: ReturnType<typeof jobsConnection> },
+  ctx: {
+    db: ReturnType<typeof openDb>;
+    pools: PoolSet;
+    logger: Logger;
+    send: (msg: WorkerMessage) => void;
+    connection: ReturnType<typeof jobsConnection>;
+    destinations: Map<string, BackupDestination>;
+  },
 ): NodeJobs | undefined {
   if (!hasBackups(cfg)) return undefined;
   const records = createBackupRecords(ctx.db, cfg.nodeId);
-  const destinations = new Map<string, BackupDestination>();
-  for (const p of cfg.pools) {
-    const creds = cfg.backup.credentials[p.id];
-    if (p.backup && creds) destinations.set(p.id, { target: p.backup, s3: createS3Client(p.backup, creds) });
-  }
   return new NodeJobs({
     role: 'worker',
     connection: ctx.connection,
@@ -175,7 +186,7 @@ function backupWorker(
         records,
         pools: ctx.pools,
         logger: ctx.logger,
-        destinationFor: (poolId) => destinations.get(poolId),
+        destinationFor: (poolId) => ctx.destinations.get(poolId),
         wakeOutbox: () => ctx.send({ t: 'outbox' }),
       }),
     },
