@@ -5,6 +5,7 @@ import type { CoordinatorDeps } from '../deps.js';
 import { jsonBody } from '../validate.js';
 import { adminDurabilityRoutes } from './admin-durability.js';
 import { adminMoveRoutes } from './admin-moves.js';
+import { adminRestoreRoutes } from './admin-restore.js';
 import { adminNodeRoutes } from './admin-nodes.js';
 
 const appSchema = z.object({
@@ -83,6 +84,7 @@ export function adminRoutes(deps: CoordinatorDeps) {
 
   app.route('/', adminNodeRoutes(deps));
   app.route('/', adminMoveRoutes(deps));
+  app.route('/', adminRestoreRoutes(deps));
   app.route('/', adminDurabilityRoutes(deps));
   return app;
 }
