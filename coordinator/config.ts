@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 import { env } from '../shared/config.js';
 import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
@@ -33,6 +34,12 @@ export const coordinatorEnvSchema = z
     FENNEC_MOVE_BATCH: env.int(20, 1),
     FENNEC_JOB_RETRY_MS: env.int(30_000, 100),
     FENNEC_TIERING_INTERVAL_MS: env.int(3_600_000, 100),
+    // When set, tiering runs on this node-cron schedule (e.g. "0 3 * * *": nightly, off-peak) instead of the interval.
+    FENNEC_TIERING_CRON: z
+      .string()
+      .min(1)
+      .refine((v) => cron.validate(v), 'FENNEC_TIERING_CRON is not a cron expression')
+      .optional(),
     FENNEC_BACKUP_DELETE_GRACE_SECONDS: env.int(7 * 24 * 3600, 0),
   })
   .transform((e) => ({
@@ -76,6 +83,7 @@ export const coordinatorEnvSchema = z
       jobRetryMs: e.FENNEC_JOB_RETRY_MS,
       /** Pools' tiering policies are applied at most this often. */
       tieringIntervalMs: e.FENNEC_TIERING_INTERVAL_MS,
+      tieringCron: e.FENNEC_TIERING_CRON,
       backupDeleteGraceMs: e.FENNEC_BACKUP_DELETE_GRACE_SECONDS * 1000,
     },
   }));

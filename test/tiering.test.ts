@@ -36,7 +36,8 @@ describe('tiering: hot → warm → cold by age', () => {
       coordinatorEnv: {
         FENNEC_HEARTBEAT_MAX_AGE_MS: '1500',
         FENNEC_REPAIR_INTERVAL_MS: '200',
-        FENNEC_TIERING_INTERVAL_MS: '300',
+        // node-cron with seconds: the policy is applied every second, as a nightly schedule would be once a night.
+        FENNEC_TIERING_CRON: '* * * * * *',
         FENNEC_JOB_RETRY_MS: '2000',
       },
     });

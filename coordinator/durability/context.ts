@@ -24,6 +24,8 @@ export interface DurabilitySettings {
   jobRetryMs: number;
   /** Tiering policies are applied at most this often (default 3600000). */
   tieringIntervalMs?: number;
+  /** node-cron expression: when set, tiering runs when it fires instead of every tieringIntervalMs. */
+  tieringCron?: string;
   /** A deleted image's stored backup is deleted this long after the image (default 7 days). */
   backupDeleteGraceMs?: number;
 }

@@ -1,11 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DurabilityDeps, TickContext } from './context.js';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { DurabilityDeps, DurabilitySettings, TickContext } from './context.js';
 import { deleteExpiredBackups } from './deletions.js';
 import { applyLiveness } from './liveness.js';
 import { advanceMoves, reensureMoveItems, retireDrained } from './moves.js';
 import { planTiering } from './tiering.js';
 import { restoreFromBackups, restoreMemory } from './restore.js';
 import { failoverPrimaries, planReplicas, reensureCopies, repairCorrupt, trimSurplus } from './repair.js';
+
+/** Tiering runs when the cron schedule asked for it, or (without a schedule) once per interval. */
+export function tieringDue(o: { now: number; lastAt: number; requested: boolean; settings: Pick<DurabilitySettings, 'tieringCron' | 'tieringIntervalMs'> }): boolean {
+  if (o.requested) return true;
+  if (o.settings.tieringCron) return false;
+  return o.now - o.lastAt >= (o.settings.tieringIntervalMs ?? 3_600_000);
+}
 
 export type TickReport = Awaited<ReturnType<DurabilityLoop['tick']>>;
 
@@ -27,11 +35,21 @@ export class DurabilityLoop {
   readonly #restore = restoreMemory();
   readonly #gaveUp = new Map<string, Set<string>>();
   #tieredAt = -Infinity;
+  #tieringRequested = false;
+  #tieringTask: ScheduledTask | undefined;
 
   constructor(private readonly deps: DurabilityDeps) {}
 
   start(): void {
+    const expr = this.deps.settings.tieringCron;
+    if (expr && !this.#tieringTask) this.#tieringTask = cron.schedule(expr, () => this.requestTiering(), { name: 'tiering' });
     this.#loop ??= this.#run();
+  }
+
+  /** Tiering policies are applied in the next tick (the cron schedule's call; also for tests). */
+  requestTiering(): void {
+    this.#tieringRequested = true;
+    this.wake();
   }
 
   /** Runs a tick soon; a wake during a tick runs another right after it. */
@@ -43,6 +61,7 @@ export class DurabilityLoop {
   /** Lets the running tick finish; safe to call twice. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    await this.#tieringTask?.destroy();
     this.#wake?.();
     await this.#loop;
     await this.#chain.catch(() => undefined);
@@ -70,8 +89,9 @@ export class DurabilityLoop {
     const liveness = applyLiveness(this.deps, ctx, this.#lostLogged);
     const failover = failoverPrimaries(this.deps, ctx);
     let tiering: ReturnType<typeof planTiering> | undefined;
-    if (now - this.#tieredAt >= (this.deps.settings.tieringIntervalMs ?? 3_600_000)) {
+    if (tieringDue({ now, lastAt: this.#tieredAt, requested: this.#tieringRequested, settings: this.deps.settings })) {
       this.#tieredAt = now;
+      this.#tieringRequested = false;
       tiering = planTiering(this.deps, ctx);
     }
     const moves = await advanceMoves(this.deps, ctx);
