@@ -50,6 +50,17 @@ describe('admin page in a real headless Chromium', () => {
     const failure = page.locator('#failures tbody tr', { hasText: up.body.image_uuid.slice(0, 8) });
     await failure.waitFor();
     expect(await failure.textContent()).toContain('s01 / s01-hot');
+    // Durability: the one object has its one copy and no backup (no S3 target here): at risk.
+    const cls = page.locator('#durability tr[data-protection="1 copy, no backup"]');
+    await cls.waitFor();
+    expect(await cls.textContent()).toContain('at risk');
+    expect(await page.textContent('#durability-notes')).toMatch(/1 copy not scrubbed yet.*deleted images: 0 copies to delete/);
+    // A tiering policy shows in its pool's row.
+    expect(await page.textContent('#pools tr[data-pool="s01-hot"] td[data-col="tiering"]')).toBe('–');
+    await t.cluster.admin('PATCH', '/api/v1/admin/pools/s01-hot', { tiering: { after_seconds: 30 * 86400, to_tier: 'warm' } });
+    await page.reload();
+    await expect.poll(() => page.textContent('#pools tr[data-pool="s01-hot"] td[data-col="tiering"]')).toBe('→ warm after 30 d');
+    await t.cluster.admin('PATCH', '/api/v1/admin/pools/s01-hot', { tiering: null });
     // The key survives a reload of the tab (sessionStorage), not in the page's URL.
     expect(page.url()).not.toContain(t.cluster.info.admin_key);
 

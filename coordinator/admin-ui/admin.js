@@ -101,8 +101,33 @@ function renderPools(pools) {
     }, p.accepting ? 'Accepting' : 'Not accepting');
     return h('tr', { 'data-pool': p.pool_id },
       h('td', { class: 'mono' }, p.pool_id), h('td', { class: 'mono' }, p.node_id),
-      h('td', {}, tier), h('td', {}, weight), h('td', {}, p.replication_factor), h('td', {}, toggle), h('td', {}, save));
-  }), 7, 'No pools registered yet.');
+      h('td', {}, tier), h('td', {}, weight), h('td', {}, p.replication_factor),
+      h('td', { 'data-col': 'tiering' }, tieringText(p.tiering)), h('td', {}, toggle), h('td', {}, save));
+  }), 8, 'No pools registered yet.');
+}
+
+/** "→ warm after 30 d": where the pool's old objects go, and when (PATCH …/pools/{id} {tiering}). */
+function tieringText(t) {
+  if (!t) return '–';
+  const s = t.after_seconds;
+  const span = s % 86400 === 0 ? `${s / 86400} d` : s % 3600 === 0 ? `${s / 3600} h` : `${s} s`;
+  return `→ ${t.to_tier} after ${span}`;
+}
+
+function renderDurability(d) {
+  fill($('#durability tbody'), d.classes.map((k) => h('tr', { 'data-protection': k.protection },
+    h('td', {}, k.protection),
+    h('td', {}, k.lost ? h('span', { class: 'badge offline' }, 'lost') : k.at_risk ? h('span', { class: 'badge stale' }, 'at risk') : h('span', { class: 'badge online' }, 'protected')),
+    h('td', {}, k.objects),
+    h('td', {}, bytes(k.bytes)),
+    h('td', {}, k.overdue ? `${k.overdue} overdue` : '–'),
+  )), 5, 'No objects yet.');
+  const del = d.deleted;
+  $('#durability-notes').textContent = [
+    `${d.unscrubbed_copies} ${d.unscrubbed_copies === 1 ? 'copy' : 'copies'} not scrubbed yet` + (d.oldest_scrub_at ? `; oldest scrub ${new Date(d.oldest_scrub_at).toLocaleString()}` : ''),
+    del ? `deleted images: ${del.copies_to_delete} ${del.copies_to_delete === 1 ? 'copy' : 'copies'} to delete, ${del.backups_in_grace} backups in their ${Math.round(del.backup_grace_seconds / 86400 * 10) / 10} d grace` +
+      (del.next_backup_delete_at ? ` (next ${new Date(del.next_backup_delete_at).toLocaleString()})` : '') + `, ${del.backups_deleted} deleted` : '',
+  ].filter(Boolean).join(' · ');
 }
 
 function renderQueues(queues) {
@@ -152,8 +177,9 @@ async function patchPool(poolId, change) {
 async function refresh() {
   clearTimeout(timer);
   try {
-    const [nodes, pools, queues, failures, moves] = await Promise.all([
+    const [nodes, pools, queues, failures, moves, durability] = await Promise.all([
       api('GET', '/nodes'), api('GET', '/pools'), api('GET', '/queues'), api('GET', '/failures?limit=20'), api('GET', '/moves'),
+      api('GET', '/durability'),
     ]);
     showDashboard();
     renderNodes(nodes.nodes);
@@ -161,6 +187,7 @@ async function refresh() {
     renderQueues(queues.queues);
     renderFailures(failures.failures);
     renderMoves(moves.moves);
+    renderDurability(durability);
     $('#status').textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
