@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { BackupScheduled, BackupStored } from '../../shared/backup.js';
 import { errors } from '../../shared/errors.js';
+import { deletedImageLookup } from './deletions.js';
 
 export type BackupState = 'none' | 'scheduled' | 'stored';
 
@@ -61,7 +62,6 @@ export function backupsRepo(db: Database) {
   const s = {
     get: db.prepare('SELECT * FROM backups WHERE image_uuid = ?'),
     object: db.prepare('SELECT image_uuid, size, sha256 FROM objects WHERE image_uuid = ?'),
-    deletedObject: db.prepare('SELECT image_uuid, size, sha256 FROM deleted_objects WHERE image_uuid = ?'),
     poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
     // Holds a copy (any state), is the primary, or was the source of a move of the object.
     holder: db
@@ -105,6 +105,7 @@ export function backupsRepo(db: Database) {
     ),
   };
 
+  const deletedImage = deletedImageLookup(db);
   const requireObject = (uuid: string) => {
     const o = s.object.get(uuid) as { image_uuid: string; size: number; sha256: string } | undefined;
     if (!o) throw errors.notFound('unknown_object', `no image ${uuid}`);
@@ -125,7 +126,7 @@ export function backupsRepo(db: Database) {
     /** `backup.scheduled`: the window opens; a later report moves the due time, a stored backup stays. */
     scheduled: db.transaction((r: BackupScheduled, now: number): { state: BackupState; changed: boolean } => {
       // The image was deleted before the report arrived: no window to show, nothing will be backed up.
-      if (!s.object.get(r.image_uuid) && s.deletedObject.get(r.image_uuid)) return { state: 'none', changed: false };
+      if (deletedImage(r.image_uuid)) return { state: 'none', changed: false };
       requireObject(r.image_uuid);
       requireHolder(r);
       const due = Date.parse(r.due_at);
@@ -147,7 +148,7 @@ export function backupsRepo(db: Database) {
     stored: db.transaction((r: BackupStored, now: number): { state: BackupState; changed: boolean; other_location: boolean } => {
       // A backup that finished after its image was deleted is recorded all the same, so the
       // grace-period clean-up deletes it too (the copies that made the node a holder may be gone).
-      const gone = s.object.get(r.image_uuid) ? undefined : (s.deletedObject.get(r.image_uuid) as { size: number; sha256: string } | undefined);
+      const gone = deletedImage(r.image_uuid);
       const o = gone ?? requireObject(r.image_uuid);
       if (gone) {
         if (s.poolNode.get(r.pool_id) !== r.node_id)

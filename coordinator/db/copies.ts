@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { CopiesScrubbed, CopyCorrupt, CopyDeleted, CopyStored } from '../../shared/replication.js';
 import { AppError, errors } from '../../shared/errors.js';
+import { deletedImageLookup } from './deletions.js';
 import type { NodeState } from './nodes.js';
 
 export type CopyState = 'pending' | 'ok' | 'corrupt' | 'deleting';
@@ -91,7 +92,6 @@ export function copiesRepo(db: Database) {
        WHERE c.image_uuid = ? ORDER BY c.created_at, c.pool_id`,
     ),
     object: db.prepare('SELECT image_uuid, pool_id, node_id, size, sha256 FROM objects WHERE image_uuid = ?'),
-    deletedObject: db.prepare('SELECT image_uuid, size, sha256 FROM deleted_objects WHERE image_uuid = ?'),
     poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
     nodeState: db.prepare('SELECT state FROM nodes WHERE node_id = ?').pluck(),
     insert: db.prepare(
@@ -187,6 +187,7 @@ export function copiesRepo(db: Database) {
       .pluck(),
   };
 
+  const deletedImage = deletedImageLookup(db);
   const requireObject = (uuid: string) => {
     const o = s.object.get(uuid) as { image_uuid: string; pool_id: string; node_id: string; size: number; sha256: string } | undefined;
     if (!o) throw errors.notFound('unknown_object', `no image ${uuid}`);
@@ -255,9 +256,7 @@ export function copiesRepo(db: Database) {
     stored: db.transaction((r: CopyStored, now: number): { state: CopyState; created: boolean } => {
       // A copy that landed after its image was deleted (a replica or move in flight) is recorded
       // to be deleted: its row makes the durability loop send the delete job.
-      const gone = s.object.get(r.image_uuid)
-        ? undefined
-        : (s.deletedObject.get(r.image_uuid) as { size: number; sha256: string } | undefined);
+      const gone = deletedImage(r.image_uuid);
       const o = gone ?? requireObject(r.image_uuid);
       if (s.poolNode.get(r.pool_id) !== r.node_id)
         throw errors.conflict('pool_mismatch', `pool ${r.pool_id} is not a pool of node ${r.node_id}`);

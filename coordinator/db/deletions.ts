@@ -44,6 +44,18 @@ export interface DeletionSummary {
 }
 
 /**
+ * For the ledgers' report handlers: the size and hash of an image that was deleted (and is not
+ * in `objects`), so a late report about it is checked against its bytes and recorded for
+ * clean-up instead of refused as unknown.
+ */
+export function deletedImageLookup(db: Database): (uuid: string) => { size: number; sha256: string } | undefined {
+  const stmt = db.prepare(
+    'SELECT d.size, d.sha256 FROM deleted_objects d WHERE d.image_uuid = ? AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.image_uuid = d.image_uuid)',
+  );
+  return (uuid) => stmt.get(uuid) as { size: number; sha256: string } | undefined;
+}
+
+/**
  * Image delete. The object leaves `objects` in one transaction — from then on no scan, placement,
  * restore or move sees it — and a tombstone row in `deleted_objects` drives the clean-up: every
  * copy becomes `deleting` (the durability loop's delete jobs remove the files and their
