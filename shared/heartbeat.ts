@@ -10,6 +10,11 @@ export const poolHeartbeatSchema = z.object({
   accepting: z.boolean(),
   writable: z.boolean(),
   public_base_url: z.string(),
+  /**
+   * `s3`: a bucket behind the node (the S3 cold tier): never accepting uploads, its figures a
+   * configured capacity. Absent = a disk pool (nodes from before s3 pools send none).
+   */
+  type: z.enum(['disk', 's3']).optional(),
 });
 export type PoolHeartbeat = z.infer<typeof poolHeartbeatSchema>;
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../shared/config.js';
 import { backupKey } from '../shared/backup.js';
 import { variantBackupKey } from './backup/job.js';
-import { initConfigSchema, nodeConfigSchema, s3EnvPrefix } from './config.js';
+import { DEFAULT_S3_POOL_CAPACITY, initConfigSchema, nodeConfigSchema, s3EnvPrefix } from './config.js';
 import { DEFAULT_RECIPE } from './variants/recipe.js';
 
 const pools = JSON.stringify([{ id: 'p1', tier: 'hot', path: '/srv/p1', public_base_url: 'http://127.0.0.1:8081' }]);
@@ -159,5 +159,60 @@ describe('node config', () => {
       expect(variantBackupKey('p', 'variants/2026/12/01/u_small.webp')).toBe('p/2026/12/01/u_small.webp');
       expect(variantBackupKey('p', 'private/variants/2026/12/01/u.avif')).toBe('p/2026/12/01/u.avif');
     });
+  });
+});
+
+describe('s3 pools in FENNEC_POOLS', () => {
+  const disk = { id: 'hot', tier: 'hot', path: '/srv/hot', public_base_url: 'http://n1' };
+  const cold = { id: 'cold', tier: 'cold', type: 's3', public_base_url: 'http://n1/cold', s3: { bucket: 'b', endpoint: 'http://s3:9000', prefix: '/fennec/cold/', force_path_style: true } };
+  const creds = { FENNEC_S3_ACCESS_KEY_ID: 'AK', FENNEC_S3_SECRET_ACCESS_KEY: 'SK' };
+  const env = (list: unknown[], extra: Record<string, string> = creds) => ({ ...base, FENNEC_POOLS: JSON.stringify(list), ...extra });
+
+  it('keeps disk pools as they were and lists s3 pools apart, with defaults and their credentials', () => {
+    const cfg = parseConfig(nodeConfigSchema, env([disk, cold]));
+    expect(cfg.pools).toEqual([{ ...disk, max_bytes: null, variants: DEFAULT_RECIPE }]);
+    expect(cfg.s3Pools).toEqual([
+      {
+        config: {
+          id: 'cold',
+          tier: 'cold',
+          type: 's3',
+          public_base_url: 'http://n1/cold',
+          s3: { bucket: 'b', endpoint: 'http://s3:9000', region: 'us-east-1', prefix: 'fennec/cold', force_path_style: true },
+          presign_seconds: 3600,
+          capacity_bytes: DEFAULT_S3_POOL_CAPACITY,
+        },
+        credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+      },
+    ]);
+    expect(DEFAULT_S3_POOL_CAPACITY).toBe(2 ** 50);
+    // An explicit disk type is the default spelled out; init sees the disk pools only (markers).
+    expect(parseConfig(nodeConfigSchema, env([{ ...disk, type: 'disk' }])).pools[0]).not.toHaveProperty('type');
+    expect(parseConfig(initConfigSchema, { FENNEC_NODE_ID: 'n1', FENNEC_NODE_KEY_FILE: '/k.pem', FENNEC_POOLS: JSON.stringify([disk, cold]) }).pools).toHaveLength(1);
+  });
+
+  it("takes the pool's own credentials over the shared pair, and refuses an s3 pool without any", () => {
+    const own = parseConfig(nodeConfigSchema, env([cold], { ...creds, FENNEC_S3_COLD_ACCESS_KEY_ID: 'own', FENNEC_S3_COLD_SECRET_ACCESS_KEY: 'ownsecret' }));
+    expect(own.s3Pools[0]!.credentials).toEqual({ accessKeyId: 'own', secretAccessKey: 'ownsecret' });
+    const p = problems(env([disk, cold], {}));
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^FENNEC_S3_ACCESS_KEY_ID: no S3 credentials for s3 pool cold: .*FENNEC_S3_COLD_ACCESS_KEY_ID/);
+  });
+
+  it('says what is wrong with a bad s3 pool', () => {
+    const bad = (over: Record<string, unknown>) => problems(env([disk, { ...cold, ...over }])).join('\n');
+    expect(bad({ path: '/srv/cold' })).toMatch(/an s3 pool has no path/);
+    expect(bad({ max_bytes: 5 })).toMatch(/use capacity_bytes/);
+    expect(bad({ backup: { bucket: 'x' } })).toMatch(/no backup target/);
+    expect(bad({ s3: { prefix: 'x' } })).toMatch(/needs s3\.bucket/);
+    expect(bad({ s3: { bucket: 'b', endpoint: 'not a url' } })).toMatch(/FENNEC_POOLS\.1\.s3\.endpoint/);
+    expect(bad({ s3: { bucket: 'b', secret: 'x' } })).toMatch(/secret/);
+    expect(bad({ presign_seconds: 10 })).toMatch(/at least 60/);
+    expect(bad({ presign_seconds: 8 * 86400 })).toMatch(/at most 7 days/);
+    expect(bad({ type: 'nfs' })).toMatch(/pool type must be "disk" or "s3"/);
+    expect(bad({ id: 'hot' })).toMatch(/duplicate pool id hot/);
+    // Its URL path is its own: the node answers it with redirects, never from a directory.
+    expect(bad({ public_base_url: 'http://other-host/' })).toMatch(/shares its public_base_url path/);
+    expect(problems(env([{ ...disk, path: undefined }])).join()).toMatch(/a disk pool needs an absolute path/);
   });
 });

@@ -41,6 +41,42 @@ export interface BackupTarget {
   concurrency: number;
 }
 
+/**
+ * A pool of type `s3` (the S3 cold tier): no directory, its files live in a bucket under
+ * `{s3.prefix}/{pool-relative path}`. Declared on the node whose environment holds the bucket's
+ * credentials (the gateway); that node redirects reads to presigned URLs and is the only one
+ * that can move objects in. Never takes uploads.
+ */
+export interface S3PoolConfig {
+  id: string;
+  tier: Tier;
+  type: 's3';
+  /** Its path is where this node answers for the pool (302 to the bucket); the coordinator's object URLs use it. */
+  public_base_url: string;
+  s3: S3Location;
+  /** How long a presigned GET is valid (a private file's is capped by its signed URL's expiry). */
+  presign_seconds: number;
+  /** What the heartbeat reports as the pool's size (a bucket has none); moves need room to pick it. */
+  capacity_bytes: number;
+}
+
+/** Where a bucket is and how to address it (a backup target and an s3 pool share these). */
+export interface S3Location {
+  /** Unset = AWS for `region`; B2, MinIO, s3rver: their URL. */
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  /** Key prefix without leading or trailing slashes ('' = none). */
+  prefix: string;
+  force_path_style: boolean;
+}
+
+/** An s3 pool with the credentials of its bucket (kept out of S3PoolConfig so the pool list can be logged). */
+export interface S3PoolEntry {
+  config: S3PoolConfig;
+  credentials: S3Credentials;
+}
+
 export interface S3Credentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -81,17 +117,63 @@ function credentialsFor(poolId: string, env: Record<string, unknown>): S3Credent
 
 const ID = /^[a-z0-9][a-z0-9-]*$/;
 
-const poolSchema = z.object({
+const diskPoolSchema = z.object({
+  type: z.literal('disk'),
   id: z.string().regex(ID, 'pool id must match [a-z0-9-]+'),
   tier: z.enum(TIERS),
-  path: z.string().refine((p) => path.isAbsolute(p), 'pool path must be absolute'),
+  path: z.string({ error: 'a disk pool needs an absolute path' }).refine((p) => path.isAbsolute(p), 'pool path must be absolute'),
   public_base_url: z.string().url(),
   max_bytes: z.number().int().positive().nullable().optional().default(null),
   variants: variantRecipeSchema,
   backup: backupSchema.optional(),
 });
 
-/** FENNEC_POOLS: a JSON array of pools with unique ids and unique directories. */
+/** 1 PiB: large enough that a bucket is never "full" to the coordinator's move planning. */
+export const DEFAULT_S3_POOL_CAPACITY = 2 ** 50;
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600; // SigV4's own limit for a presigned URL
+
+const s3PoolSchema = z
+  .object({
+    type: z.literal('s3'),
+    id: z.string().regex(ID, 'pool id must match [a-z0-9-]+'),
+    tier: z.enum(TIERS),
+    public_base_url: z.string().url(),
+    s3: z
+      .object({
+        endpoint: z.string().url().optional(),
+        region: z.string().min(1).default('us-east-1'),
+        bucket: z.string({ error: 'an s3 pool needs s3.bucket' }).min(1, 'an s3 pool needs s3.bucket'),
+        prefix: z.string().default('').transform((p) => p.replace(/^\/+|\/+$/g, '')),
+        force_path_style: z.boolean().default(false),
+      })
+      .strict(),
+    presign_seconds: z.number().int().min(60, 'presign_seconds is at least 60').max(MAX_PRESIGN_SECONDS, 'presign_seconds is at most 7 days (SigV4)').default(3600),
+    capacity_bytes: z.number().int().positive().default(DEFAULT_S3_POOL_CAPACITY),
+    // Named so a disk-pool habit gets a clear message instead of a silently ignored key.
+    path: z.never({ error: 'an s3 pool has no path: its files are in the bucket' }).optional(),
+    max_bytes: z.never({ error: 'an s3 pool has no max_bytes: use capacity_bytes' }).optional(),
+    backup: z.never({ error: 'an s3 pool has no backup target: it is the bucket' }).optional(),
+    variants: z.never({ error: 'an s3 pool makes no variants: they move in from the disk pool' }).optional(),
+  })
+  .transform(({ path: _p, max_bytes: _m, backup: _b, variants: _v, ...p }): S3PoolConfig => p);
+
+/** `type` defaults to `disk`, so every FENNEC_POOLS written before s3 pools existed means what it meant. */
+const poolSchema = z.preprocess(
+  (v) => (v !== null && typeof v === 'object' && !('type' in v) ? { ...v, type: 'disk' } : v),
+  z.discriminatedUnion('type', [diskPoolSchema, s3PoolSchema], { error: 'pool type must be "disk" or "s3"' }),
+);
+
+export interface NodePools {
+  disk: PoolConfig[];
+  s3: S3PoolConfig[];
+}
+
+const basePath = (url: string) => new URL(url).pathname.replace(/\/+$/, '');
+
+/**
+ * FENNEC_POOLS: a JSON array of pools with unique ids and unique directories; an s3 pool's
+ * public_base_url path is its own (the node answers it with redirects, never from a disk).
+ */
 const poolsSchema = z
   .string()
   .transform((raw, ctx) => {
@@ -108,13 +190,30 @@ const poolsSchema = z
     const dirs = new Set<string>();
     for (const p of pools) {
       if (ids.has(p.id)) ctx.addIssue({ code: 'custom', message: `duplicate pool id ${p.id}` });
+      ids.add(p.id);
+      if (p.type === 's3') {
+        const base = basePath(p.public_base_url);
+        const other = pools.find((q) => q !== p && basePath(q.public_base_url) === base);
+        if (other)
+          ctx.addIssue({ code: 'custom', message: `s3 pool ${p.id} shares its public_base_url path "${base || '/'}" with pool ${other.id}; give it its own (e.g. ${base}/${p.id})` });
+        continue;
+      }
       const dir = path.resolve(p.path);
       if (dirs.has(dir)) ctx.addIssue({ code: 'custom', message: `two pools share the directory ${dir}` });
-      ids.add(p.id);
       dirs.add(dir);
     }
   })
-  .transform((pools): PoolConfig[] => pools.map((p) => ({ ...p, path: path.resolve(p.path) })));
+  .transform(
+    (pools): NodePools => ({
+      // Disk pools keep the shape they always had (no `type`): every caller of cfg.pools is unchanged.
+      disk: pools.flatMap((p) => {
+        if (p.type === 's3') return [];
+        const { type: _t, ...disk } = p;
+        return [{ ...disk, path: path.resolve(disk.path) }];
+      }),
+      s3: pools.filter((p): p is S3PoolConfig => p.type === 's3'),
+    }),
+  );
 
 const required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
 const absPath = (name: string) =>
@@ -134,7 +233,7 @@ export const initConfigSchema = z
     FENNEC_NODE_KEY_FILE: absPath('FENNEC_NODE_KEY_FILE'),
     FENNEC_POOLS: poolsSchema,
   })
-  .transform((e) => ({ nodeId: e.FENNEC_NODE_ID, nodeKeyFile: e.FENNEC_NODE_KEY_FILE, pools: e.FENNEC_POOLS }));
+  .transform((e) => ({ nodeId: e.FENNEC_NODE_ID, nodeKeyFile: e.FENNEC_NODE_KEY_FILE, pools: e.FENNEC_POOLS.disk }));
 export type InitConfig = z.infer<typeof initConfigSchema>;
 
 export const nodeConfigSchema = z
@@ -186,12 +285,19 @@ export const nodeConfigSchema = z
   // Credentials are read by name per pool, so the variables are not all known to the schema.
   .loose()
   .superRefine((e, ctx) => {
-    const missing = e.FENNEC_POOLS.filter((p) => p.backup && !credentialsFor(p.id, e)).map((p) => p.id);
+    // zod runs this even when FENNEC_POOLS itself failed (the value is then untransformed; its issues are already reported).
+    const pools = e.FENNEC_POOLS as NodePools | undefined;
+    if (!Array.isArray(pools?.disk)) return;
+    const need = [
+      ...pools.disk.filter((p) => p.backup).map((p) => ({ id: p.id, what: 'the backup of pool' })),
+      ...pools.s3.map((p) => ({ id: p.id, what: 's3 pool' })),
+    ];
+    const missing = need.filter((p) => !credentialsFor(p.id, e));
     if (missing.length > 0)
       ctx.addIssue({
         code: 'custom',
         path: ['FENNEC_S3_ACCESS_KEY_ID'],
-        message: `no S3 credentials for the backup of pool(s) ${missing.join(', ')}: set FENNEC_S3_ACCESS_KEY_ID and FENNEC_S3_SECRET_ACCESS_KEY, or ${missing.map((id) => `${s3EnvPrefix(id)}ACCESS_KEY_ID/_SECRET_ACCESS_KEY`).join(', ')}`,
+        message: `no S3 credentials for ${missing.map((p) => `${p.what} ${p.id}`).join(', ')}: set FENNEC_S3_ACCESS_KEY_ID and FENNEC_S3_SECRET_ACCESS_KEY, or ${missing.map((p) => `${s3EnvPrefix(p.id)}ACCESS_KEY_ID/_SECRET_ACCESS_KEY`).join(', ')}`,
       });
   })
   .transform((e) => {
@@ -202,7 +308,10 @@ export const nodeConfigSchema = z
       listenPort: e.FENNEC_LISTEN_PORT,
       /** Undefined = http://HOST:PORT with the port actually bound (port 0 works). */
       publicUrl: e.FENNEC_PUBLIC_URL?.replace(/\/+$/, ''),
-      pools: e.FENNEC_POOLS,
+      /** Disk pools: directories on this node (uploads, variants, scrub, backups). */
+      pools: e.FENNEC_POOLS.disk,
+      /** s3 pools (cold tier in a bucket) with their credentials; never logged. */
+      s3Pools: e.FENNEC_POOLS.s3.map((config): S3PoolEntry => ({ config, credentials: credentialsFor(config.id, e)! })),
       stateDir: e.FENNEC_STATE_DIR,
       nodeKeyFile: e.FENNEC_NODE_KEY_FILE,
       coordinatorUrl,
@@ -248,7 +357,7 @@ export const nodeConfigSchema = z
         resyncMs: e.FENNEC_BACKUP_RESYNC_MS,
         /** Per pool with a backup target; never logged. */
         credentials: Object.fromEntries(
-          e.FENNEC_POOLS.flatMap((p) => {
+          e.FENNEC_POOLS.disk.flatMap((p) => {
             const c = p.backup ? credentialsFor(p.id, e) : undefined;
             return c ? [[p.id, c] as const] : [];
           }),

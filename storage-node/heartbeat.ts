@@ -67,6 +67,25 @@ export class Heartbeat {
         public_base_url: pool.config.public_base_url,
       });
     }
+    // A bucket has no statfs: its configured capacity less what this node put there. Writable
+    // is not probed (an S3 request every beat costs money); a failing bucket fails its moves.
+    for (const pool of pools.allS3()) {
+      const used = store.usedBytes(pool.id);
+      const total = pool.config.capacity_bytes;
+      const free = Math.max(0, total - used);
+      this.#recordPool(pool.id, total, free, used, true);
+      poolFigures.push({
+        pool_id: pool.id,
+        tier: pool.config.tier,
+        type: 's3',
+        total_bytes: total,
+        free_bytes: free,
+        used_bytes: used,
+        accepting: false,
+        writable: true,
+        public_base_url: pool.config.public_base_url,
+      });
+    }
     return {
       node_id: this.#deps.nodeId,
       version: this.#deps.version,

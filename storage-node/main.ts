@@ -58,7 +58,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   const db = openDb(dbFile);
   const dirSync = new DirSync();
   const store = createStore(db);
-  const pools = new PoolSet(cfg.pools);
+  const pools = new PoolSet(cfg.pools, cfg.s3Pools);
   const metrics = createMetrics();
   const keys = redisKeys(cfg.redisPrefix);
   // Fail fast while Redis is down: heartbeats and rate limits must never queue behind it.

@@ -3,7 +3,8 @@ import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSy
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ORIGINAL_DIR, POOL_MARKER, PRIVATE_DIR, TMP_DIR, VARIANTS_DIR } from '../shared/paths.js';
-import type { PoolConfig } from './config.js';
+import type { PoolConfig, S3PoolEntry } from './config.js';
+import { S3Pool } from './s3-pool/pool.js';
 
 /** A pool directory this node must not use; main.ts turns it into exit code 2. */
 export class PoolSetupError extends Error {
@@ -77,12 +78,20 @@ export interface PoolCapacity {
   free_bytes: number;
 }
 
+/**
+ * The node's pools. `get`/`all` are the disk pools only: everything that needs a directory
+ * (uploads, tus, replicas, variants, scrub, backups, statfs, probes) asks them, so a row or an
+ * upload token naming an s3 pool finds "no such pool" there without a check of its own. s3 pools
+ * (no directory) are reached through `s3`/`allS3`.
+ */
 export class PoolSet {
   readonly byId = new Map<string, PoolRuntime>();
+  readonly #s3 = new Map<string, S3Pool>();
 
-  constructor(pools: PoolConfig[]) {
+  constructor(pools: PoolConfig[], s3Pools: S3PoolEntry[] = []) {
     for (const config of pools)
       this.byId.set(config.id, { config, realRoot: realpathSync(config.path), writable: true });
+    for (const { config, credentials } of s3Pools) this.#s3.set(config.id, new S3Pool(config, credentials));
   }
 
   get(id: string): PoolRuntime | undefined {
@@ -91,6 +100,14 @@ export class PoolSet {
 
   all(): PoolRuntime[] {
     return [...this.byId.values()];
+  }
+
+  s3(id: string): S3Pool | undefined {
+    return this.#s3.get(id);
+  }
+
+  allS3(): S3Pool[] {
+    return [...this.#s3.values()];
   }
 
   /** statfs figures, capped by max_bytes: free = min(disk free, max_bytes − used). */

@@ -69,6 +69,11 @@ export function backupHandler(deps: BackupJobDeps) {
   return async function backupJob(job: Job<JobData>): Promise<string> {
     const row = deps.records.get(job.data.image_uuid);
     if (!row || row.backup_state !== 'pending') return 'nothing to do';
+    // Moved into the S3 cold tier before its backup ran: no local file, and the bucket is its copy.
+    if (deps.pools.s3(row.pool_id)) {
+      deps.records.markNone(row.uuid, `in s3 pool ${row.pool_id}: nothing local to back up`);
+      return 'in an s3 pool';
+    }
     const dest = deps.destinationFor(row.pool_id);
     const pool = deps.pools.get(row.pool_id);
     if (!dest || !pool) {

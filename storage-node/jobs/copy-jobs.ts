@@ -9,6 +9,7 @@ import { absPath, filesOf, replicaMeta, variantsOf, type LocalObject } from '../
 import { hashFile } from '../replication/hash-file.js';
 import { copyWithinNode } from '../replication/local-move.js';
 import { LocalCopyBad, putFile, type SenderDeps } from '../replication/send.js';
+import { copyIntoS3Pool } from '../s3-pool/move-in.js';
 
 /** What the replicate, move and delete jobs need; the worker process builds it. */
 export interface CopyJobDeps {
@@ -33,6 +34,8 @@ type Handler = (job: Job<JobData>) => Promise<string>;
 
 function poolPath(deps: CopyJobDeps, o: LocalObject): string {
   const pool = deps.pools.get(o.pool_id);
+  if (!pool && deps.pools.s3(o.pool_id))
+    throw new UnrecoverableError(`pool ${o.pool_id} is an s3 pool: copies and moves out of a bucket are not supported`);
   if (!pool) throw new UnrecoverableError(`pool ${o.pool_id} is not on this node`);
   return pool.config.path;
 }
@@ -106,9 +109,14 @@ export function moveHandler(deps: CopyJobDeps): Handler {
     // Gone here: either an earlier run of this job finished the move (the coordinator keeps the
     // item done) or the file was never here. Either way there is nothing to copy.
     if (!o) return (await report(undefined, 'missing', 'no local record'), 'missing');
+    // Into a bucket of this node (the S3 cold tier); a bucket behind another node is refused there.
+    const bucket = target.node_id === deps.nodeId ? deps.pools.s3(target.pool_id) : undefined;
+    // A rerun after the row switched to the bucket (killed before the files went): copied already.
+    if (bucket && o.pool_id === bucket.id) return (await report(o, 'copied', null), 'already in the bucket');
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     try {
-      if (target.node_id === deps.nodeId) await copyLocally(deps, o, target.pool_id);
+      if (bucket) await copyIntoS3Pool(deps, bucket, poolPath(deps, o), o);
+      else if (target.node_id === deps.nodeId) await copyLocally(deps, o, target.pool_id);
       else await copyRemotely(deps, o, target);
     } catch (err) {
       if (err instanceof LocalCopyBad) {
@@ -164,7 +172,8 @@ async function removeFiles(base: string, rels: string[]): Promise<void> {
 }
 
 /**
- * `delete`: a surplus copy (a lost node came back, or a repair overshot). Files first, then the
+ * `delete`: a surplus copy (a lost node came back, or a repair overshot), or a deleted image's
+ * copy. Files (or an s3 pool's keys) first, then the
  * row and its `copy.deleted` report together: a crash in between leaves a row scrub reports
  * missing, never files nobody knows about.
  */
@@ -175,6 +184,14 @@ export function deleteHandler(deps: CopyJobDeps): Handler {
       deps.forget({ uuid: job.data.image_uuid, pool_id: job.data.pool_id ?? '' }, true);
       deps.changed();
       return 'already gone';
+    }
+    // A copy in an s3 pool: its keys go from the bucket first, in the same order (files, then row).
+    const bucket = deps.pools.s3(o.pool_id);
+    if (bucket) {
+      await bucket.deleteFiles(filesOf(o));
+      deps.forget(o, true);
+      deps.changed();
+      return 'deleted from the bucket';
     }
     await removeFiles(poolPath(deps, o), filesOf(o));
     deps.forget(o, true);

@@ -35,6 +35,8 @@ export function variantsHandler(deps: VariantsJobDeps) {
     const uuid = job.data.image_uuid;
     const work = deps.state.get(uuid);
     if (!work || work.status !== 'processing') return 'nothing to do';
+    // Only finished objects move into a bucket; never fail one there for want of a directory.
+    if (deps.pools.s3(work.pool_id)) return 'in an s3 pool: nothing to make';
     try {
       return await runVariants(deps, work, job.data.phase ?? 'thumbnails');
     } catch (err) {

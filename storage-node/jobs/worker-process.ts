@@ -54,7 +54,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     },
   );
   const recipes = new Map(cfg.pools.map((p) => [p.id, p.variants ?? DEFAULT_RECIPE]));
-  const pools = new PoolSet(cfg.pools);
+  const pools = new PoolSet(cfg.pools, cfg.s3Pools);
   let jobs: NodeJobs;
   const handler = variantsHandler({
     state,

@@ -9,6 +9,8 @@ import { ORIGINAL_DIR, PRIVATE_DIR, VARIANTS_DIR, resolveInPool } from '../../sh
 import { verifySignedUrl } from '../../shared/signed-url.js';
 import { etagMatches, parseRange } from '../http-range.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
+import { isS3PoolRel } from '../s3-pool/keys.js';
+import { presignWindow, type S3Pool } from '../s3-pool/pool.js';
 
 const CHUNK = 64 * 1024;
 const notFound = () => errors.notFound('not_found', 'no such file');
@@ -29,7 +31,7 @@ export const SIGNED_URL_CHECK_PATH = '/api/internal/signed-url-check';
  * Serves `{public_base_url path}/uploads/original/…` and `/uploads/variants/…` from the pool
  * directories — what nginx does in production, here so a node works on its own (dev, tests,
  * a single VPS). Never tmp/ or the marker; symlinks refused; files are immutable, so strong
- * ETags and a year of caching.
+ * ETags and a year of caching. An s3 pool's path answers with redirects to its bucket.
  */
 export function staticRoutes(deps: { pools: PoolSet; getKey: JWTVerifyGetKey }): Hono {
   const app = new Hono();
@@ -39,6 +41,11 @@ export function staticRoutes(deps: { pools: PoolSet; getKey: JWTVerifyGetKey }):
     await verifySignedUrl(pathname, new URLSearchParams(c.req.header('x-fennec-args') ?? ''), deps.getKey);
     return c.body(null, 204);
   });
+
+  for (const pool of deps.pools.allS3()) {
+    const prefix = `${new URL(pool.config.public_base_url).pathname.replace(/\/+$/, '')}/uploads/`;
+    app.get(`${prefix}*`, (c) => redirectToBucket(c, pool, c.req.path.slice(prefix.length), deps.getKey));
+  }
 
   const byBase = new Map<string, PoolRuntime[]>();
   for (const pool of deps.pools.all()) {
@@ -62,6 +69,32 @@ export function staticRoutes(deps: { pools: PoolSet; getKey: JWTVerifyGetKey }):
     });
   }
   return app;
+}
+
+/**
+ * An s3 pool's file: 302 to a presigned URL of its key. Private files pass the same signed-URL
+ * check as on disk first, and their bucket URL expires with the signed one. The redirect of a
+ * public file is cached briefly (its target changes every half presign period); a private one's
+ * not at all. The bucket answers with the content type the file was put with. Whether the key
+ * exists is the bucket's answer (404 there), not asked here: that would cost a request per view.
+ */
+async function redirectToBucket(c: Context, pool: S3Pool, rel: string, getKey: JWTVerifyGetKey): Promise<Response> {
+  let expiresAt: number | undefined;
+  if (SERVED_PRIVATE.some((d) => rel.startsWith(d))) {
+    const url = new URL(c.req.url);
+    expiresAt = await verifySignedUrl(url.pathname, url.searchParams, getKey);
+  } else if (!SERVED.some((d) => rel.startsWith(d))) throw notFound();
+  if (!isS3PoolRel(rel)) throw notFound();
+  const w = presignWindow(pool.config.presign_seconds, Date.now(), expiresAt);
+  const location = await pool.presign(rel, { method: c.req.method === 'HEAD' ? 'HEAD' : 'GET', signedAt: w.signedAt, expiresIn: w.expiresIn });
+  return new Response(null, {
+    status: 302,
+    headers: {
+      location,
+      'cache-control': expiresAt === undefined ? `public, max-age=${Math.max(0, Math.min(60, Math.floor(w.remaining / 2)))}` : 'private, no-store',
+      'x-content-type-options': 'nosniff',
+    },
+  });
 }
 
 /** Opens a regular file inside the pool, or undefined; a path through a symlink counts as absent. */

@@ -40,7 +40,7 @@ export interface ScrubSummary {
   errors: number;
   /** Replaced or changed while read: left for the next pass. */
   changed: number;
-  /** Rows of pools this node does not have. */
+  /** Rows of pools this node has no directory for (gone from FENNEC_POOLS, or s3 pools). */
   skipped: number;
   /** copy.corrupt rows written (bad states that are new). */
   reported: number;
@@ -98,6 +98,7 @@ interface PassContext {
 
 /** Re-reads one row's file; true when it verified ok (recorded with its page). Bad states commit here. */
 async function scrubRow({ opts, records, signal, bucket, s }: PassContext, row: ScrubRow): Promise<boolean> {
+  // An s3 pool's rows land here too (PoolSet.get has disk pools only): no local file to re-read.
   const pool = opts.pools.get(row.pool_id);
   if (!pool) {
     s.skipped++;
