@@ -8,6 +8,8 @@ export interface PlacementPool {
   weight: number;
   /** SQLite rows carry 0/1. */
   accepting: boolean | number;
+  /** 'disk' (unset) or 's3': a bucket never takes uploads. */
+  type?: string;
 }
 
 export interface PlacementInput<P extends PlacementPool> {
@@ -49,12 +51,12 @@ function livePool(
   const hb = heartbeats.get(pool.node_id);
   if (!isLive(hb, now, maxAgeMs) || !hb.accepting) return undefined;
   const hbPool = hb.pools.find((p) => p.pool_id === pool.pool_id);
-  if (!hbPool || !hbPool.writable || !hbPool.accepting) return undefined;
+  if (!hbPool || !hbPool.writable || !hbPool.accepting || hbPool.type === 's3') return undefined;
   return { hb, hbPool };
 }
 
 /**
- * Picks the pool for an upload: registered, accepting, right tier, on a node with a live
+ * Picks the pool for an upload: a disk pool, registered, accepting, right tier, on a node with a live
  * accepting heartbeat that reports the pool writable and accepting, with usable bytes
  * (heartbeat free − reserved) ≥ fileSize. Highest weight wins, then most usable bytes, then pool
  * id (so equal pools are chosen deterministically). Pure: all state comes in through `input`.
@@ -62,7 +64,8 @@ function livePool(
 export function choosePool<P extends PlacementPool>(input: PlacementInput<P>): Placement<P> | undefined {
   let best: Placement<P> | undefined;
   for (const pool of input.pools) {
-    if (!pool.accepting || pool.tier !== input.tier) continue;
+    // An s3 pool is skipped even if its row says accepting: uploads need a directory.
+    if (!pool.accepting || pool.tier !== input.tier || pool.type === 's3') continue;
     const live = livePool(pool, input.heartbeats, input.now, input.maxAgeMs);
     if (!live) continue;
     const usable = live.hbPool.free_bytes - input.reservedBytes(pool, live.hb.ts - COMPLETED_SLACK_MS);

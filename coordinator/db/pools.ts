@@ -2,10 +2,17 @@ import type { Database } from 'better-sqlite3';
 import { errors } from '../../shared/errors.js';
 import { poolsChanged } from './pool-candidates.js';
 
+/**
+ * `disk`: a directory on its node. `s3`: a bucket behind its node (the S3 cold tier): never
+ * chosen for uploads or replicas, only as the target of a tier move from a pool of the same node.
+ */
+export type PoolType = 'disk' | 's3';
+
 export interface PoolRow {
   pool_id: string;
   node_id: string;
   tier: string;
+  type: PoolType;
   public_base_url: string;
   weight: number;
   accepting: number;
@@ -24,8 +31,11 @@ export interface PoolInput {
   tier: string;
   public_base_url: string;
   weight: number;
-  accepting: boolean;
+  /** Unset = true for a disk pool, false for an s3 pool. */
+  accepting?: boolean;
   replication_factor: number;
+  /** Unset = as registered, else 'disk'; fixed once registered (a directory does not turn into a bucket). */
+  type?: PoolType;
 }
 
 export interface TieringPolicy {
@@ -33,7 +43,18 @@ export interface TieringPolicy {
   to_tier: string;
 }
 
-export type PoolPatch = Partial<Omit<PoolInput, 'pool_id' | 'node_id'>> & { tiering?: TieringPolicy | null };
+export type PoolPatch = Partial<Omit<PoolInput, 'pool_id' | 'node_id' | 'type' | 'accepting'>> & { accepting?: boolean; tiering?: TieringPolicy | null };
+
+/**
+ * An s3 pool holds the one copy its objects keep (the bucket is the durability) and takes no
+ * uploads: checked here, so every way in (POST /pools, POST /nodes, PATCH) keeps to it.
+ */
+function checkS3Pool(poolId: string, p: { accepting: boolean | number; replication_factor: number }): void {
+  if (p.replication_factor !== 1)
+    throw errors.badRequest('invalid_pool', `pool ${poolId} is an s3 pool: replication_factor must be 1 (the bucket is its durability)`);
+  if (p.accepting === true || p.accepting === 1)
+    throw errors.badRequest('invalid_pool', `pool ${poolId} is an s3 pool: it never accepts uploads (accepting must be false)`);
+}
 
 /** Pools as the operator registered them; capacity comes from heartbeats, not from here. */
 export function poolsRepo(db: Database) {
@@ -41,8 +62,8 @@ export function poolsRepo(db: Database) {
   const all = db.prepare('SELECT * FROM pools ORDER BY node_id, pool_id');
   const ofNode = db.prepare('SELECT * FROM pools WHERE node_id = ? ORDER BY pool_id');
   const insert = db.prepare(
-    `INSERT INTO pools (pool_id, node_id, tier, public_base_url, weight, accepting, replication_factor, created_at, updated_at)
-     VALUES (@pool_id, @node_id, @tier, @public_base_url, @weight, @accepting, @replication_factor, @now, @now)`,
+    `INSERT INTO pools (pool_id, node_id, tier, type, public_base_url, weight, accepting, replication_factor, created_at, updated_at)
+     VALUES (@pool_id, @node_id, @tier, @type, @public_base_url, @weight, @accepting, @replication_factor, @now, @now)`,
   );
   const update = db.prepare(
     `UPDATE pools SET tier = @tier, public_base_url = @public_base_url, weight = @weight,
@@ -65,10 +86,16 @@ export function poolsRepo(db: Database) {
     },
     /** Idempotent; a pool id is a directory on one node, so it cannot silently change nodes. */
     upsert(input: PoolInput): { pool: PoolRow; created: boolean } {
-      const params = { ...input, accepting: input.accepting ? 1 : 0, now: Date.now() };
       const existing = repo.get(input.pool_id);
+      // Unsaid = as registered (a re-registration that predates types keeps an s3 pool s3).
+      const type = input.type ?? existing?.type ?? 'disk';
+      const accepting = input.accepting ?? type !== 's3';
+      const params = { ...input, type, accepting: accepting ? 1 : 0, now: Date.now() };
       if (existing && existing.node_id !== input.node_id)
         throw errors.conflict('pool_node_conflict', `pool ${input.pool_id} belongs to node ${existing.node_id}`);
+      if (existing && existing.type !== type)
+        throw errors.conflict('pool_type_conflict', `pool ${input.pool_id} is a ${existing.type} pool; its type cannot change`);
+      if (type === 's3') checkS3Pool(input.pool_id, { accepting, replication_factor: input.replication_factor });
       (existing ? update : insert).run(params);
       poolsChanged(db);
       return { pool: repo.get(input.pool_id)!, created: !existing };
@@ -80,6 +107,11 @@ export function poolsRepo(db: Database) {
     patch(poolId: string, patch: PoolPatch): PoolRow {
       const existing = repo.get(poolId);
       if (!existing) throw errors.notFound('not_found', `no pool ${poolId}`);
+      if (existing.type === 's3')
+        checkS3Pool(poolId, {
+          accepting: patch.accepting ?? false,
+          replication_factor: patch.replication_factor ?? existing.replication_factor,
+        });
       if (patch.tiering !== undefined)
         setTiering.run(patch.tiering?.after_seconds ?? null, patch.tiering?.to_tier ?? null, Date.now(), poolId);
       update.run({
@@ -105,6 +137,7 @@ export function poolView(p: PoolRow) {
     pool_id: p.pool_id,
     node_id: p.node_id,
     tier: p.tier,
+    type: p.type,
     public_base_url: p.public_base_url,
     weight: p.weight,
     accepting: p.accepting === 1,

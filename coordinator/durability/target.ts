@@ -8,6 +8,8 @@ export interface TargetPool {
   tier: string;
   /** Bytes promised to open upload sessions on this pool. */
   reserved_bytes: number;
+  /** 'disk' (unset) or 's3' (a bucket behind its node). */
+  type?: string;
 }
 
 export interface TargetNode {
@@ -34,6 +36,12 @@ export interface TargetInput<P extends TargetPool> {
   drainingPools: ReadonlySet<string>;
   /** Bytes already planned onto a pool that its heartbeat does not show yet (pending copies). */
   plannedBytes?: (poolId: string) => number;
+  /**
+   * s3 pools on this node may be chosen (a tier move from one of its disk pools: only the
+   * bucket's gateway node has the credentials and the bytes). Unset = never an s3 pool: a
+   * replica, repair or restore target is a directory a peer can PUT to.
+   */
+  s3OnNode?: string;
 }
 
 export interface TargetChoice<P extends TargetPool> {
@@ -47,6 +55,7 @@ export interface TargetChoice<P extends TargetPool> {
  * service ('up') holding no copy of the object, with usable bytes (free − reserved − planned)
  * ≥ size. Preference: another region than every existing copy, then the object's tier, then most
  * usable bytes, then pool id. The pool's `accepting` flag is ignored: it governs new uploads.
+ * s3 pools only with `s3OnNode`, and only that node's (by registration or heartbeat type).
  * Pure: all state comes in through `input`.
  */
 export function chooseCopyTarget<P extends TargetPool>(input: TargetInput<P>): TargetChoice<P> | undefined {
@@ -59,6 +68,7 @@ export function chooseCopyTarget<P extends TargetPool>(input: TargetInput<P>): T
     if (!isLive(hb, input.now, input.maxAgeMs)) continue;
     const hp = hb.pools.find((p) => p.pool_id === pool.pool_id);
     if (!hp || !hp.writable) continue;
+    if ((pool.type === 's3' || hp.type === 's3') && pool.node_id !== input.s3OnNode) continue;
     const usable = hp.free_bytes - pool.reserved_bytes - (input.plannedBytes?.(pool.pool_id) ?? 0);
     if (usable < input.size) continue;
     const otherRegion = node.region !== null && !input.avoidRegions.has(node.region) ? 1 : 0;

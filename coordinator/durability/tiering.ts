@@ -6,8 +6,10 @@ import { chooseCopyTarget, type TargetNode } from './target.js';
  * after_seconds (and in no open move) get a move of kind 'tier' to a pool of the policy's tier,
  * up to repairBatch objects per pool per run. The target is chosen like a copy target (live,
  * node up, writable, room), on another node when there is one, else on the same node (a local
- * move). One open tier move per (source, target) pair; the move machinery does the rest, and the
- * object's home pool (factor and tier) follows it.
+ * move, or into an s3 pool of that node: the S3 cold tier). One open tier move per (source,
+ * target) pair; the move machinery does the rest, and the object's home pool (factor and tier)
+ * follows it: moved into an s3 pool (factor 1), its replicas elsewhere become surplus and are
+ * trimmed, the primary (the bucket's copy) staying.
  */
 export function planTiering(deps: DurabilityDeps, ctx: TickContext) {
   const { pools, moves } = deps.repos;
@@ -24,7 +26,7 @@ export function planTiering(deps: DurabilityDeps, ctx: TickContext) {
     if (objects.length === 0) continue;
     const size = objects.reduce((n, o) => n + o.size, 0);
     const candidates = all.filter((p) => p.tier === pool.tiering_to_tier && p.pool_id !== pool.pool_id);
-    const choose = (excludeNodes: ReadonlySet<string>) =>
+    const choose = (excludeNodes: ReadonlySet<string>, s3OnNode?: string) =>
       chooseCopyTarget({
         pools: candidates,
         nodes,
@@ -37,8 +39,11 @@ export function planTiering(deps: DurabilityDeps, ctx: TickContext) {
         avoidRegions: new Set(),
         drainingPools: ctx.drainingPools,
         plannedBytes: (id) => ctx.plannedBytes.get(id) ?? 0,
+        s3OnNode,
       });
-    const choice = choose(new Set([pool.node_id])) ?? choose(new Set());
+    // A disk pool elsewhere first, as ever; else this node's pools of the tier, s3 pools included
+    // (a bucket is filled by the node that holds its credentials, from a disk pool of its own).
+    const choice = choose(new Set([pool.node_id])) ?? choose(new Set(), pool.node_id);
     if (!choice) {
       stats.no_target++;
       continue;

@@ -20,14 +20,18 @@ const poolSettings = {
   accepting: z.boolean(),
   replication_factor: z.number().int().min(1).max(16),
 };
-const poolDefaults = { weight: 100, accepting: true, replication_factor: 1 };
-const nodePoolSchema = z.object({
-  pool_id: poolId,
-  ...poolSettings,
-  weight: poolSettings.weight.default(poolDefaults.weight),
-  accepting: poolSettings.accepting.default(poolDefaults.accepting),
-  replication_factor: poolSettings.replication_factor.default(poolDefaults.replication_factor),
-});
+const poolDefaults = { weight: 100, replication_factor: 1 };
+const nodePoolSchema = z
+  .object({
+    pool_id: poolId,
+    ...poolSettings,
+    /** Unset: 'disk' for a new pool, as registered for an existing one. */
+    type: z.enum(['disk', 's3']).optional(),
+    weight: poolSettings.weight.default(poolDefaults.weight),
+    // Unset: a disk pool takes uploads, an s3 pool never does (an explicit true is refused by the repo).
+    accepting: poolSettings.accepting.optional(),
+    replication_factor: poolSettings.replication_factor.default(poolDefaults.replication_factor),
+  });
 const poolSchema = nodePoolSchema.extend({ node_id: nodeId });
 const tieringSchema = z
   .object({ after_seconds: z.number().int().min(1), to_tier: z.enum(['warm', 'cold']) })
@@ -146,6 +150,7 @@ export function adminNodeRoutes(deps: CoordinatorDeps) {
           return {
             pool_id: p.pool_id,
             tier: p.tier,
+            type: p.type,
             weight: p.weight,
             accepting: p.accepting === 1 && (hp?.accepting ?? false),
             writable: hp?.writable ?? null,
@@ -177,6 +182,9 @@ export function adminNodeRoutes(deps: CoordinatorDeps) {
     // A policy into the pool's own tier would shuttle objects between pools of that tier forever.
     if (current && toTier && toTier === tier)
       throw errors.badRequest('invalid_tiering', `pool ${current.pool_id} is already ${tier}; tiering must go to another tier`);
+    // Nothing moves out of a bucket (its node would have to download and re-serve every file).
+    if (current?.type === 's3' && body.tiering)
+      throw errors.badRequest('invalid_tiering', `pool ${current.pool_id} is an s3 pool: objects do not move out of it`);
     const pool = repos.pools.patch(c.req.param('pool_id'), body);
     // A changed factor is acted on now: new replicas, or surplus copies trimmed.
     if (body.replication_factor !== undefined) deps.durability?.wake();
