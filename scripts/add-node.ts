@@ -3,6 +3,7 @@
  *
  *   scripts/add-node --node-id s02 --public-url https://s02.example.com \
  *     --pool hot:/srv/fennec/s02-hot [--pool cold:/mnt/disk2/fennec ...] \
+ *     [--s3-pool '{"id":"s02-cold","tier":"cold","s3":{"bucket":"…",…}}' ...] \
  *     --coordinator-url https://coord.example.com   (admin key: FENNEC_ADMIN_KEY or --admin-key-file)
  *
  * 1. writes `{etc}/node-{id}.env` (FENNEC_* for the node; see systemd/fennec-node@.service)
@@ -18,6 +19,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TIERS } from '../shared/api.js';
+import { ConfigError, parseConfig } from '../shared/config.js';
+import { initConfigSchema } from '../storage-node/config.js';
 import { renderCoordinatorSite, renderNodeSite, repoRoot, type NodeSitePool } from './operators/nginx.js';
 
 const NODE_V8_FLAGS = ['--max-semi-space-size=1'];
@@ -28,6 +31,7 @@ const { values: a } = parseArgs({
     'node-id': { type: 'string' },
     'public-url': { type: 'string' },
     pool: { type: 'string', multiple: true, default: [] },
+    's3-pool': { type: 'string', multiple: true, default: [] },
     'coordinator-url': { type: 'string' },
     'admin-key-file': { type: 'string' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
@@ -94,6 +98,25 @@ const pools = a.pool.map((spec, i) => {
   return { id, tier, path: path.resolve(dir), public_base_url: i === 0 ? publicUrl : `${publicUrl}/${id}` };
 });
 
+/**
+ * `--s3-pool JSON`: an s3 pool's FENNEC_POOLS entry (id, tier, s3, presign_seconds…), served
+ * under `{public URL}/{id}`; `fennec-node init` checks the rest. Its credentials are FENNEC_S3_*
+ * in the env file, kept across runs (below).
+ */
+const s3Pools = a['s3-pool'].map((spec) => {
+  let p: unknown;
+  try {
+    p = JSON.parse(spec);
+  } catch {
+    fail(`--s3-pool ${spec}: not JSON`);
+  }
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) fail(`--s3-pool ${spec}: not a JSON object`);
+  const entry = p as Record<string, unknown>;
+  const id = typeof entry.id === 'string' && ID.test(entry.id) ? entry.id : fail(`--s3-pool ${spec}: "id" must match [a-z0-9-]+`);
+  if (pools.some((d) => d.id === id)) fail(`pool id ${id} is given twice`);
+  return { ...entry, id, tier: String(entry.tier), type: 's3' as const, public_base_url: `${publicUrl}/${id}` };
+});
+
 const stateDir = path.resolve(a['state-dir'] ?? `/var/lib/fennec/node-${nodeId}`);
 const envFile = path.join(a['etc-dir'], `node-${nodeId}.env`);
 const env: Record<string, string> = {
@@ -101,12 +124,22 @@ const env: Record<string, string> = {
   FENNEC_LISTEN_HOST: '127.0.0.1',
   FENNEC_LISTEN_PORT: a['listen-port'],
   FENNEC_PUBLIC_URL: publicUrl,
-  FENNEC_POOLS: JSON.stringify(pools),
+  FENNEC_POOLS: JSON.stringify([...pools, ...s3Pools]),
   FENNEC_STATE_DIR: stateDir,
   FENNEC_NODE_KEY_FILE: path.join(stateDir, 'node.key'),
   FENNEC_COORDINATOR_URL: coordinatorUrl,
   FENNEC_REDIS_URL: a['redis-url'],
 };
+// The node's own check of FENNEC_POOLS (an s3 pool's fields above all), before anything is written.
+try {
+  parseConfig(initConfigSchema, env);
+} catch (err) {
+  if (err instanceof ConfigError) fail(err.problems.join('; '));
+  throw err;
+}
+// S3 credentials (backups, s3 pools) are added to the env file by hand: a re-run keeps them.
+if (existsSync(envFile))
+  for (const m of readFileSync(envFile, 'utf8').matchAll(/^(FENNEC_S3_[A-Z0-9_]+)='([^'\n\\]*)'$/gm)) env[m[1]!] ??= m[2]!;
 // Single quotes: literal for both systemd's EnvironmentFile and the binaries' own env-file parser.
 for (const [k, v] of Object.entries(env)) if (/['\n\\]/.test(v)) fail(`${k} must not contain quotes, backslashes or newlines`);
 const envText = `# fennec-node@${nodeId}: written by scripts/add-node\n${Object.entries(env)
@@ -159,19 +192,26 @@ const reg = await admin('POST', '/api/v1/admin/nodes', {
   upload_api_url: `${publicUrl}/api/internal/upload`,
   public_url: publicUrl,
   replace_key: a['replace-key'],
-  pools: pools.map((p) => {
-    const k = known.get(p.id);
-    return {
-      pool_id: p.id,
-      tier: p.tier,
-      public_base_url: p.public_base_url,
-      ...(k ? { weight: k.weight, accepting: k.accepting, replication_factor: k.replication_factor } : {}),
-    };
-  }),
+  pools: [
+    ...pools.map((p) => {
+      const k = known.get(p.id);
+      return {
+        pool_id: p.id,
+        tier: p.tier,
+        public_base_url: p.public_base_url,
+        ...(k ? { weight: k.weight, accepting: k.accepting, replication_factor: k.replication_factor } : {}),
+      };
+    }),
+    // accepting and replication_factor left to the coordinator: never accepting, factor 1.
+    ...s3Pools.map((p) => ({ pool_id: p.id, tier: p.tier, type: 's3', public_base_url: p.public_base_url })),
+  ],
 });
-say(`coordinator ${coordinatorUrl}: node ${nodeId} ${reg.status === 201 ? 'registered' : 'already registered (updated)'} with pools ${pools.map((p) => p.id).join(', ')}`);
+say(`coordinator ${coordinatorUrl}: node ${nodeId} ${reg.status === 201 ? 'registered' : 'already registered (updated)'} with pools ${[...pools, ...s3Pools].map((p) => p.id).join(', ')}`);
 
-const sitePools: NodeSitePool[] = pools.map((p) => ({ pool_id: p.id, dir: p.path, public_base_url: p.public_base_url }));
+const sitePools: NodeSitePool[] = [
+  ...pools.map((p) => ({ pool_id: p.id, dir: p.path, public_base_url: p.public_base_url })),
+  ...s3Pools.map((p) => ({ pool_id: p.id, type: 's3' as const, dir: '', public_base_url: p.public_base_url })),
+];
 const siteFile = path.join(a['nginx-dir'], `fennec-node-${nodeId}.conf`);
 const site = renderNodeSite({
   nodeId,

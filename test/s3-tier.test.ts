@@ -1,10 +1,14 @@
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allocatePorts, waitForPort } from '../scripts/cluster/ports.js';
+import { renderNodeSite } from '../scripts/operators/nginx.js';
 import type { SessionResponse } from '../shared/api.js';
 import type { JobData } from '../shared/jobs.js';
 import { createLogger } from '../shared/logger.js';
@@ -17,6 +21,7 @@ import { eventually, startTestCluster, type TestCluster } from './support/test-c
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const PREFIX = 'fennec/cold';
+const NGINX = '/usr/sbin/nginx';
 
 function client(s3: TestS3): S3Client {
   return new S3Client({
@@ -233,6 +238,72 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
     });
     expect(viaI.status).toBe(200);
     expect(sha(new Uint8Array(await viaI.arrayBuffer()))).toBe(sums.get(privateUuid));
+  });
+
+  it.skipIf(!existsSync(NGINX))("nginx passes the s3 pool's /uploads/ to the node, which redirects to the bucket", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fennec-s3-nginx-'));
+    const [port] = (await allocatePorts(1)) as [number];
+    const node = t.cluster.info.nodes[0]!;
+    writeFileSync(
+      path.join(dir, 'node.conf'),
+      renderNodeSite({
+        nodeId: node.node_id,
+        listen: `127.0.0.1:${port}`,
+        serverName: 'localhost',
+        nodeUpstream: new URL(node.url).host,
+        maxBody: '8m',
+        pools: [
+          { pool_id: 's01-hot', dir: node.pools[0]!.base_path, public_base_url: node.url },
+          { pool_id: 'cold', type: 's3', dir: '', public_base_url: `${node.url}/cold` },
+        ],
+      }),
+    );
+    for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'logs']) mkdirSync(path.join(dir, d));
+    writeFileSync(
+      path.join(dir, 'nginx.conf'),
+      `${process.getuid?.() === 0 ? 'user root;\n' : ''}daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log ${dir}/logs/access.log;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  include ${dir}/node.conf;
+}
+`,
+    );
+    const args = ['-p', `${dir}/`, '-e', `${dir}/logs/error.log`, '-c', `${dir}/nginx.conf`];
+    await promisify(execFile)(NGINX, ['-t', ...args]);
+    const nginx = spawn(NGINX, args, { stdio: 'ignore' });
+    try {
+      await waitForPort(port);
+      const via = (url: string) => {
+        const u = new URL(url);
+        u.port = String(port);
+        return u.toString();
+      };
+      for (const uuid of [publicUuid, privateUuid]) {
+        const img = await image(uuid);
+        const res = await fetch(via(img.urls.original), { redirect: 'manual' });
+        expect(res.status, uuid).toBe(302);
+        expect(res.headers.get('server')).toBe('nginx');
+        expect(res.headers.get('access-control-allow-origin')).toBe('*');
+        const file = await fetch(res.headers.get('location')!);
+        expect(sha(new Uint8Array(await file.arrayBuffer()))).toBe(sums.get(uuid));
+        if (uuid === privateUuid) expect((await fetch(via(img.urls.original.split('?')[0]!), { redirect: 'manual' })).status).toBe(403);
+      }
+      expect((await fetch(`http://127.0.0.1:${port}/cold/uploads/tmp/x.part`, { redirect: 'manual' })).status).toBe(404);
+    } finally {
+      const exited = new Promise((r) => nginx.once('exit', r));
+      nginx.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a delete job for a copy in the s3 pool removes the object's keys, then the row with its report", async () => {

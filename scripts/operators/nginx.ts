@@ -57,7 +57,9 @@ function safe(label: string, value: string, pattern = /^[A-Za-z0-9._:/\[\]-]+$/)
 
 export interface NodeSitePool {
   pool_id: string;
-  /** Absolute pool directory. */
+  /** `s3`: files in a bucket, its /uploads/ passed to the node (which redirects); default disk. */
+  type?: 'disk' | 's3';
+  /** Absolute pool directory (unused for an s3 pool). */
   dir: string;
   /** The pool's public_base_url: its path (maybe empty) prefixes `/uploads/`. */
   public_base_url: string;
@@ -77,6 +79,8 @@ export interface NodeSiteOptions {
   pools: NodeSitePool[];
 }
 
+const nodeKey = (nodeId: string) => nodeId.replace(/[^A-Za-z0-9]/g, '_');
+
 export function renderNodeSite(o: NodeSiteOptions): string {
   const prefixes = new Set<string>();
   const blocks = o.pools.map((p) => {
@@ -84,6 +88,12 @@ export function renderNodeSite(o: NodeSiteOptions): string {
     if (prefixes.has(prefix))
       throw new Error(`two pools share the public path ${prefix || '/'}: nginx needs one public path per pool`);
     prefixes.add(prefix);
+    if (p.type === 's3')
+      return fill(template('fennec-node-s3-pool.conf.template'), {
+        POOL_ID: safe('pool id', p.pool_id),
+        PREFIX: prefix === '' ? '' : safe('public path', prefix),
+        NODE_KEY: nodeKey(o.nodeId),
+      });
     return fill(template('fennec-node-pool.conf.template'), {
       POOL_ID: safe('pool id', p.pool_id),
       POOL_DIR: safe('pool directory', path.resolve(p.dir)),
@@ -93,7 +103,7 @@ export function renderNodeSite(o: NodeSiteOptions): string {
   });
   return fill(template('fennec-node.conf.template'), {
     NODE_ID: safe('node id', o.nodeId),
-    NODE_KEY: o.nodeId.replace(/[^A-Za-z0-9]/g, '_'),
+    NODE_KEY: nodeKey(o.nodeId),
     LISTEN: safe('listen', o.listen),
     SERVER_NAME: safe('server name', o.serverName),
     NODE_UPSTREAM: safe('node upstream', o.nodeUpstream),
