@@ -12,9 +12,10 @@ export const poolHeartbeatSchema = z.object({
   public_base_url: z.string(),
   /**
    * `s3`: a bucket behind the node (the S3 cold tier): never accepting uploads, its figures a
-   * configured capacity. Absent = a disk pool (nodes from before s3 pools send none).
+   * configured capacity. Absent = a disk pool (nodes from before s3 pools send none). A string,
+   * not an enum: a type this coordinator does not know must not hide the node's other pools.
    */
-  type: z.enum(['disk', 's3']).optional(),
+  type: z.string().optional(),
 });
 export type PoolHeartbeat = z.infer<typeof poolHeartbeatSchema>;
 

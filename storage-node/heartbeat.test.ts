@@ -115,3 +115,39 @@ describe('upload rate limit', () => {
     redis.disconnect();
   });
 });
+
+describe('Heartbeat of an s3 pool', () => {
+  it('reports it as type s3, never accepting, its configured capacity as room; disk pools unchanged', async () => {
+    const disk = { id: 'd1', tier: 'hot' as const, path: path.join(dir, 'd1'), public_base_url: 'http://n1.test', max_bytes: 10_000 };
+    preparePool(disk);
+    const cold = {
+      config: {
+        id: 'cold', tier: 'cold' as const, type: 's3' as const, public_base_url: 'http://n1.test/cold',
+        s3: { region: 'us-east-1', bucket: 'b', prefix: 'cold', force_path_style: true },
+        presign_seconds: 3600, capacity_bytes: 5_000_000,
+      },
+      credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    };
+    const hb = new Heartbeat({
+      redis: nodeRedis(port),
+      keys: redisKeys('s3hb:'),
+      logger: createLogger({ name: 't', level: 'silent' }),
+      metrics: createMetrics({ defaults: false }),
+      pools: new PoolSet([disk], [cold]),
+      store: createStore(db),
+      nodeId: 'n1',
+      version: '0.0.0-test',
+      publicUrl: 'http://n1.test:8081',
+      intervalMs: 200,
+      activeUploads: () => 0,
+      queueDepth: () => 0,
+    });
+    const snap = await hb.snapshot();
+    expect(snap.pools.map((p) => p.pool_id)).toEqual(['d1', 'cold']);
+    expect(snap.pools[0]).not.toHaveProperty('type');
+    expect(snap.pools[1]).toEqual({
+      pool_id: 'cold', tier: 'cold', type: 's3', total_bytes: 5_000_000, free_bytes: 5_000_000, used_bytes: 0,
+      accepting: false, writable: true, public_base_url: 'http://n1.test/cold',
+    });
+  });
+});
