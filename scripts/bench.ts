@@ -12,6 +12,7 @@ import { ManagedProcess } from './cluster/managed-process.js';
 import { Cluster } from './cluster/launcher.js';
 import { freePort, waitForPort } from './cluster/ports.js';
 import type { BenchContext, Figure, FigureRow } from './bench/figure.js';
+import { backup } from './bench/figures/backup.js';
 import { ingestLarge } from './bench/figures/ingest-large.js';
 import { ingestSmall } from './bench/figures/ingest-small.js';
 import { memory } from './bench/figures/memory.js';
@@ -25,9 +26,9 @@ import { renderTable } from './bench/report.js';
 
 /**
  * In run order: the 500-node figure compares against `sessions` from the same run; `replication`
- * starts its own two-node cluster per run.
+ * starts its own two-node cluster per run; `backup` its own one-node cluster and s3rver.
  */
-const FIGURES: Figure[] = [ingestLarge, tusLarge, ingestSmall, sessions, sessionsManyNodes, memory, variants, replication];
+const FIGURES: Figure[] = [ingestLarge, tusLarge, ingestSmall, sessions, sessionsManyNodes, memory, variants, replication, backup];
 
 const { values } = parseArgs({
   options: {
