@@ -111,8 +111,13 @@ export function moveHandler(deps: CopyJobDeps): Handler {
     if (!o) return (await report(undefined, 'missing', 'no local record'), 'missing');
     // Into a bucket of this node (the S3 cold tier); a bucket behind another node is refused there.
     const bucket = target.node_id === deps.nodeId ? deps.pools.s3(target.pool_id) : undefined;
-    // A rerun after the row switched to the bucket (killed before the files went): copied already.
-    if (bucket && o.pool_id === bucket.id) return (await report(o, 'copied', null), 'already in the bucket');
+    // A rerun after the row switched to the bucket (killed before the local files went): copied
+    // already. One row per uuid, so files of it left in a disk pool here belong to no copy.
+    if (bucket && o.pool_id === bucket.id) {
+      const answer = await report(o, 'copied', null);
+      if (answer.delete_source) await Promise.all(deps.pools.all().map((p) => removeFiles(p.config.path, filesOf(o))));
+      return 'already in the bucket';
+    }
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     try {
       if (bucket) await copyIntoS3Pool(deps, bucket, poolPath(deps, o), o);
