@@ -122,8 +122,8 @@ describe('GET /api/v1/admin/durability', () => {
     expect(before.objects).toBe(3);
     expect(before.bytes).toBe(111);
     expect(before.classes).toEqual([
-      { protection: '2 copies, no backup', copies: 2, s3: false, at_risk: false, lost: false, objects: 1, bytes: 100 },
-      { protection: '1 copy, no backup', copies: 1, s3: false, at_risk: true, lost: false, objects: 2, bytes: 11 },
+      { protection: '2 copies, no backup', copies: 2, s3: false, cold: false, at_risk: false, lost: false, objects: 1, bytes: 100 },
+      { protection: '1 copy, no backup', copies: 1, s3: false, cold: false, at_risk: true, lost: false, objects: 2, bytes: 11 },
     ]);
     // Live ok copies: two of `two`, one each of the others (n3's is on a down node).
     expect(before.unscrubbed_copies).toBe(4);
@@ -137,9 +137,9 @@ describe('GET /api/v1/admin/durability', () => {
 
     const after = await h.durability();
     expect(after.classes).toEqual([
-      { protection: '2 copies + S3', copies: 2, s3: true, at_risk: false, lost: false, objects: 1, bytes: 100 },
+      { protection: '2 copies + S3', copies: 2, s3: true, cold: false, at_risk: false, lost: false, objects: 1, bytes: 100 },
       {
-        protection: `1 copy, backup pending until ${due2}`, copies: 1, s3: 'pending', at_risk: true, lost: false, objects: 2, bytes: 11,
+        protection: `1 copy, backup pending until ${due2}`, copies: 1, s3: 'pending', cold: false, at_risk: true, lost: false, objects: 2, bytes: 11,
         oldest_due_at: due1, latest_due_at: due2, overdue: 1,
       },
     ]);

@@ -171,6 +171,12 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
     const moves = (await admin('GET', '/api/v1/admin/moves')).moves as { kind: string; state: string; target_pool_id: string }[];
     expect(moves.length).toBeGreaterThanOrEqual(1);
     expect(moves.every((m) => m.kind === 'tier' && m.state === 'done' && m.target_pool_id === 'cold')).toBe(true);
+    // The durability summary counts them as living in the bucket: not at risk, nothing to scrub.
+    const summary = await admin('GET', '/api/v1/admin/durability');
+    expect(summary.classes).toEqual([
+      expect.objectContaining({ protection: 'S3 cold tier', copies: 0, s3: true, cold: true, at_risk: false, lost: false, objects: sums.size }),
+    ]);
+    expect(summary.unscrubbed_copies).toBe(0);
   });
 
   it('a public image: /i/ → the node → a presigned bucket URL with the exact bytes; every variant resolves', async () => {

@@ -44,6 +44,8 @@ export interface ProtectionClass {
   latest_due_at: number | null;
   /** Scheduled backups already past their due time (the node has not reported them stored). */
   overdue: number;
+  /** 1 for objects whose home is the S3 cold tier (a good copy in an s3 pool; `s3` is then 'yes'). */
+  cold: 0 | 1;
 }
 
 export interface ScrubSummary {
@@ -53,6 +55,8 @@ export interface ScrubSummary {
 
 /** Copies that protect an object: verified and on a node in service (not down, lost, retired). */
 const LIVE_OK = `c.state = 'ok' AND n.state IN ('up', 'draining')`;
+/** The pool `cp` holding copy `c` is a directory on the node (a copy in an s3 pool is the bucket's). */
+const ON_DISK = `(cp.type <> 's3')`;
 
 /**
  * The backups ledger: what nodes reported about S3 backups, and the protection summary built on
@@ -82,26 +86,34 @@ export function backupsRepo(db: Database) {
     ),
     // One pass over the objects: each object's live copies (a correlated count on the copies
     // primary key) and its backup state, grouped into classes.
+    // Copies are those on disk; a good copy in an s3 pool (the cold tier) makes the object `cold`
+    // and in S3 whatever its backup says.
     protection: db.prepare(
-      `SELECT p.copies, p.s3, count(*) AS objects, coalesce(sum(p.size), 0) AS bytes,
+      `SELECT p.copies, p.s3, p.cold, count(*) AS objects, coalesce(sum(p.size), 0) AS bytes,
               min(p.due_at) AS oldest_due_at, max(p.due_at) AS latest_due_at,
               coalesce(sum(p.due_at < @now), 0) AS overdue
        FROM (
-         SELECT o.size,
-                (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id
-                 WHERE c.image_uuid = o.image_uuid AND ${LIVE_OK}) AS copies,
-                CASE b.state WHEN 'stored' THEN 'yes' WHEN 'scheduled' THEN 'pending' ELSE 'no' END AS s3,
-                CASE WHEN b.state = 'scheduled' THEN b.due_at END AS due_at
-         FROM objects o LEFT JOIN backups b ON b.image_uuid = o.image_uuid
-         WHERE @pool IS NULL OR o.home_pool_id = @pool
+         SELECT q.size, q.copies, q.cold,
+                CASE WHEN q.cold = 1 OR q.backup = 'stored' THEN 'yes' WHEN q.backup = 'scheduled' THEN 'pending' ELSE 'no' END AS s3,
+                CASE WHEN q.backup = 'scheduled' AND q.cold = 0 THEN q.backup_due_at END AS due_at
+         FROM (
+           SELECT o.size, b.state AS backup, b.due_at AS backup_due_at,
+                  (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id JOIN pools cp ON cp.pool_id = c.pool_id
+                   WHERE c.image_uuid = o.image_uuid AND ${LIVE_OK} AND ${ON_DISK}) AS copies,
+                  EXISTS (SELECT 1 FROM copies c JOIN nodes n ON n.node_id = c.node_id JOIN pools cp ON cp.pool_id = c.pool_id
+                          WHERE c.image_uuid = o.image_uuid AND ${LIVE_OK} AND NOT ${ON_DISK}) AS cold
+           FROM objects o LEFT JOIN backups b ON b.image_uuid = o.image_uuid
+           WHERE @pool IS NULL OR o.home_pool_id = @pool
+         ) q
        ) p
-       GROUP BY p.copies, p.s3
-       ORDER BY p.copies DESC, CASE p.s3 WHEN 'yes' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END`,
+       GROUP BY p.copies, p.s3, p.cold
+       ORDER BY p.cold, p.copies DESC, CASE p.s3 WHEN 'yes' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END`,
     ),
     scrubs: db.prepare(
       `SELECT coalesce(sum(c.last_scrub_at IS NULL), 0) AS unscrubbed, min(c.last_scrub_at) AS oldest_scrub_at
        FROM copies c JOIN nodes n ON n.node_id = c.node_id JOIN objects o ON o.image_uuid = c.image_uuid
-       WHERE ${LIVE_OK} AND (@pool IS NULL OR o.home_pool_id = @pool)`,
+         JOIN pools cp ON cp.pool_id = c.pool_id
+       WHERE ${LIVE_OK} AND ${ON_DISK} AND (@pool IS NULL OR o.home_pool_id = @pool)`,
     ),
   };
 

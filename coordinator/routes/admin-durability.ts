@@ -6,9 +6,10 @@ import { DEFAULT_BACKUP_DELETE_GRACE_MS } from '../durability/deletions.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** "2 copies + S3", "1 copy, backup pending until …", "0 copies, no backup (lost)". */
-export function protectionLabel(k: Pick<ProtectionClass, 'copies' | 's3' | 'latest_due_at'>): string {
+/** "2 copies + S3", "1 copy, backup pending until …", "0 copies, no backup (lost)", "S3 cold tier". */
+export function protectionLabel(k: Pick<ProtectionClass, 'copies' | 's3' | 'latest_due_at' | 'cold'>): string {
   const copies = `${k.copies} ${k.copies === 1 ? 'copy' : 'copies'}`;
+  if (k.cold) return k.copies === 0 ? 'S3 cold tier' : `S3 cold tier + ${copies} on disk`;
   if (k.s3 === 'yes') return `${copies} + S3`;
   const lost = k.copies === 0 ? ' (lost)' : '';
   if (k.s3 === 'pending') return `${copies}, backup pending until ${iso(k.latest_due_at)}${lost}`;
@@ -42,9 +43,11 @@ export function adminDurabilityRoutes(deps: CoordinatorDeps) {
         protection: protectionLabel(k),
         copies: k.copies,
         s3: k.s3 === 'yes' ? true : k.s3 === 'no' ? false : ('pending' as const),
-        // Fewer than two independent places: one failure from gone (or gone already).
-        at_risk: k.copies + (k.s3 === 'yes' ? 1 : 0) < 2,
-        lost: k.copies === 0 && k.s3 !== 'yes',
+        cold: k.cold === 1,
+        // Fewer than two independent places: one failure from gone (or gone already). An object in
+        // the S3 cold tier lives where the operator chose to keep it: the bucket's own durability.
+        at_risk: !k.cold && k.copies + (k.s3 === 'yes' ? 1 : 0) < 2,
+        lost: !k.cold && k.copies === 0 && k.s3 !== 'yes',
         objects: k.objects,
         bytes: k.bytes,
         ...(k.s3 === 'pending'
