@@ -1,3 +1,5 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { VariantFileInfo } from '../../shared/api.js';
 import { isAppError } from '../../shared/errors.js';
@@ -74,6 +76,7 @@ async function runVariants(deps: VariantsJobDeps, work: ImageWork, phase: 'thumb
   if (!work.thumbnails_ready) {
     const t0 = Date.now();
     thumbs = await runPhase(pj, plan.filter((v) => v.phase === 'thumbnails'));
+    if (await deletedMeanwhile(deps, work, pool.config.path, thumbs)) return 'image deleted meanwhile';
     deps.onPhase?.('thumbnails', (Date.now() - t0) / 1000);
     deps.logger.debug({ image_uuid: work.uuid, ms: Date.now() - t0, files: thumbs.length }, 'thumbnails made');
     if (full.length > 0) {
@@ -87,8 +90,20 @@ async function runVariants(deps: VariantsJobDeps, work: ImageWork, phase: 'thumb
   }
   const t0 = Date.now();
   const fullFiles = await runPhase(pj, full);
+  if (await deletedMeanwhile(deps, work, pool.config.path, fullFiles)) return 'image deleted meanwhile';
   if (full.length > 0) deps.onPhase?.('full', (Date.now() - t0) / 1000);
   deps.state.ready(work.uuid, dims, [...thumbs, ...fullFiles]);
   deps.logger.info({ image_uuid: work.uuid, ms: Date.now() - t0, variants: thumbs.length + fullFiles.length }, 'image ready');
   return 'ready';
+}
+
+/**
+ * The image was deleted while this phase encoded (its delete job removed the original, the
+ * variants recorded so far and the row): the files just written belong to nobody, so they go too.
+ */
+async function deletedMeanwhile(deps: VariantsJobDeps, work: ImageWork, poolPath: string, written: VariantFileInfo[]): Promise<boolean> {
+  if (deps.state.get(work.uuid)) return false;
+  await Promise.all(written.map((f) => fs.rm(path.join(poolPath, ...f.rel_path.split('/')), { force: true })));
+  deps.logger.info({ image_uuid: work.uuid, files: written.length }, 'image deleted while its variants were made; removed them');
+  return true;
 }
