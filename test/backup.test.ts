@@ -10,20 +10,13 @@ import { backupKey } from '../shared/backup.js';
 import { putOnce } from '../storage-node/backup/upload.js';
 import { makePhoto } from './support/photos.js';
 import { scrape, valueOf } from './support/prom.js';
-import { startS3Server, type TestS3 } from './support/s3-server.js';
+import { backupTargetFor, s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from './support/s3-server.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const DELAY_S = 4;
 
-function client(s3: TestS3): S3Client {
-  return new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.url,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
-}
+const client = (s3: TestS3): S3Client => s3ClientFor(s3);
 
 async function getBytes(c: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
   try {
@@ -117,8 +110,7 @@ describe('backup: originals to S3 after their variants', () => {
     t = await startTestCluster({
       nodes: 2,
       nodeEnv: {
-        FENNEC_S3_ACCESS_KEY_ID: s3.accessKeyId,
-        FENNEC_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        ...s3CredentialsEnv(s3),
         FENNEC_BACKUP_BACKOFF_MS: '200',
         FENNEC_BACKUP_MAX_BACKOFF_MS: '1000',
         FENNEC_BACKUP_RESYNC_MS: '1000',
@@ -126,14 +118,7 @@ describe('backup: originals to S3 after their variants', () => {
         FENNEC_LOG_LEVEL: 'debug',
       },
       poolExtra: (i) => ({
-        backup: {
-          endpoint: s3.url,
-          bucket: s3.bucket,
-          prefix: prefix(i),
-          force_path_style: true,
-          delay_seconds: i === 0 ? 0 : DELAY_S,
-          include_variants: i === 1,
-        },
+        backup: backupTargetFor(s3, prefix(i), { delay_seconds: i === 0 ? 0 : DELAY_S, include_variants: i === 1 }),
       }),
     });
   });

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupKey, variantKeyBeside } from '../shared/backup.js';
 import { makePhoto } from './support/photos.js';
-import { startS3Server, type TestS3 } from './support/s3-server.js';
+import { backupTargetFor, s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from './support/s3-server.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -26,17 +26,11 @@ describe('DELETE /api/v1/images/{uuid}: copies, then the backup after its grace 
 
   beforeAll(async () => {
     s3 = await startS3Server();
-    c = new S3Client({
-      region: 'us-east-1',
-      endpoint: s3.url,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    });
+    c = s3ClientFor(s3);
     t = await startTestCluster({
       nodes: 2,
       nodeEnv: {
-        FENNEC_S3_ACCESS_KEY_ID: s3.accessKeyId,
-        FENNEC_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        ...s3CredentialsEnv(s3),
         FENNEC_BACKUP_BACKOFF_MS: '200',
         FENNEC_BACKUP_RESYNC_MS: '1000',
         FENNEC_JOB_BACKOFF_MS: '200',
@@ -49,14 +43,7 @@ describe('DELETE /api/v1/images/{uuid}: copies, then the backup after its grace 
         FENNEC_LOG_LEVEL: 'info',
       },
       poolExtra: (i) => ({
-        backup: {
-          endpoint: s3.url,
-          bucket: s3.bucket,
-          prefix: prefix(i),
-          force_path_style: true,
-          delay_seconds: i === 0 ? 0 : DELAY_S,
-          include_variants: i === 0,
-        },
+        backup: backupTargetFor(s3, prefix(i), { delay_seconds: i === 0 ? 0 : DELAY_S, include_variants: i === 0 }),
       }),
     });
   });

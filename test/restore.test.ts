@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupKey } from '../shared/backup.js';
 import { makePhoto } from './support/photos.js';
-import { startS3Server, type TestS3 } from './support/s3-server.js';
+import { backupTargetFor, s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from './support/s3-server.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const execFileAsync = promisify(execFile);
@@ -28,8 +28,8 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
     s3 = await startS3Server();
     t = await startTestCluster({
       nodes: 1,
-      nodeEnv: { FENNEC_S3_ACCESS_KEY_ID: s3.accessKeyId, FENNEC_S3_SECRET_ACCESS_KEY: s3.secretAccessKey },
-      poolExtra: () => ({ backup: { endpoint: s3.url, bucket: s3.bucket, prefix: 'fennec/s01', force_path_style: true, delay_seconds: 0 } }),
+      nodeEnv: s3CredentialsEnv(s3),
+      poolExtra: () => ({ backup: backupTargetFor(s3, 'fennec/s01') }),
     });
   });
   afterAll(async () => {
@@ -128,7 +128,7 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
     // S3 holds other bytes than the ledger says: nothing is written, the others go on, exit 1.
     const bad = photos[0]!;
     const rel = before.get(bad.uuid)!;
-    const c = new S3Client({ region: 'us-east-1', endpoint: s3.url, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    const c = s3ClientFor(s3);
     await c.send(new PutObjectCommand({ Bucket: s3.bucket, Key: backupKey('fennec/s01', rel), Body: Buffer.from('not the photo') }));
     c.destroy();
     rmSync(path.join(poolDir(), ...rel.split('/')));

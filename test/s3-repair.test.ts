@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePhoto } from './support/photos.js';
-import { startS3Server, type TestS3 } from './support/s3-server.js';
+import { backupTargetFor, s3CredentialsEnv, startS3Server, type TestS3 } from './support/s3-server.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -28,8 +28,7 @@ describe('repair from S3: the backup is the only copy left', () => {
     t = await startTestCluster({
       nodes: 2,
       nodeEnv: {
-        FENNEC_S3_ACCESS_KEY_ID: s3.accessKeyId,
-        FENNEC_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        ...s3CredentialsEnv(s3),
         FENNEC_JOB_BACKOFF_MS: '200',
         FENNEC_LOG_LEVEL: 'info',
       },
@@ -40,7 +39,7 @@ describe('repair from S3: the backup is the only copy left', () => {
         FENNEC_LOG_LEVEL: 'info',
       },
       poolExtra: (i) => ({
-        backup: { endpoint: s3.url, bucket: s3.bucket, prefix: `fennec/s0${i + 1}`, force_path_style: true, delay_seconds: 0 },
+        backup: backupTargetFor(s3, `fennec/s0${i + 1}`),
       }),
     });
   });

@@ -16,21 +16,14 @@ import { deleteHandler, type CopyJobDeps } from '../storage-node/jobs/copy-jobs.
 import { PoolSet } from '../storage-node/pools.js';
 import type { LocalObject } from '../storage-node/replication/local-objects.js';
 import { makePhoto } from './support/photos.js';
-import { startS3Server, type TestS3 } from './support/s3-server.js';
+import { s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from './support/s3-server.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const PREFIX = 'fennec/cold';
 const NGINX = '/usr/sbin/nginx';
 
-function client(s3: TestS3): S3Client {
-  return new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.url,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
-}
+const client = (s3: TestS3): S3Client => s3ClientFor(s3);
 
 async function inBucket(c: S3Client, bucket: string, key: string): Promise<boolean> {
   try {
@@ -67,8 +60,7 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
     t = await startTestCluster({
       nodes: 2,
       nodeEnv: {
-        FENNEC_S3_ACCESS_KEY_ID: s3.accessKeyId,
-        FENNEC_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        ...s3CredentialsEnv(s3),
         FENNEC_HEARTBEAT_INTERVAL_MS: '300',
         FENNEC_JOB_BACKOFF_MS: '200',
         FENNEC_JOB_LOCK_MS: '1500',

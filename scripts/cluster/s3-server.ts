@@ -1,3 +1,4 @@
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,4 +105,25 @@ export async function startS3Server(bucket = 'fennec-backup'): Promise<TestS3> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A client for the server: path-style, its credentials; `extra` adds or overrides settings. */
+export function s3ClientFor(s3: Pick<TestS3, 'url' | 'accessKeyId' | 'secretAccessKey'>, extra: Partial<S3ClientConfig> = {}): S3Client {
+  return new S3Client({
+    region: 'us-east-1',
+    endpoint: s3.url,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    ...extra,
+  });
+}
+
+/** The node environment entries that give every pool the server's credentials. */
+export function s3CredentialsEnv(s3: Pick<TestS3, 'accessKeyId' | 'secretAccessKey'>): Record<string, string> {
+  return { FENNEC_S3_ACCESS_KEY_ID: s3.accessKeyId, FENNEC_S3_SECRET_ACCESS_KEY: s3.secretAccessKey };
+}
+
+/** A pool's `backup` entry for FENNEC_POOLS, pointing at the server's bucket under `prefix`. */
+export function backupTargetFor(s3: Pick<TestS3, 'url' | 'bucket'>, prefix: string, extra: Record<string, unknown> = {}) {
+  return { endpoint: s3.url, bucket: s3.bucket, prefix, force_path_style: true, delay_seconds: 0, ...extra };
 }

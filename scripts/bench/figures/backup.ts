@@ -8,15 +8,15 @@ import Database from 'better-sqlite3';
 import { Agent, type Dispatcher } from 'undici';
 import type { SessionResponse } from '../../../shared/api.js';
 import { Cluster, type ClusterOptions } from '../../cluster/launcher.js';
-import { startS3Server, type TestS3 } from '../../cluster/s3-server.js';
+import { backupTargetFor, s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from '../../cluster/s3-server.js';
 import { createSession, pool, uploadFile } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
 import { row } from '../figure.js';
+import { getImage, until } from '../poll.js';
 import { summarize } from '../stats.js';
 import { makeInputFile } from './ingest-large.js';
 
 const MiB = 1024 * 1024;
-const POLL_MS = 50;
 const unlimited = String(Number.MAX_SAFE_INTEGER);
 /** What storage-node/backup/upload.ts uses: 8 MiB parts, two in flight. */
 const PART_SIZE = 8 * MiB;
@@ -37,28 +37,6 @@ interface RunResult {
   upload: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` every POLL_MS until it returns a value; fails after `timeoutMs` with `what`. */
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
-}
-
-async function getImage(coordinator: Dispatcher, appKey: string, uuid: string): Promise<{ status: number; body: any }> {
-  const res = await coordinator.request({
-    method: 'GET',
-    path: `/api/v1/images/${uuid}`,
-    headers: { authorization: `Bearer ${appKey}` },
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
-}
 
 interface ObjectRow {
   backup_state: string;
@@ -95,12 +73,11 @@ async function startCluster(ctx: BenchContext, dataDir: string, s3: TestS3): Pro
     },
     nodeEnv: {
       FENNEC_UPLOAD_RATE_IP_PER_MIN: '100000000',
-      FENNEC_S3_ACCESS_KEY_ID: s3.accessKeyId,
-      FENNEC_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      ...s3CredentialsEnv(s3),
       FENNEC_LOG_LEVEL: 'warn',
     },
     poolExtra: () => ({
-      backup: { endpoint: s3.url, bucket: s3.bucket, prefix: 'bench', force_path_style: true, delay_seconds: 0 },
+      backup: backupTargetFor(s3, 'bench'),
     }),
   };
   try {
@@ -216,11 +193,7 @@ export const backup: Figure = {
     let ok = false;
     try {
       s3 = await startS3Server('fennec-bench');
-      client = new S3Client({
-        region: 'us-east-1',
-        endpoint: s3.url,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      client = s3ClientFor(s3, {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       });

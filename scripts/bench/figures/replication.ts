@@ -2,17 +2,17 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent } from 'undici';
 import type { SessionResponse } from '../../../shared/api.js';
 import { Cluster, type ClusterOptions } from '../../cluster/launcher.js';
 import { createSession, pool, uploadFile } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
 import { row } from '../figure.js';
+import { getImage, POLL_MS, sleep, until } from '../poll.js';
 import { summarize } from '../stats.js';
 import { makeInputFile } from './ingest-large.js';
 
 const MiB = 1024 * 1024;
-const POLL_MS = 50;
 const unlimited = String(Number.MAX_SAFE_INTEGER);
 
 interface Copy {
@@ -30,28 +30,6 @@ interface RunResult {
   copyMs: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` every POLL_MS until it returns a value; fails after `timeoutMs` with `what`. */
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
-}
-
-async function getImage(coordinator: Dispatcher, appKey: string, uuid: string): Promise<{ status: number; body: any }> {
-  const res = await coordinator.request({
-    method: 'GET',
-    path: `/api/v1/images/${uuid}`,
-    headers: { authorization: `Bearer ${appKey}` },
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
-}
 
 /**
  * A two-node cluster with the bench's unlimited rates and quotas, no replication cap and a short
