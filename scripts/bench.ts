@@ -17,6 +17,7 @@ import { ingestLarge } from './bench/figures/ingest-large.js';
 import { ingestSmall } from './bench/figures/ingest-small.js';
 import { memory } from './bench/figures/memory.js';
 import { replication } from './bench/figures/replication.js';
+import { BENCH_COORDINATOR_ENV, BENCH_NODE_ENV } from './bench/bench-cluster.js';
 import { sessions, sessionsManyNodes } from './bench/figures/sessions.js';
 import { tusLarge } from './bench/figures/tus.js';
 import { variants } from './bench/figures/variants.js';
@@ -55,18 +56,11 @@ const workDir = values.data ? path.resolve(values.data) : mkdtempSync(path.join(
 mkdirSync(workDir, { recursive: true });
 const log = (line: string) => console.log(line);
 
-const unlimited = String(Number.MAX_SAFE_INTEGER);
 const cluster = await Cluster.start({
   dataDir: path.join(workDir, 'cluster'),
   nodes: 1,
-  coordinatorEnv: {
-    FENNEC_RATE_USER_PER_MIN: '100000000',
-    FENNEC_RATE_IP_PER_MIN: '100000000',
-    FENNEC_DEFAULT_QUOTA_BYTES: unlimited,
-    FENNEC_MAX_FILE_BYTES: unlimited,
-    FENNEC_LOG_LEVEL: 'warn',
-  },
-  nodeEnv: { FENNEC_UPLOAD_RATE_IP_PER_MIN: '100000000', FENNEC_LOG_LEVEL: 'warn' },
+  coordinatorEnv: BENCH_COORDINATOR_ENV,
+  nodeEnv: BENCH_NODE_ENV,
   log: (l) => log(`started ${l}`),
 });
 

@@ -7,7 +7,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import Database from 'better-sqlite3';
 import { Agent, type Dispatcher } from 'undici';
 import type { SessionResponse } from '../../../shared/api.js';
-import { Cluster, type ClusterOptions } from '../../cluster/launcher.js';
+import type { Cluster } from '../../cluster/launcher.js';
+import { startFigureCluster } from '../bench-cluster.js';
 import { backupTargetFor, s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from '../../cluster/s3-server.js';
 import { createSession, pool, uploadFile } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
@@ -17,7 +18,6 @@ import { summarize } from '../stats.js';
 import { makeInputFile } from './ingest-large.js';
 
 const MiB = 1024 * 1024;
-const unlimited = String(Number.MAX_SAFE_INTEGER);
 /** What storage-node/backup/upload.ts uses: 8 MiB parts, two in flight. */
 const PART_SIZE = 8 * MiB;
 const QUEUE_SIZE = 2;
@@ -55,44 +55,14 @@ function nodeRow(dataDir: string, uuid: string): ObjectRow | undefined {
   }
 }
 
-/**
- * One node backing its pool up to s3rver at once (`delay_seconds: 0`), with the bench's
- * unlimited rates and quotas. Started again once if it fails (a port picked as free can be taken
- * before the child binds it).
- */
-async function startCluster(ctx: BenchContext, dataDir: string, s3: TestS3): Promise<Cluster> {
-  const opts: ClusterOptions = {
+/** One node backing its pool up to s3rver at once (`delay_seconds: 0`). */
+function startCluster(ctx: BenchContext, dataDir: string, s3: TestS3): Promise<Cluster> {
+  return startFigureCluster(ctx.log, 'backup', {
     dataDir,
     nodes: 1,
-    coordinatorEnv: {
-      FENNEC_RATE_USER_PER_MIN: '100000000',
-      FENNEC_RATE_IP_PER_MIN: '100000000',
-      FENNEC_DEFAULT_QUOTA_BYTES: unlimited,
-      FENNEC_MAX_FILE_BYTES: unlimited,
-      FENNEC_LOG_LEVEL: 'warn',
-    },
-    nodeEnv: {
-      FENNEC_UPLOAD_RATE_IP_PER_MIN: '100000000',
-      ...s3CredentialsEnv(s3),
-      FENNEC_LOG_LEVEL: 'warn',
-    },
-    poolExtra: () => ({
-      backup: backupTargetFor(s3, 'bench'),
-    }),
-  };
-  try {
-    return await Cluster.start(opts);
-  } catch (err) {
-    const logs = `${dataDir}-failed-start-logs`;
-    try {
-      cpSync(path.join(dataDir, 'logs'), logs, { recursive: true });
-    } catch {
-      // nothing started far enough to log
-    }
-    ctx.log(`  backup: cluster start failed (${(err as Error).message}; logs in ${logs}); once more`);
-    rmSync(dataDir, { recursive: true, force: true });
-    return Cluster.start(opts);
-  }
+    nodeEnv: s3CredentialsEnv(s3),
+    poolExtra: () => ({ backup: backupTargetFor(s3, 'bench') }),
+  });
 }
 
 /**

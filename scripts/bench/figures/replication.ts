@@ -4,7 +4,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import type { SessionResponse } from '../../../shared/api.js';
-import { Cluster, type ClusterOptions } from '../../cluster/launcher.js';
+import type { Cluster } from '../../cluster/launcher.js';
+import { startFigureCluster } from '../bench-cluster.js';
 import { createSession, pool, uploadFile } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
 import { row } from '../figure.js';
@@ -13,7 +14,6 @@ import { summarize } from '../stats.js';
 import { makeInputFile } from './ingest-large.js';
 
 const MiB = 1024 * 1024;
-const unlimited = String(Number.MAX_SAFE_INTEGER);
 
 interface Copy {
   node_id: string;
@@ -30,39 +30,14 @@ interface RunResult {
   copyMs: number;
 }
 
-
-/**
- * A two-node cluster with the bench's unlimited rates and quotas, no replication cap and a short
- * repair tick. Started again once if it fails: on a busy machine a port picked as free can be
- * taken by another process before the child binds it.
- */
-async function startCluster(ctx: BenchContext, dataDir: string): Promise<Cluster> {
-  const opts: ClusterOptions = {
+/** A two-node cluster with no replication cap and a short repair tick. */
+function startCluster(ctx: BenchContext, dataDir: string): Promise<Cluster> {
+  return startFigureCluster(ctx.log, 'replication', {
     dataDir,
     nodes: 2,
-    coordinatorEnv: {
-      FENNEC_RATE_USER_PER_MIN: '100000000',
-      FENNEC_RATE_IP_PER_MIN: '100000000',
-      FENNEC_DEFAULT_QUOTA_BYTES: unlimited,
-      FENNEC_MAX_FILE_BYTES: unlimited,
-      FENNEC_REPAIR_INTERVAL_MS: '200',
-      FENNEC_LOG_LEVEL: 'warn',
-    },
-    nodeEnv: { FENNEC_UPLOAD_RATE_IP_PER_MIN: '100000000', FENNEC_REPLICATION_BYTES_PER_SEC: '0', FENNEC_LOG_LEVEL: 'warn' },
-  };
-  try {
-    return await Cluster.start(opts);
-  } catch (err) {
-    const logs = `${dataDir}-failed-start-logs`;
-    try {
-      cpSync(path.join(dataDir, 'logs'), logs, { recursive: true });
-    } catch {
-      // nothing started far enough to log
-    }
-    ctx.log(`  replication: cluster start failed (${(err as Error).message}; logs in ${logs}); once more`);
-    rmSync(dataDir, { recursive: true, force: true });
-    return Cluster.start(opts);
-  }
+    coordinatorEnv: { FENNEC_REPAIR_INTERVAL_MS: '200' },
+    nodeEnv: { FENNEC_REPLICATION_BYTES_PER_SEC: '0' },
+  });
 }
 
 /**
