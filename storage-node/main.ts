@@ -27,6 +27,8 @@ import { DirSync } from './upload/dir-sync.js';
 import { UploadTracker } from './upload/tracker.js';
 
 const IN_FLIGHT_MAX_MS = 30_000;
+/** The job worker gets this long after its SIGTERM before it is killed (under systemd's 60 s TimeoutStopSec with the steps before it). */
+const WORKER_STOP_MS = 50_000;
 
 function version(): string {
   for (const rel of ['../package.json', '../../package.json']) {
@@ -159,7 +161,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
   let serverClosed: Promise<void> = Promise.resolve();
   const shutdown = createShutdown(logger, [
     { name: 'heartbeat', run: () => heartbeat.stop() },
-    { name: 'grace', run: () => new Promise((r) => setTimeout(r, cfg.shutdownGraceMs)) },
+    { name: 'grace', run: () => new Promise((r) => setTimeout(r, cfg.shutdownGraceMs)), timeoutMs: cfg.shutdownGraceMs + 1000 },
     {
       name: 'http',
       run: () => {
@@ -175,9 +177,11 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
         await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 2000).unref())]);
         server.closeAllConnections();
       },
+      timeoutMs: IN_FLIGHT_MAX_MS + 3000,
     },
     // Running variant jobs finish (their results go to the outbox) before the outbox stops.
-    { name: 'job-worker', run: () => worker.stop() },
+    // The worker bounds its own drain (45 s, 2 s with Redis gone); SIGKILL if it still hangs.
+    { name: 'job-worker', run: () => worker.stop(WORKER_STOP_MS), timeoutMs: WORKER_STOP_MS + 1000 },
     { name: 'jobs', run: () => jobs.close() },
     { name: 'outbox', run: () => outbox.stop() },
     { name: 'tus-sweep', run: () => tus.stop() },

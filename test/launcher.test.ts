@@ -35,8 +35,10 @@ describe('the local cluster launcher (npm start)', () => {
     }
     expect(base).toBeGreaterThan(0);
 
+    // Its own process group, so Ctrl-C can be sent the way a terminal sends it: to every process in it.
     const child = spawn(process.execPath, [path.join(root, 'dist/scripts/cluster.js'), '--nodes', '2', '--data', dataDir, '--port', String(base)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -53,13 +55,29 @@ describe('the local cluster launcher (npm start)', () => {
       expect(existsSync(path.join(info.nodes[0].pools[0].base_path, '.fennec-pool.json'))).toBe(true);
       expect(out).toContain('curl');
 
-      const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)]).toString().trim().split(/\s+/).map(Number);
+      const childrenOf = (pid: number): number[] => {
+        try {
+          return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().trim().split(/\s+/).filter(Boolean).map(Number);
+        } catch {
+          return []; // ps exits 1 when there is none
+        }
+      };
+      const children = childrenOf(child.pid!);
       expect(children.length).toBe(4);
-      child.kill('SIGINT');
+      // Each node's job worker is its child: it must not outlive Ctrl-C either (Redis goes at the same moment).
+      const workers = children.flatMap(childrenOf);
+      expect(workers.length).toBe(2);
+      process.kill(-child.pid!, 'SIGINT');
       expect(await exited).toBe(0);
       for (const pid of children) expect(alive(pid)).toBe(false);
+      await eventually(async () => workers.every((pid) => !alive(pid)), 10_000, 'the job workers gone');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
     }
   });
 });

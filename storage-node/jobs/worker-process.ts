@@ -119,6 +119,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   const stop = (why: string) => {
     stopping ??= (async () => {
       logger.info({ why }, 'job worker stopping');
+      forceExitAfter(why === 'SIGTERM' && connection.status === 'ready' ? DRAIN_MS : GONE_MS, logger);
       await scrubber.stop();
       await jobs.close();
       await backupJobs?.close();
@@ -130,6 +131,23 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => undefined); // Ctrl-C reaches the whole group: the parent decides
   process.on('disconnect', () => stop('parent gone'));
+}
+
+/**
+ * How long a stopping worker waits for its running jobs. SIGTERM with Redis up: long enough for
+ * a large copy or backup, and under the supervisor's 60 s SIGKILL. Redis gone (Ctrl-C on
+ * `npm start` stops it in the same breath) or the parent gone: BullMQ's close would wait for
+ * Redis forever and leave an orphan, so only a moment. A job cut short is stalled and runs again
+ * elsewhere or later (every job is idempotent).
+ */
+const DRAIN_MS = 45_000;
+const GONE_MS = 2_000;
+
+function forceExitAfter(ms: number, logger: Logger): void {
+  setTimeout(() => {
+    logger.warn({ after_ms: ms }, 'job worker did not stop in time; exiting anyway');
+    process.exit(1);
+  }, ms);
 }
 
 /** The replicate, move and delete jobs' deps: the node's key signs every PUT and move report. */
