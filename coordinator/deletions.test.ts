@@ -113,10 +113,12 @@ describe('image delete (coordinator)', () => {
       logger: pino({ level: 'silent' }),
       settings: { heartbeatMaxAgeMs: 15_000, nodeDownGraceMs: 0, repairIntervalMs: 100, repairBatch: 10, moveBatch: 10, jobRetryMs: 1000, backupDeleteGraceMs: GRACE_MS },
     } as unknown as DurabilityDeps;
-    const ctxAt = (now: number, live: string[]): TickContext => ({
+    const ctxAt = (now: number, live: string[], backsUpTo: Record<string, string> = {}): TickContext => ({
       now,
       nodes: new Map(h.repos.nodes.list().map((n) => [n.node_id, n])),
-      heartbeats: new Map(live.map((id) => [id, { ts: now } as NodeHeartbeat])),
+      heartbeats: new Map(
+        live.map((id) => [id, { ts: now, pools: [{ pool_id: `p${id.slice(1)}`, backup_bucket: backsUpTo[id] }] } as NodeHeartbeat]),
+      ),
       drainingPools: new Set(),
       plannedBytes: new Map(),
       gaveUp: new Map(),
@@ -126,6 +128,11 @@ describe('image delete (coordinator)', () => {
     expect(await deleteExpiredBackups(deps, ctxAt(deletedAt + GRACE_MS - 1, ['n1', 'n2']))).toEqual({ ensured: 0, no_node: 0 });
     // The storing node is not heartbeating: no other pool has written to that bucket, so nobody can.
     expect(await deleteExpiredBackups(deps, ctxAt(deletedAt + GRACE_MS, ['n2']))).toEqual({ ensured: 0, no_node: 1 });
+    // …unless a live node says in its heartbeat that one of its pools backs up to that bucket.
+    expect(await deleteExpiredBackups(deps, ctxAt(deletedAt + GRACE_MS, ['n2'], { n2: 'fennec-backup' }))).toEqual({ ensured: 1, no_node: 0 });
+    expect(added.map((a) => [a.nodeId, a.data.pool_id])).toEqual([['n2', 'p2']]);
+    added.length = 0;
+    h.repos.deletions.backupEnsured(a.image_uuid, 0);
     expect(await deleteExpiredBackups(deps, ctxAt(deletedAt + GRACE_MS, ['n1', 'n2']))).toEqual({ ensured: 1, no_node: 0 });
     const key = `b/2026/01/01/${a.image_uuid}.jpg`;
     expect(added).toEqual([

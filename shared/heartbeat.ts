@@ -16,6 +16,8 @@ export const poolHeartbeatSchema = z.object({
    * not an enum: a type this coordinator does not know must not hide the node's other pools.
    */
   type: z.string().optional(),
+  /** The bucket the pool backs up to (its node holds credentials for it); absent = no backup. */
+  backup_bucket: z.string().optional(),
 });
 export type PoolHeartbeat = z.infer<typeof poolHeartbeatSchema>;
 

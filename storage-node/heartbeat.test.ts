@@ -118,7 +118,10 @@ describe('upload rate limit', () => {
 
 describe('Heartbeat of an s3 pool', () => {
   it('reports it as type s3, never accepting, its configured capacity as room; disk pools unchanged', async () => {
-    const disk = { id: 'd1', tier: 'hot' as const, path: path.join(dir, 'd1'), public_base_url: 'http://n1.test', max_bytes: 10_000 };
+    const disk = {
+      id: 'd1', tier: 'hot' as const, path: path.join(dir, 'd1'), public_base_url: 'http://n1.test', max_bytes: 10_000,
+      backup: { region: 'us-east-1', bucket: 'fennec-backup', prefix: 'd1', force_path_style: true, delay_seconds: 0, include_variants: false, concurrency: 1 },
+    };
     preparePool(disk);
     const cold = {
       config: {
@@ -145,6 +148,9 @@ describe('Heartbeat of an s3 pool', () => {
     const snap = await hb.snapshot();
     expect(snap.pools.map((p) => p.pool_id)).toEqual(['d1', 'cold']);
     expect(snap.pools[0]).not.toHaveProperty('type');
+    // A pool with a backup target names its bucket: the coordinator may restore or delete through it.
+    expect(snap.pools[0]!.backup_bucket).toBe('fennec-backup');
+    expect(snap.pools[1]).not.toHaveProperty('backup_bucket');
     expect(snap.pools[1]).toEqual({
       pool_id: 'cold', tier: 'cold', type: 's3', total_bytes: 5_000_000, free_bytes: 5_000_000, used_bytes: 0,
       accepting: false, writable: true, public_base_url: 'http://n1.test/cold',

@@ -65,6 +65,9 @@ export class Heartbeat {
         accepting: true,
         writable: pool.writable,
         public_base_url: pool.config.public_base_url,
+        // Its credentials can read that bucket (config refuses a backup without them): the
+        // coordinator may restore from it, or delete a backup in it, through this pool.
+        ...(pool.config.backup ? { backup_bucket: pool.config.backup.bucket } : {}),
       });
     }
     // A bucket has no statfs: its configured capacity less what this node put there. Writable

@@ -66,5 +66,15 @@ export function sourceCopy(ctx: TickContext, settings: DurabilitySettings, copie
   return copies.find((c) => c.state === 'ok' && c.node_id !== notNode && readable(ctx, settings, c.node_id));
 }
 
+/**
+ * Pools whose node can read `bucket`: those that stored backups there (the ledger) and those
+ * whose live heartbeat says they back up to it (a node added after a loss has stored nothing yet).
+ */
+export function bucketReaders(deps: Pick<DurabilityDeps, 'repos'>, ctx: Pick<TickContext, 'heartbeats'>, bucket: string): Set<string> {
+  const readers = new Set(deps.repos.copies.bucketReaders(bucket));
+  for (const hb of ctx.heartbeats.values()) for (const p of hb.pools) if (p.backup_bucket === bucket) readers.add(p.pool_id);
+  return readers;
+}
+
 /** Ensure outcomes that put a job in the queue count as an attempt. */
 export const added = (o: string) => o === 'added' || o === 're-added';

@@ -2,7 +2,7 @@ import { variantKeyBeside } from '../../shared/backup.js';
 import type { VariantFileInfo } from '../../shared/api.js';
 import type { JobData } from '../../shared/jobs.js';
 import type { BackupToDelete } from '../db/deletions.js';
-import { readable, type DurabilityDeps, type TickContext } from './context.js';
+import { bucketReaders, readable, type DurabilityDeps, type TickContext } from './context.js';
 
 export const DEFAULT_BACKUP_DELETE_GRACE_MS = 7 * 24 * 3600 * 1000;
 
@@ -20,12 +20,12 @@ export function backupKeysOf(d: Pick<BackupToDelete, 'object_key' | 'variants'>)
  * their own: they are `deleting`, and reensureCopies sends their delete jobs.)
  */
 export async function deleteExpiredBackups(deps: DurabilityDeps, ctx: TickContext) {
-  const { deletions, copies, pools } = deps.repos;
+  const { deletions, pools } = deps.repos;
   const { settings } = deps;
   const graceMs = settings.backupDeleteGraceMs ?? DEFAULT_BACKUP_DELETE_GRACE_MS;
   const stats = { ensured: 0, no_node: 0 };
   for (const d of deletions.backupsDue(ctx.now - graceMs, ctx.now - settings.jobRetryMs, settings.repairBatch)) {
-    const readers = [d.backup_pool_id, ...copies.bucketReaders(d.bucket).filter((p) => p !== d.backup_pool_id)];
+    const readers = [d.backup_pool_id, ...[...bucketReaders(deps, ctx, d.bucket)].filter((p) => p !== d.backup_pool_id)];
     const pool = readers.map((id) => pools.get(id)).find((p) => p !== undefined && readable(ctx, settings, p.node_id));
     if (!pool) {
       stats.no_node++;

@@ -1,6 +1,6 @@
 import { CORRUPT_REPAIR_ATTEMPTS, type CopyWithNode } from '../db/copies.js';
 import { copyTarget } from '../node-jobs.js';
-import { added, MAX_COPY_ATTEMPTS, readable, sourceCopy, type DurabilityDeps, type TickContext } from './context.js';
+import { added, bucketReaders, MAX_COPY_ATTEMPTS, readable, sourceCopy, type DurabilityDeps, type TickContext } from './context.js';
 import { restoreJob } from './restore.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
 
@@ -97,7 +97,7 @@ export async function reensureCopies(deps: DurabilityDeps, ctx: TickContext) {
     const source = sourceCopy(ctx, settings, copies.ofImage(c.image_uuid), c.node_id);
     // No copy to send it: a copy restored from S3 (or one that can be) gets its restore job back.
     const backup = source ? undefined : copies.backedUp(c.image_uuid);
-    if (!source && !(backup && copies.bucketReaders(backup.bucket).includes(c.pool_id))) {
+    if (!source && !(backup && bucketReaders(deps, ctx, backup.bucket).has(c.pool_id))) {
       copies.ensured(c.image_uuid, c.pool_id, ctx.now, false);
       continue;
     }

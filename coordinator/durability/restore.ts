@@ -1,6 +1,6 @@
 import type { JobData } from '../../shared/jobs.js';
 import type { RestorableRow } from '../db/copies.js';
-import { added, type DurabilityDeps, type TickContext } from './context.js';
+import { added, bucketReaders, type DurabilityDeps, type TickContext } from './context.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
 
 /** What the restore step keeps between ticks (memory aids only: forgetting them is harmless). */
@@ -39,7 +39,7 @@ export async function restoreFromBackups(deps: DurabilityDeps, ctx: TickContext,
   const readersOf = new Map<string, Set<string>>();
   const readers = (bucket: string) => {
     let r = readersOf.get(bucket);
-    if (!r) readersOf.set(bucket, (r = new Set(copies.bucketReaders(bucket))));
+    if (!r) readersOf.set(bucket, (r = bucketReaders(deps, ctx, bucket)));
     return r;
   };
   for (const o of rows) {
