@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BACKUP_DELETED, BACKUP_DELETED_ROUTE, BACKUP_SCHEDULED, BACKUP_SCHEDULED_ROUTE, BACKUP_STORED, BACKUP_STORED_ROUTE } from '../shared/backup.js';
+import { PURPOSE_IMAGE_READY } from '../shared/api.js';
 import type { NodeHeartbeat } from '../shared/heartbeat.js';
 import type { JobData } from '../shared/jobs.js';
 import { COPY_REPORT_ROUTES } from '../shared/replication.js';
@@ -95,6 +96,19 @@ describe('image delete (coordinator)', () => {
     const late = await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(a));
     expect(late.status).toBe(200);
     expect(h.repos.backups.get(a.image_uuid)?.state).toBe('stored');
+    // Its variants job finished after the delete: the milestone is accepted and dropped, not retried forever.
+    const ready = await h.signed('n1', '/api/internal/images/ready', PURPOSE_IMAGE_READY, {
+      event: 'image.ready', image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', width: 10, height: 10, format: 'jpeg',
+      variants: [], reason: null, at: new Date().toISOString(),
+    });
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ ok: true, duplicate: true });
+    // An image never recorded is still "not yet" (its upload.complete may be on its way).
+    const unknown = await h.signed('n1', '/api/internal/images/ready', PURPOSE_IMAGE_READY, {
+      event: 'image.ready', image_uuid: randomUUID(), node_id: 'n1', pool_id: 'p1', width: 10, height: 10, format: 'jpeg',
+      variants: [], reason: null, at: new Date().toISOString(),
+    });
+    expect(unknown.status).toBe(503);
     h.close();
   });
 

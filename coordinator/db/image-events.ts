@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { ImageEvent } from '../../shared/api.js';
 import { AppError, errors } from '../../shared/errors.js';
+import { deletedImageLookup } from './deletions.js';
 import type { ObjectRow } from './objects.js';
 
 const SELECT = `SELECT o.*, p.public_base_url FROM objects o JOIN pools p ON p.pool_id = o.pool_id WHERE o.image_uuid = ?`;
@@ -8,10 +9,12 @@ const SELECT = `SELECT o.*, p.public_base_url FROM objects o JOIN pools p ON p.p
 /**
  * Applies a node's image.* event to the object index. Idempotent and monotonic: an image never
  * goes back from ready/failed, and a repeated or late event changes nothing. Returns the object
- * after the change and whether the event was new (only a new event queues a webhook).
+ * after the change and whether the event was new (only a new event queues a webhook); an event
+ * about a deleted image is accepted with no object.
  */
 export function imageEventsRepo(db: Database) {
   const get = db.prepare(SELECT);
+  const deletedImage = deletedImageLookup(db);
   const replica = db.prepare('SELECT 1 FROM copies WHERE image_uuid = ? AND pool_id = ? AND node_id = ?').pluck();
   const thumbs = db.prepare(
     `UPDATE objects SET thumbnails_ready = 1, width = @width, height = @height, format = @format, variants = @variants
@@ -27,11 +30,14 @@ export function imageEventsRepo(db: Database) {
      WHERE image_uuid = @uuid AND status = 'processing'`,
   );
   return {
-    apply: db.transaction((e: ImageEvent, nodeId: string): { object: ObjectRow; changed: boolean; replica: boolean } => {
+    apply: db.transaction((e: ImageEvent, nodeId: string): { object: ObjectRow | undefined; changed: boolean; replica: boolean; deleted?: true } => {
       const before = get.get(e.image_uuid) as ObjectRow | undefined;
-      // The node's upload.complete may still be on its way (outbox backoff): retry later, not drop.
-      if (!before)
+      if (!before) {
+        // Deleted while its variants were made: accepted and dropped (a retry would never succeed).
+        if (deletedImage(e.image_uuid)) return { object: undefined, changed: false, replica: false, deleted: true };
+        // The node's upload.complete may still be on its way (outbox backoff): retry later, not drop.
         throw new AppError({ code: 'unknown_object', status: 503, retryable: true, message: `image ${e.image_uuid} is not recorded yet` });
+      }
       // A replica regenerates its variants and reports them like a primary: accepted, not applied
       // (the object and the app's webhooks follow the primary only).
       if ((before.node_id !== nodeId || before.pool_id !== e.pool_id) && replica.get(e.image_uuid, e.pool_id, nodeId))

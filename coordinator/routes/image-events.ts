@@ -33,7 +33,7 @@ export function imageEventRoutes(deps: CoordinatorDeps) {
 
   const record = deps.db.transaction((body: ReturnType<typeof imageEventSchema.parse>, nodeId: string) => {
     const { object, changed, replica } = events.apply(body, nodeId);
-    if (replica) return { changed: false, queued: false, replica };
+    if (replica || !object) return { changed: false, queued: false, replica };
     const url = webhookUrl.get(object.app_id) as string | null | undefined;
     let queued = false;
     if (changed && url) {
