@@ -63,7 +63,7 @@ describe('image delete (coordinator)', () => {
     expect(h.repos.copies.ofImage(b.image_uuid).map((c) => c.state)).toEqual(['ok', 'ok']);
     // The stored backup stays through the grace period; the tombstone keeps what the clean-up needs.
     expect(h.repos.backups.get(a.image_uuid)?.state).toBe('stored');
-    expect(h.repos.deletions.get(a.image_uuid)).toMatchObject({ app_id: h.appRow.app_id, size: 1000, sha256: a.sha256, backup_deleted_at: null });
+    expect(h.repos.deletions.get(a.image_uuid)).toMatchObject({ app_id: h.appRow.app_id, size: 1000, sha256: a.sha256, backup_pending: 1, backup_deleted_at: null });
     const summary = (await (await h.req('GET', '/api/v1/admin/durability')).json()) as any;
     expect(summary.objects).toBe(1);
     expect(summary.deleted).toMatchObject({ images_with_copies: 1, copies_to_delete: 2, backups_in_grace: 1, backups_due: 0, backups_deleted: 0 });
@@ -96,6 +96,7 @@ describe('image delete (coordinator)', () => {
     const late = await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(a));
     expect(late.status).toBe(200);
     expect(h.repos.backups.get(a.image_uuid)?.state).toBe('stored');
+    expect(h.repos.deletions.get(a.image_uuid)?.backup_pending).toBe(1);
     // Its variants job finished after the delete: the milestone is accepted and dropped, not retried forever.
     const ready = await h.signed('n1', '/api/internal/images/ready', PURPOSE_IMAGE_READY, {
       event: 'image.ready', image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', width: 10, height: 10, format: 'jpeg',
@@ -166,7 +167,7 @@ describe('image delete (coordinator)', () => {
       expect(await res.json()).toEqual({ ok: true, changed: i === 0 });
     }
     expect(h.repos.backups.get(a.image_uuid)).toBeUndefined();
-    expect(h.repos.deletions.get(a.image_uuid)?.backup_deleted_at).toBeGreaterThan(0);
+    expect(h.repos.deletions.get(a.image_uuid)).toMatchObject({ backup_pending: 0, backup_deleted_at: expect.any(Number) });
     expect(await deleteExpiredBackups(deps, ctxAt(deletedAt + GRACE_MS + 5000, ['n1']))).toEqual({ ensured: 0, no_node: 0 });
 
     // A live image's backup is never deleted by this report.

@@ -67,6 +67,8 @@ export function backupsRepo(db: Database) {
     get: db.prepare('SELECT * FROM backups WHERE image_uuid = ?'),
     object: db.prepare('SELECT image_uuid, size, sha256 FROM objects WHERE image_uuid = ?'),
     poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
+    // A deleted image's backup that landed late: the grace-period clean-up must see it.
+    deletedBackupPending: db.prepare('UPDATE deleted_objects SET backup_pending = 1 WHERE image_uuid = ?'),
     // Holds a copy (any state), is the primary, or was the source of a move of the object.
     holder: db
       .prepare(
@@ -176,6 +178,7 @@ export function backupsRepo(db: Database) {
         image_uuid: r.image_uuid, state: 'stored', node_id: r.node_id, pool_id: r.pool_id,
         due_at: null, bucket: r.bucket, object_key: r.key, backed_up_at: Number.isFinite(at) ? at : now, now,
       });
+      if (gone) s.deletedBackupPending.run(r.image_uuid);
       return { state: 'stored', changed: true, other_location: false };
     }),
 

@@ -14,6 +14,8 @@ export interface DeletedObjectRow {
   /** JSON array of VariantFileInfo, as the object had them. */
   variants: string;
   deleted_at: number;
+  /** 1 while a stored backup of it waits for deletion. */
+  backup_pending: 0 | 1;
   backup_ensured_at: number | null;
   backup_deleted_at: number | null;
 }
@@ -66,8 +68,8 @@ export function deletionsRepo(db: Database) {
     object: db.prepare('SELECT * FROM objects WHERE image_uuid = ?'),
     get: db.prepare('SELECT * FROM deleted_objects WHERE image_uuid = ?'),
     tombstone: db.prepare(
-      `INSERT INTO deleted_objects (image_uuid, app_id, user_id, pool_id, rel_path, size, sha256, variants, deleted_at)
-       VALUES (@image_uuid, @app_id, @user_id, @pool_id, @rel_path, @size, @sha256, @variants, @now)`,
+      `INSERT INTO deleted_objects (image_uuid, app_id, user_id, pool_id, rel_path, size, sha256, variants, deleted_at, backup_pending)
+       VALUES (@image_uuid, @app_id, @user_id, @pool_id, @rel_path, @size, @sha256, @variants, @now, @pending)`,
     ),
     copiesDeleting: db.prepare(
       `UPDATE copies SET state = 'deleting', reason = 'image deleted', attempts = 0, ensured_at = NULL, updated_at = ?
@@ -88,23 +90,24 @@ export function deletionsRepo(db: Database) {
     backupsDue: db.prepare(
       `SELECT d.*, b.bucket, b.object_key, b.pool_id AS backup_pool_id FROM deleted_objects d
        JOIN backups b ON b.image_uuid = d.image_uuid
-       WHERE b.state = 'stored' AND b.bucket IS NOT NULL AND b.object_key IS NOT NULL
-         AND d.deleted_at <= @graceStart AND (d.backup_ensured_at IS NULL OR d.backup_ensured_at < @ensuredBefore)
+       WHERE d.backup_pending = 1 AND d.deleted_at <= @graceStart
+         AND b.state = 'stored' AND b.bucket IS NOT NULL AND b.object_key IS NOT NULL
+         AND (d.backup_ensured_at IS NULL OR d.backup_ensured_at < @ensuredBefore)
        ORDER BY d.deleted_at LIMIT @limit`,
     ),
     backupEnsured: db.prepare('UPDATE deleted_objects SET backup_ensured_at = ? WHERE image_uuid = ?'),
     storedBackup: db.prepare("SELECT bucket, object_key FROM backups WHERE image_uuid = ? AND state = 'stored'"),
     backupGone: db.prepare('DELETE FROM backups WHERE image_uuid = ?'),
-    backupDeletedAt: db.prepare('UPDATE deleted_objects SET backup_deleted_at = ? WHERE image_uuid = ?'),
+    backupDeletedAt: db.prepare('UPDATE deleted_objects SET backup_deleted_at = ?, backup_pending = 0 WHERE image_uuid = ?'),
     summary: db.prepare(
       `SELECT
          (SELECT count(DISTINCT c.image_uuid) FROM copies c JOIN deleted_objects d ON d.image_uuid = c.image_uuid) AS images_with_copies,
          (SELECT count(*) FROM copies c JOIN deleted_objects d ON d.image_uuid = c.image_uuid) AS copies_to_delete,
-         coalesce(sum(b.state = 'stored' AND d.deleted_at > @graceStart), 0) AS backups_in_grace,
-         min(CASE WHEN b.state = 'stored' AND d.deleted_at > @graceStart THEN d.deleted_at + @graceMs END) AS next_backup_delete_at,
-         coalesce(sum(b.state = 'stored' AND d.deleted_at <= @graceStart), 0) AS backups_due,
-         coalesce(sum(d.backup_deleted_at IS NOT NULL), 0) AS backups_deleted
-       FROM deleted_objects d LEFT JOIN backups b ON b.image_uuid = d.image_uuid`,
+         coalesce(sum(d.deleted_at > @graceStart), 0) AS backups_in_grace,
+         min(CASE WHEN d.deleted_at > @graceStart THEN d.deleted_at + @graceMs END) AS next_backup_delete_at,
+         coalesce(sum(d.deleted_at <= @graceStart), 0) AS backups_due,
+         (SELECT count(*) FROM deleted_objects WHERE backup_deleted_at IS NOT NULL) AS backups_deleted
+       FROM deleted_objects d WHERE d.backup_pending = 1`,
     ),
   };
   const get = (uuid: string) => s.get.get(uuid) as DeletedObjectRow | undefined;
@@ -118,13 +121,13 @@ export function deletionsRepo(db: Database) {
       const o = s.object.get(uuid) as (Omit<DeletedObjectRow, 'deleted_at'> & { home_pool_id: string | null }) | undefined;
       if (!o) return get(uuid)?.app_id === appId ? { outcome: 'already' } : { outcome: 'not_found' };
       if (o.app_id !== appId) return { outcome: 'not_found' };
+      const state = s.backupState.get(uuid) as 'scheduled' | 'stored' | undefined;
       s.tombstone.run({
         image_uuid: o.image_uuid, app_id: o.app_id, user_id: o.user_id, pool_id: o.home_pool_id ?? o.pool_id,
-        rel_path: o.rel_path, size: o.size, sha256: o.sha256, variants: o.variants, now,
+        rel_path: o.rel_path, size: o.size, sha256: o.sha256, variants: o.variants, now, pending: state === 'stored' ? 1 : 0,
       });
       s.copiesDeleting.run(now, uuid);
       s.moveItemsDone.run(now, uuid);
-      const state = s.backupState.get(uuid) as 'scheduled' | 'stored' | undefined;
       // A delayed backup not made yet is not made: the uploading node's delete job removes its row.
       if (state === 'scheduled') s.cancelScheduled.run(uuid);
       s.usage.run(o.size, o.user_id);

@@ -234,12 +234,14 @@ export const MIGRATIONS: string[] = [
     sha256 TEXT NOT NULL,
     variants TEXT NOT NULL,
     deleted_at INTEGER NOT NULL,
+    -- 1 while a stored S3 backup of it waits for its deletion (what the clean-up scans)
+    backup_pending INTEGER NOT NULL DEFAULT 0,
     -- the backup_delete job was last ensured in a node's queue (NULL: never)
     backup_ensured_at INTEGER,
     -- when the node reported the S3 backup deleted (NULL: none yet, or there was none)
     backup_deleted_at INTEGER
   ) WITHOUT ROWID;
-  CREATE INDEX deleted_objects_at ON deleted_objects(deleted_at);
+  CREATE INDEX deleted_objects_backup ON deleted_objects(deleted_at) WHERE backup_pending = 1;
   ALTER TABLE pools ADD COLUMN type TEXT NOT NULL DEFAULT 'disk' CHECK (type IN ('disk', 's3'));
   `,
 ];
