@@ -23,6 +23,9 @@ export interface ReplicaAuthDeps {
 export interface AuthorizedReplica {
   /** The sending node (the token's issuer). */
   from: string;
+  /** The token's id and expiry (epoch seconds): each token is good for one PUT. */
+  jti: string;
+  exp: number;
   size: number;
   sha256: string;
   /** The record of an original; undefined for a variant file. */
@@ -63,7 +66,7 @@ export async function authorizeReplica(
 
   if (!isOriginalArea(target.rel)) {
     if (metaHeader !== undefined) throw errors.badRequest('bad_meta', 'only an original carries a record');
-    return { from: claims.iss, size, sha256: sha.data, meta: undefined };
+    return { from: claims.iss, jti: claims.jti, exp: claims.exp, size, sha256: sha.data, meta: undefined };
   }
   if (metaHeader === undefined)
     throw errors.badRequest('meta_required', `an original travels with its record (${OBJECT_META_HEADER})`);
@@ -75,5 +78,5 @@ export async function authorizeReplica(
   }
   if (originalUuid(target.rel) !== meta.image_uuid)
     throw errors.badRequest('bad_path', `an original of ${meta.image_uuid} belongs at [private/]original/YYYY/MM/DD/${meta.image_uuid}.{ext}`);
-  return { from: claims.iss, size, sha256: sha.data, meta };
+  return { from: claims.iss, jti: claims.jti, exp: claims.exp, size, sha256: sha.data, meta };
 }

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -239,6 +239,17 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
     expect(report?.payload).toMatchObject({ node_id: NODE, pool_id: 'p1', rel_path: rel, size: body.length, sha256: sha(body) });
     expect(storedCalls.map((c) => c.uuid)).toEqual([uuid]);
     expect(tmpFiles()).toEqual([]);
+  });
+
+  it('401 token_used for a replayed request: each token is good for one PUT', async () => {
+    const body = bytes(300);
+    const rel = `variants/${day}/${randomUUID()}_small.webp`;
+    const token = await tokenFor('p1', rel, body, undefined);
+    const once = () => rawPut(replicatePath('p1', rel), { body, headers: { authorization: `Bearer ${token}`, [CONTENT_SHA256_HEADER]: sha(body) } });
+    expect((await once()).status).toBe(201);
+    rmSync(fileAt('p1', rel));
+    await refused(once(), 401, 'token_used');
+    expect(existsSync(fileAt('p1', rel))).toBe(false);
   });
 
   it('200 identical on a retry of the same bytes; the used bytes count the object once', async () => {

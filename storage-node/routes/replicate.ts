@@ -51,6 +51,9 @@ async function handlePut(deps: ReplicateRouteDeps, c: Context<Env>, raw: string)
   const put = await authorizeReplica(deps, target, c.env.incoming.headers);
   // After the token: an unsigned caller learns nothing about what the pool holds.
   const finalPath = await resolveReplicaFile(pool, target.rel);
+  // One PUT per token (the sender signs each attempt anew): a captured request replayed within
+  // its 10 minutes is refused instead of bringing back a copy just trimmed or deleted.
+  if (!deps.store.claimToken(put.jti, put.exp)) throw errors.unauthorized('token_used', 'this replicate token was already used');
   const inflight = deps.tracker.begin();
   try {
     const result = await receiveReplica(deps, {
