@@ -114,11 +114,12 @@ export function deletionsRepo(db: Database) {
 
   return {
     get,
-    isDeleted: (uuid: string) => get(uuid) !== undefined,
 
     /** `DELETE /api/v1/images/{uuid}` for `appId`: only its own images (another app's is not_found). */
     delete: db.transaction((uuid: string, appId: string, now: number): DeleteOutcome => {
-      const o = s.object.get(uuid) as (Omit<DeletedObjectRow, 'deleted_at'> & { home_pool_id: string | null }) | undefined;
+      const o = s.object.get(uuid) as
+        | (Pick<DeletedObjectRow, 'image_uuid' | 'app_id' | 'user_id' | 'pool_id' | 'rel_path' | 'size' | 'sha256' | 'variants'> & { home_pool_id: string | null })
+        | undefined;
       if (!o) return get(uuid)?.app_id === appId ? { outcome: 'already' } : { outcome: 'not_found' };
       if (o.app_id !== appId) return { outcome: 'not_found' };
       const state = s.backupState.get(uuid) as 'scheduled' | 'stored' | undefined;
