@@ -100,7 +100,7 @@ export function backupsRepo(db: Database) {
                 CASE WHEN q.backup = 'scheduled' AND q.cold = 0 THEN q.backup_due_at END AS due_at
          FROM (
            SELECT o.size, b.state AS backup, b.due_at AS backup_due_at,
-                  (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id JOIN pools cp ON cp.pool_id = c.pool_id
+                  (SELECT count(DISTINCT c.node_id) FROM copies c JOIN nodes n ON n.node_id = c.node_id JOIN pools cp ON cp.pool_id = c.pool_id
                    WHERE c.image_uuid = o.image_uuid AND ${LIVE_OK} AND ${ON_DISK}) AS copies,
                   EXISTS (SELECT 1 FROM copies c JOIN nodes n ON n.node_id = c.node_id JOIN pools cp ON cp.pool_id = c.pool_id
                           WHERE c.image_uuid = o.image_uuid AND ${LIVE_OK} AND NOT ${ON_DISK}) AS cold

@@ -138,20 +138,22 @@ export function copiesRepo(db: Database) {
       )
       .pluck(),
     // The factor and tier are the home pool's (objects.home_pool_id), not the current primary's.
-    // Live copies = ok or pending on a node still holding; pools with factor 1 cannot be repaired
+    // The factor counts nodes, not rows: two copies in two pools of one node are one failure
+    // from gone (a tier or pool move can land a copy beside a replica). Live copies = ok or
+    // pending on a node still holding; pools with factor 1 cannot be repaired
     // from anywhere when their only copy is gone, so only replicated pools are scanned.
     underReplicated: db.prepare(
       `SELECT o.image_uuid, o.pool_id, o.size, o.sha256, p.tier, p.replication_factor AS rf FROM objects o
        JOIN pools p ON p.pool_id = o.home_pool_id
        WHERE p.replication_factor > 1 AND o.image_uuid > ?
-         AND (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id
+         AND (SELECT count(DISTINCT c.node_id) FROM copies c JOIN nodes n ON n.node_id = c.node_id
               WHERE c.image_uuid = o.image_uuid AND ${COUNTED} AND n.state IN ${HOLDING}) < p.replication_factor
        ORDER BY o.image_uuid LIMIT ?`,
     ),
     underReplicatedCount: db
       .prepare(
         `SELECT count(*) FROM objects o JOIN pools p ON p.pool_id = o.home_pool_id
-         WHERE (SELECT count(*) FROM copies c JOIN nodes n ON n.node_id = c.node_id
+         WHERE (SELECT count(DISTINCT c.node_id) FROM copies c JOIN nodes n ON n.node_id = c.node_id
                 WHERE c.image_uuid = o.image_uuid AND ${COUNTED} AND n.state IN ${HOLDING}) < p.replication_factor`,
       )
       .pluck(),

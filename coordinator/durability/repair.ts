@@ -32,7 +32,8 @@ export async function planReplicas(deps: DurabilityDeps, ctx: TickContext, curso
     }
     const exclude = new Set(list.map((c) => c.node_id));
     const regions = new Set(list.map((c) => c.region).filter((r): r is string => r !== null));
-    for (let missing = o.rf - list.filter(counts).length; missing > 0; missing--) {
+    // Nodes, not rows: a second copy on a node that holds one already protects nothing.
+    for (let missing = o.rf - new Set(list.filter(counts).map((c) => c.node_id)).size; missing > 0; missing--) {
       const choose = (excludeNodes: ReadonlySet<string>) =>
         chooseCopyTarget({
           pools: allPools,
@@ -154,11 +155,7 @@ export async function trimSurplus(deps: DurabilityDeps, ctx: TickContext) {
   for (const row of copies.surplus(settings.repairBatch)) {
     const primary = objects.get(row.image_uuid)?.pool_id;
     const good = copies.ofImage(row.image_uuid).filter((c) => c.state === 'ok' && c.node_state === 'up');
-    const victims = good
-      .filter((c) => c.pool_id !== primary)
-      .sort((a, b) => b.created_at - a.created_at || (a.pool_id < b.pool_id ? 1 : -1))
-      .slice(0, good.length - row.rf);
-    for (const v of victims) {
+    for (const v of surplusVictims(good, primary, row.rf)) {
       copies.setState(v.image_uuid, v.pool_id, 'deleting', 'surplus', ctx.now);
       const outcome = await jobs.ensure(v.node_id, { kind: 'delete', image_uuid: v.image_uuid, pool_id: v.pool_id });
       if (outcome !== 'error') copies.ensured(v.image_uuid, v.pool_id, ctx.now, added(outcome));
@@ -167,6 +164,26 @@ export async function trimSurplus(deps: DurabilityDeps, ctx: TickContext) {
     }
   }
   return { marked };
+}
+
+/**
+ * Which good copies to delete so that `rf` stay: the primary, then the oldest copy on each node
+ * not yet kept (copies on distinct nodes first), then — only when there are fewer nodes than
+ * the factor — the oldest of the rest.
+ */
+export function surplusVictims<C extends Pick<CopyWithNode, 'pool_id' | 'node_id' | 'created_at'>>(good: C[], primary: string | undefined, rf: number): C[] {
+  const byAge = [...good].sort((a, b) => a.created_at - b.created_at || (a.pool_id < b.pool_id ? -1 : 1));
+  const first = byAge.find((c) => c.pool_id === primary);
+  const ordered = first ? [first, ...byAge.filter((c) => c !== first)] : byAge;
+  const keep: C[] = [];
+  const nodes = new Set<string>();
+  for (const c of ordered)
+    if (keep.length < rf && !nodes.has(c.node_id)) {
+      keep.push(c);
+      nodes.add(c.node_id);
+    }
+  for (const c of ordered) if (keep.length < rf && !keep.includes(c)) keep.push(c);
+  return good.filter((c) => !keep.includes(c));
 }
 
 /** Step f: objects whose primary is unusable point at a good copy on a node in service. */
