@@ -19,7 +19,7 @@ const GRACE_MS = 60_000;
 async function harness() {
   const h = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2'] });
   const { db, repos } = h;
-  const object = (size = 1000) => {
+  const object = (size = 1000, appId = h.appRow.app_id) => {
     const image_uuid = randomUUID();
     const sha256 = sha256Hex(image_uuid);
     const now = Date.now();
@@ -29,7 +29,7 @@ async function harness() {
     db.prepare(
       `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, home_pool_id, node_id, rel_path, size, sha256, mime, visibility, state, status, created_at, variants)
        VALUES (?, ?, 'u1', ?, 'p1', 'p1', 'n1', ?, ?, ?, 'image/jpeg', 'public', 'stored', 'ready', ?, ?)`,
-    ).run(image_uuid, h.appRow.app_id, randomUUID(), `original/2026/01/01/${image_uuid}.jpg`, size, sha256, now, variants);
+    ).run(image_uuid, appId, randomUUID(), `original/2026/01/01/${image_uuid}.jpg`, size, sha256, now, variants);
     db.prepare("INSERT INTO users (user_id, used_bytes, objects) VALUES ('u1', ?, 1) ON CONFLICT (user_id) DO UPDATE SET used_bytes = used_bytes + excluded.used_bytes, objects = objects + 1").run(size);
     for (const pool of ['p1', 'p2']) repos.copies.insert({ image_uuid, pool_id: pool, node_id: `n${pool.slice(1)}`, state: 'ok', size, sha256 }, now);
     return { image_uuid, sha256, size };
@@ -73,6 +73,23 @@ describe('image delete (coordinator)', () => {
     expect((await h.del(b.image_uuid, other.api_key)).status).toBe(404);
     expect((await h.del(randomUUID())).status).toBe(404);
     expect((await h.req('GET', `/api/v1/images/${b.image_uuid}`, undefined, h.appRow.api_key)).status).toBe(200);
+    h.close();
+  });
+
+  it('an app with a webhook URL gets one image.deleted event, committed with the delete', async () => {
+    const h = await harness();
+    const hooked = h.repos.apps.create('hooked', 'http://127.0.0.1:9/hook');
+    const a = h.object(1000, hooked.app_id);
+    expect((await h.del(a.image_uuid, hooked.api_key)).status).toBe(204);
+    expect((await h.del(a.image_uuid, hooked.api_key)).status).toBe(204);
+    const rows = h.db.prepare("SELECT event_id, event, url, payload FROM webhook_outbox WHERE event = 'image.deleted'").all() as { event_id: string; url: string; payload: string }[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ event_id: `${a.image_uuid}.image.deleted`, url: 'http://127.0.0.1:9/hook' });
+    expect(JSON.parse(rows[0]!.payload)).toMatchObject({ type: 'image.deleted', data: { image_uuid: a.image_uuid, user_id: 'u1', size: 1000, sha256: a.sha256 } });
+    // An app without a webhook URL queues nothing.
+    const b = h.object(10);
+    await h.del(b.image_uuid);
+    expect(h.db.prepare('SELECT count(*) FROM webhook_outbox').pluck().get()).toBe(1);
     h.close();
   });
 
