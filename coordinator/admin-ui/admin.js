@@ -94,13 +94,15 @@ function renderPools(pools) {
     const tier = h('select', { 'aria-label': `${p.pool_id} tier` }, ['hot', 'warm', 'cold'].map((t) => h('option', { value: t, selected: t === p.tier }, t)));
     const weight = h('input', { type: 'number', min: 0, max: 1000000, step: 1, value: p.weight, 'aria-label': `${p.pool_id} weight` });
     const save = h('button', { type: 'button', onclick: () => patchPool(p.pool_id, { tier: tier.value, weight: Number(weight.value) }) }, 'Save');
-    const toggle = h('button', {
+    // A bucket (the S3 cold tier) never takes uploads: nothing to toggle.
+    const toggle = p.type === 's3' ? h('span', { class: 'muted' }, 'never (S3 cold tier)') : h('button', {
       type: 'button', class: 'toggle', 'aria-pressed': String(p.accepting), 'data-action': 'toggle-accepting',
       title: p.accepting ? 'Click to stop new uploads to this pool' : 'Click to accept new uploads again',
       onclick: () => patchPool(p.pool_id, { accepting: !p.accepting }),
     }, p.accepting ? 'Accepting' : 'Not accepting');
     return h('tr', { 'data-pool': p.pool_id },
-      h('td', { class: 'mono' }, p.pool_id), h('td', { class: 'mono' }, p.node_id),
+      h('td', { class: 'mono' }, p.pool_id, p.type === 's3' ? [' ', h('span', { class: 'badge stale', 'data-type': 's3' }, 's3')] : ''),
+      h('td', { class: 'mono' }, p.node_id),
       h('td', {}, tier), h('td', {}, weight), h('td', {}, p.replication_factor),
       h('td', { 'data-col': 'tiering' }, tieringText(p.tiering)), h('td', {}, toggle), h('td', {}, save));
   }), 8, 'No pools registered yet.');
