@@ -1,21 +1,18 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatePorts, waitForPort } from '../scripts/cluster/ports.js';
 import { renderCoordinatorSite, renderNodeSite } from '../scripts/operators/nginx.js';
+import { NGINX, startNginx, type TestNginx } from './support/nginx.js';
 import type { SessionResponse } from '../shared/api.js';
 import { loadOrCreateEd25519Key } from '../shared/keys.js';
 import { signUrl } from '../shared/signed-url.js';
 import { makePhoto } from './support/photos.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
-const NGINX = '/usr/sbin/nginx';
-const run = promisify(execFile);
 
 /** GET with the path sent exactly as given (fetch would resolve `..` before sending). */
 function rawGet(port: number, rawPath: string): Promise<{ status: number; body: string }> {
@@ -57,7 +54,7 @@ function stalledRequest(port: number, head: string, send: Uint8Array, holdMs: nu
 describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test cluster)', () => {
   let t: TestCluster;
   let dir: string;
-  let nginx: ChildProcess | undefined;
+  let nginx: TestNginx | undefined;
   let nodePort: number;
   let coordPort: number;
   let poolDir: string;
@@ -111,33 +108,11 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
       path.join(dir, 'coordinator.conf'),
       renderCoordinatorSite({ listen: `127.0.0.1:${coordPort}`, serverName: 'localhost', upstream: new URL(t.cluster.info.coordinator_url).host }),
     );
-    for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'logs']) mkdirSync(path.join(dir, d));
-    writeFileSync(
-      path.join(dir, 'nginx.conf'),
-      // Workers read the pools as the user that owns them (production: www-data in group fennec).
-      `${process.getuid?.() === 0 ? 'user root;\n' : ''}daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 256; }
-http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log ${dir}/logs/access.log;
-  sendfile on;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  include ${dir}/node.conf;
-  include ${dir}/coordinator.conf;
-}
-`,
-    );
-    const args = ['-p', `${dir}/`, '-e', `${dir}/logs/error.log`, '-c', `${dir}/nginx.conf`];
-    await run(NGINX, ['-t', ...args]);
-    nginx = spawn(NGINX, args, { stdio: 'ignore' });
+    nginx = await startNginx(dir, {
+      sites: ['node.conf', 'coordinator.conf'],
+      workerConnections: 256,
+      http: ['include /etc/nginx/mime.types;', 'default_type application/octet-stream;', 'sendfile on;'],
+    });
     await waitForPort(nodePort);
     await waitForPort(coordPort);
     // Something the node must never serve: a partial upload's temp file.
@@ -145,11 +120,7 @@ http {
   });
 
   afterAll(async () => {
-    if (nginx?.pid) {
-      const exited = new Promise((r) => nginx!.once('exit', r));
-      process.kill(nginx.pid, 'SIGTERM');
-      await exited;
-    }
+    await nginx?.stop();
     await t?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

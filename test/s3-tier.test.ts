@@ -1,11 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatePorts, waitForPort } from '../scripts/cluster/ports.js';
 import { renderNodeSite } from '../scripts/operators/nginx.js';
@@ -15,13 +13,13 @@ import { createLogger } from '../shared/logger.js';
 import { deleteHandler, type CopyJobDeps } from '../storage-node/jobs/copy-jobs.js';
 import { PoolSet } from '../storage-node/pools.js';
 import type { LocalObject } from '../storage-node/replication/local-objects.js';
+import { NGINX, startNginx } from './support/nginx.js';
 import { makePhoto } from './support/photos.js';
 import { s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from './support/s3-server.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const PREFIX = 'fennec/cold';
-const NGINX = '/usr/sbin/nginx';
 
 const client = (s3: TestS3): S3Client => s3ClientFor(s3);
 
@@ -256,28 +254,7 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
         ],
       }),
     );
-    for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'logs']) mkdirSync(path.join(dir, d));
-    writeFileSync(
-      path.join(dir, 'nginx.conf'),
-      `${process.getuid?.() === 0 ? 'user root;\n' : ''}daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log ${dir}/logs/access.log;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  include ${dir}/node.conf;
-}
-`,
-    );
-    const args = ['-p', `${dir}/`, '-e', `${dir}/logs/error.log`, '-c', `${dir}/nginx.conf`];
-    await promisify(execFile)(NGINX, ['-t', ...args]);
-    const nginx = spawn(NGINX, args, { stdio: 'ignore' });
+    const nginx = await startNginx(dir, { sites: ['node.conf'] });
     try {
       await waitForPort(port);
       const via = (url: string) => {
@@ -297,9 +274,7 @@ http {
       }
       expect((await fetch(`http://127.0.0.1:${port}/cold/uploads/tmp/x.part`, { redirect: 'manual' })).status).toBe(404);
     } finally {
-      const exited = new Promise((r) => nginx.once('exit', r));
-      nginx.kill('SIGTERM');
-      await exited;
+      await nginx.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });
