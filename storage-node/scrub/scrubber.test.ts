@@ -62,6 +62,15 @@ const outbox = () =>
 const state = (uuid: string) =>
   db.prepare('SELECT scrub_state, last_scrub_at FROM objects WHERE uuid = ?').get(uuid) as { scrub_state: string | null; last_scrub_at: number | null };
 
+/**
+ * A pass re-reads rows scrubbed before it started (`last_scrub_at < pass start`, so it never
+ * re-reads its own): a pass right after another must start on a later millisecond.
+ */
+async function nextMillisecond(): Promise<void> {
+  const t = Date.now();
+  while (Date.now() <= t) await new Promise((r) => setTimeout(r, 1));
+}
+
 function flipByte(file: string): void {
   const buf = readFileSync(file);
   buf[Math.floor(buf.length / 2)]! ^= 0xff;
@@ -116,6 +125,7 @@ describe('scrub pass', () => {
     expect(readFileSync(flipped.file).length).toBe(5000); // scrub never touches files
 
     db.prepare('DELETE FROM outbox').run();
+    await nextMillisecond();
     const again = await runScrubPass(opts());
     expect(again).toMatchObject({ ok: 1, mismatch: 1, missing: 1, reported: 0 });
     expect(outbox().map((r) => r.kind)).toEqual(['copies.scrubbed']);
@@ -123,6 +133,7 @@ describe('scrub pass', () => {
     // A repair overwrites the file and resets the state; the copy then rots again.
     db.prepare('DELETE FROM outbox').run();
     db.prepare("UPDATE objects SET scrub_state = 'ok' WHERE uuid = ?").run(flipped.uuid);
+    await nextMillisecond();
     const third = await runScrubPass(opts());
     expect(third.reported).toBe(1);
     expect(outbox().filter((r) => r.kind === 'copy.corrupt').map((r) => r.payload.image_uuid)).toEqual([flipped.uuid]);
