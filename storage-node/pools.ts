@@ -4,6 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ORIGINAL_DIR, POOL_MARKER, PRIVATE_DIR, TMP_DIR, VARIANTS_DIR } from '../shared/paths.js';
 import type { PoolConfig, S3PoolEntry } from './config.js';
+import { diskCapacity } from './pool-store/disk-store.js';
+import type { PoolCapacity } from './pool-store/pool-store.js';
 import { S3Pool } from './s3-pool/pool.js';
 
 /** A pool directory this node must not use; main.ts turns it into exit code 2. */
@@ -73,10 +75,7 @@ export interface PoolRuntime {
   writable: boolean;
 }
 
-export interface PoolCapacity {
-  total_bytes: number;
-  free_bytes: number;
-}
+export type { PoolCapacity };
 
 /**
  * The node's pools. `get`/`all` are the disk pools only: everything that needs a directory
@@ -110,17 +109,9 @@ export class PoolSet {
     return [...this.#s3.values()];
   }
 
-  /** statfs figures, capped by max_bytes: free = min(disk free, max_bytes − used). */
-  async capacity(pool: PoolRuntime, usedBytes: number): Promise<PoolCapacity> {
-    const st = await fs.statfs(pool.config.path);
-    let total = st.blocks * st.bsize;
-    let free = st.bavail * st.bsize;
-    const cap = pool.config.max_bytes;
-    if (cap !== null) {
-      total = Math.min(total, cap);
-      free = Math.min(free, Math.max(0, cap - usedBytes));
-    }
-    return { total_bytes: total, free_bytes: free };
+  /** statfs figures, capped by max_bytes (the disk store's own figures). */
+  capacity(pool: PoolRuntime, usedBytes: number): Promise<PoolCapacity> {
+    return diskCapacity(pool.config.path, pool.config.max_bytes, usedBytes);
   }
 
   /** Writes, fsyncs and removes a small file in tmp/: a read-only remount or a full disk shows up here. */

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { Readable } from 'node:stream';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
@@ -29,7 +30,7 @@ export function isNotFound(err: unknown): boolean {
  * in our `x-amz-meta-sha256` metadata (every S3-compatible store keeps it) or as S3's own
  * full-object SHA-256 checksum (a single-part upload to a store that supports flexible checksums).
  */
-export async function inBucket(s3: S3Client, f: BackupFile, signal?: AbortSignal): Promise<boolean> {
+export async function inBucket(s3: S3Client, f: Pick<BackupFile, 'bucket' | 'key' | 'size' | 'sha256'>, signal?: AbortSignal): Promise<boolean> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: f.bucket, Key: f.key, ChecksumMode: 'ENABLED' }), {
       abortSignal: signal,
@@ -52,31 +53,45 @@ export async function putOnce(s3: S3Client, f: BackupFile, signal?: AbortSignal)
   if (await inBucket(s3, f, signal)) return 'present';
   const body = fs.createReadStream(f.file);
   try {
-    const upload = new Upload({
-      client: s3,
-      params: {
-        Bucket: f.bucket,
-        Key: f.key,
-        Body: body,
-        ContentType: f.contentType,
-        ChecksumAlgorithm: 'SHA256',
-        Metadata: { sha256: f.sha256 },
-      },
-      partSize: PART_SIZE,
-      queueSize: QUEUE_SIZE,
-      leavePartsOnError: false,
-    });
-    const abort = () => void upload.abort().catch(() => undefined);
-    signal?.addEventListener('abort', abort, { once: true });
-    try {
-      await upload.done();
-    } finally {
-      signal?.removeEventListener('abort', abort);
-    }
+    await uploadBody(s3, f, body, signal);
   } finally {
     body.destroy();
   }
   // Nothing is recorded as backed up that the bucket does not show with the right size and hash.
   if (!(await inBucket(s3, f, signal))) throw new Error(`s3://${f.bucket}/${f.key}: not found with size ${f.size} and sha256 after upload`);
   return 'uploaded';
+}
+
+/**
+ * Streams `body` to the key (multipart above one part, nothing left of a failed multipart). S3
+ * verifies each part's SHA-256 where it supports flexible checksums; `sha256`, when known before
+ * the first byte, travels as metadata for stores that do not.
+ */
+export async function uploadBody(
+  s3: S3Client,
+  f: { bucket: string; key: string; sha256?: string; contentType?: string },
+  body: Readable,
+  signal?: AbortSignal,
+): Promise<void> {
+  const upload = new Upload({
+    client: s3,
+    params: {
+      Bucket: f.bucket,
+      Key: f.key,
+      Body: body,
+      ContentType: f.contentType,
+      ChecksumAlgorithm: 'SHA256',
+      ...(f.sha256 ? { Metadata: { sha256: f.sha256 } } : {}),
+    },
+    partSize: PART_SIZE,
+    queueSize: QUEUE_SIZE,
+    leavePartsOnError: false,
+  });
+  const abort = () => void upload.abort().catch(() => undefined);
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    await upload.done();
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
 }

@@ -1,5 +1,9 @@
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Credentials, S3PoolConfig } from '../config.js';
+import type { PoolCapacity, PoolStore, WriteOptions, Written } from '../pool-store/pool-store.js';
+import { checkWritten, meterLimit, toStoreError } from '../pool-store/store-errors.js';
+import { MeterStream } from '../upload/meter.js';
 import { s3PoolKey } from './keys.js';
 
 /** One file of an object to put in the bucket, with the hash the node verified. */
@@ -11,12 +15,16 @@ export interface S3PoolFile {
   contentType: string;
 }
 
+const backupUpload = () => import('../backup/upload.js');
+
 /**
- * A pool of type `s3` as the node uses it: keys, uploads (putOnce: skipped when present, SHA-256
- * checked after), deletes and presigned GETs. The SDK is imported on first use, so a node
- * without s3 pools (and its upload process) never loads it.
+ * A pool of type `s3` as the node uses it, and the second PoolStore: keys, uploads (putOnce:
+ * skipped when present, SHA-256 checked after), reads, deletes and presigned GETs. The SDK is
+ * imported on first use, so a node without s3 pools (and its upload process) never loads it.
+ * A PUT replaces a key atomically; a write that fails its checks after the bytes reached the
+ * bucket deletes the key, so a failed write leaves no object at `rel` (not even an older one).
  */
-export class S3Pool {
+export class S3Pool implements PoolStore {
   readonly config: S3PoolConfig;
   readonly #credentials: S3Credentials;
   #client: Promise<S3Client> | undefined;
@@ -51,8 +59,69 @@ export class S3Pool {
   }
 
   async put(f: S3PoolFile, signal?: AbortSignal): Promise<'present' | 'uploaded'> {
-    const [{ putOnce }, s3] = await Promise.all([import('../backup/upload.js'), this.client()]);
+    const [{ putOnce }, s3] = await Promise.all([backupUpload(), this.client()]);
     return putOnce(s3, { bucket: this.config.s3.bucket, key: this.key(f.rel), file: f.file, size: f.size, sha256: f.sha256, contentType: f.contentType }, signal);
+  }
+
+  /** Skipped when the bucket already holds the promised bytes (size and SHA-256 both given), as putOnce is. */
+  async write(source: Readable, rel: string, opts: WriteOptions): Promise<Written> {
+    const [{ uploadBody }, s3] = await Promise.all([backupUpload(), this.client()]);
+    const key = this.key(rel);
+    const promised = opts.expectSize !== undefined && opts.expectSha256 !== undefined ? { size: opts.expectSize, sha256: opts.expectSha256 } : undefined;
+    if (promised && (await this.holds(rel, promised, opts))) {
+      source.destroy();
+      return promised;
+    }
+    const meter = new MeterStream(meterLimit(opts));
+    source.once('error', (err) => meter.destroy(err));
+    try {
+      await uploadBody(s3, { bucket: this.config.s3.bucket, key, sha256: opts.expectSha256, contentType: opts.contentType }, source.pipe(meter), opts.signal);
+      const written = { size: meter.bytes, sha256: meter.sha256 };
+      checkWritten(written, opts);
+      return written;
+    } catch (err) {
+      source.destroy();
+      // An aborted or refused single PUT may still have landed: nothing unchecked stays.
+      await this.remove(rel).catch(() => undefined);
+      throw toStoreError(err, opts);
+    }
+  }
+
+  async read(rel: string, opts: { signal?: AbortSignal } = {}): Promise<Readable | undefined> {
+    const [{ GetObjectCommand }, { isNotFound }, s3] = await Promise.all([import('@aws-sdk/client-s3'), backupUpload(), this.client()]);
+    try {
+      const res = await s3.send(new GetObjectCommand({ Bucket: this.config.s3.bucket, Key: this.key(rel) }), { abortSignal: opts.signal });
+      return res.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async stat(rel: string): Promise<{ size: number } | undefined> {
+    const [{ HeadObjectCommand }, { isNotFound }, s3] = await Promise.all([import('@aws-sdk/client-s3'), backupUpload(), this.client()]);
+    try {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: this.config.s3.bucket, Key: this.key(rel) }));
+      return { size: head.ContentLength ?? 0 };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async holds(rel: string, expected: Written, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const [{ inBucket }, s3] = await Promise.all([backupUpload(), this.client()]);
+    return inBucket(s3, { bucket: this.config.s3.bucket, key: this.key(rel), ...expected }, opts.signal);
+  }
+
+  async remove(rel: string): Promise<void> {
+    await this.deleteFiles([rel]);
+  }
+
+  /** A bucket has no statfs: its configured capacity less what this node put there. */
+  async capacity(usedBytes: number): Promise<PoolCapacity> {
+    const total = this.config.capacity_bytes;
+    return { total_bytes: total, free_bytes: Math.max(0, total - usedBytes) };
   }
 
   /** One DeleteObject per key: idempotent (a missing key is a success) and no batch API that some stores lack. */
