@@ -78,6 +78,7 @@ export class S3Pool implements PoolStore {
       await uploadBody(s3, { bucket: this.config.s3.bucket, key, sha256: opts.expectSha256, contentType: opts.contentType }, source.pipe(meter), opts.signal);
       const written = { size: meter.bytes, sha256: meter.sha256 };
       checkWritten(written, opts);
+      if (!opts.expectSha256) await this.#tagSha256(s3, key, written.sha256, opts.contentType);
       return written;
     } catch (err) {
       source.destroy();
@@ -85,6 +86,18 @@ export class S3Pool implements PoolStore {
       await this.remove(rel).catch(() => undefined);
       throw toStoreError(err, opts);
     }
+  }
+
+  /**
+   * Metadata is sent before the first byte, so a hash learned only at the end is added by a
+   * copy of the object onto itself: every object of the pool carries its SHA-256 for `holds`.
+   */
+  async #tagSha256(s3: S3Client, key: string, sha256: string, contentType: string | undefined): Promise<void> {
+    const { CopyObjectCommand } = await import('@aws-sdk/client-s3');
+    const bucket = this.config.s3.bucket;
+    await s3.send(
+      new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: `${bucket}/${key}`, MetadataDirective: 'REPLACE', Metadata: { sha256 }, ContentType: contentType }),
+    );
   }
 
   async read(rel: string, opts: { signal?: AbortSignal } = {}): Promise<Readable | undefined> {
