@@ -8,7 +8,7 @@ import { TMP_DIR } from '../../shared/paths.js';
 import { hashFile } from '../replication/hash-file.js';
 import { DirSync } from '../upload/dir-sync.js';
 import { MeterStream } from '../upload/meter.js';
-import type { PoolCapacity, PoolStore, StageOptions, WriteOptions, Written } from './pool-store.js';
+import type { PoolCapacity, PoolStore, StageOptions, Written } from './pool-store.js';
 import { checkWritten, meterLimit, toStoreError } from './store-errors.js';
 
 /** A file in the pool's `tmp/`, whole and fsynced, waiting for `commit` to give it its place. */
@@ -124,7 +124,7 @@ export class DiskStore implements PoolStore {
     await fs.promises.rm(staged.tmpPath, { force: true });
   }
 
-  async write(source: Readable, rel: string, opts: WriteOptions): Promise<Written> {
+  async write(source: Readable, rel: string, opts: StageOptions): Promise<Written> {
     const staged = await this.stage(source, opts);
     try {
       await this.commit(staged, rel);

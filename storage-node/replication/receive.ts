@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { AppError, errors, isAppError } from '../../shared/errors.js';
+import { errors } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { TMP_DIR } from '../../shared/paths.js';
 import type { CopyStored, ReplicaMeta } from '../../shared/replication.js';
+import { DiskStore } from '../pool-store/disk-store.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
 import type { CopyRecord, NodeStore, ObjectRow } from '../store.js';
 import type { DirSync } from '../upload/dir-sync.js';
-import { incompleteBody } from '../upload/ingest.js';
-import { MeterStream } from '../upload/meter.js';
-import { hashFile } from './hash-file.js';
 
 export interface ReceiveDeps {
   nodeId: string;
@@ -54,8 +47,6 @@ export interface ReplicaResult {
   sha256: string;
 }
 
-const sizeMismatch = (message: string) => new AppError({ code: 'size_mismatch', status: 422, message });
-
 /**
  * Receives one copy from a peer: room (507), record conflict (409), the body streamed to tmp/
  * while hashed and counted (422 on any lie, the temp file gone), then either the same bytes are
@@ -72,15 +63,21 @@ export async function receiveReplica(deps: ReceiveDeps, put: ReplicaPut): Promis
     throw errors.insufficientStorage(`pool ${poolId} has no room for ${put.size} bytes`);
   if (put.meta) checkRecord(deps.store, put, put.meta);
 
-  const tmp = await streamToTmp(put);
+  const disk = new DiskStore({ root: put.pool.config.path, dirSync: deps.dirSync });
+  const staged = await disk.stage(put.body(), {
+    expectSize: put.size,
+    expectSha256: put.sha256,
+    signal: put.signal,
+    tmpName: `replica-${randomUUID()}`,
+  });
   let identical: boolean;
   try {
-    identical = await sameBytes(put.finalPath, put.size, put.sha256);
-    if (!identical) await commitFile(deps.dirSync, tmp, put.finalPath);
+    identical = await disk.holds(put.rel, put);
+    if (!identical) await disk.commit(staged, put.rel);
     // The same bytes, maybe renamed by a concurrent PUT whose directory fsync is still running.
-    else await deps.dirSync.sync(path.dirname(put.finalPath));
+    else await disk.syncDirOf(put.rel);
   } finally {
-    await fs.promises.rm(tmp, { force: true });
+    await disk.discard(staged);
   }
   // Past this point the file stays even if recording fails: it has verified bytes, and the
   // sender's retry finds it identical and records it then.
@@ -96,67 +93,6 @@ function checkRecord(store: NodeStore, put: ReplicaPut, meta: ReplicaMeta): void
   const known = store.getObject(meta.image_uuid);
   if (known && (known.sha256 !== put.sha256 || known.size !== put.size || known.pool_id !== put.pool.config.id || known.rel_path !== put.rel))
     throw errors.conflict('conflict', `this node records ${meta.image_uuid} with other bytes or in another place`);
-}
-
-/** Body → `{pool}/tmp/{random}.part`, fsynced on close (`flush`); resolves only when it is exactly what the token promised. */
-async function streamToTmp(put: ReplicaPut): Promise<string> {
-  const tmp = path.join(put.pool.config.path, TMP_DIR, `replica-${randomUUID()}.part`);
-  const meter = new MeterStream(put.size);
-  const file = fs.createWriteStream(tmp, { flags: 'wx', flush: true });
-  try {
-    await pipeline(put.body(), meter, file, { signal: put.signal });
-    if (!file.closed) await once(file, 'close');
-    if (meter.bytes !== put.size) throw sizeMismatch(`the body has ${meter.bytes} bytes, the PUT promised ${put.size}`);
-    if (meter.sha256 !== put.sha256)
-      throw errors.checksumMismatch(`the body hashes to ${meter.sha256}, ${put.sha256} was promised`);
-    return tmp;
-  } catch (err) {
-    file.destroy();
-    if (!file.closed) await once(file, 'close').catch(() => undefined);
-    await fs.promises.rm(tmp, { force: true });
-    throw normalize(err, put.signal);
-  }
-}
-
-function normalize(err: unknown, signal: AbortSignal): unknown {
-  if (isAppError(err)) return err.code === 'too_large' ? sizeMismatch('the body is longer than the PUT promised') : err;
-  if (signal.aborted) return isAppError(signal.reason) ? signal.reason : incompleteBody();
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return errors.insufficientStorage('the pool ran out of space');
-  if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') return incompleteBody();
-  return err;
-}
-
-/** Whether the file there has exactly these bytes — hashed from disk, since a record can be wrong. */
-async function sameBytes(file: string, size: number, sha256: string): Promise<boolean> {
-  try {
-    const st = await fs.promises.lstat(file);
-    if (!st.isFile() || st.size !== size) return false;
-    return (await hashFile(file)).sha256 === sha256;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
-/** mkdir -p, atomic rename over whatever is there, fsync of the directory and of the parents of new directories. */
-async function commitFile(dirSync: DirSync, tmp: string, finalPath: string): Promise<void> {
-  const dir = path.dirname(finalPath);
-  try {
-    const firstCreated = await fs.promises.mkdir(dir, { recursive: true });
-    if (firstCreated) {
-      const stop = path.dirname(firstCreated);
-      const parents: string[] = [];
-      for (let d = dir; d !== stop && d.length > stop.length; d = path.dirname(d)) parents.push(path.dirname(d));
-      await Promise.all(parents.map((d) => dirSync.sync(d)));
-    }
-    await fs.promises.rename(tmp, finalPath);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') throw errors.insufficientStorage('the pool ran out of space');
-    throw err;
-  }
-  await dirSync.sync(dir);
 }
 
 async function record(deps: ReceiveDeps, put: ReplicaPut, meta: ReplicaMeta): Promise<void> {

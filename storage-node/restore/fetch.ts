@@ -1,15 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isAppError } from '../../shared/errors.js';
-import { TMP_DIR } from '../../shared/paths.js';
 import type { RestoreItem } from '../../shared/restore.js';
-import { MeterStream } from '../upload/meter.js';
-import { commitFile, syncDir } from '../variants/durable.js';
+import { DiskStore } from '../pool-store/disk-store.js';
 
 /** S3 has other bytes than the ledger records, or none: nothing is written, the run goes on. */
 export class S3ObjectError extends Error {
@@ -19,20 +13,14 @@ export class S3ObjectError extends Error {
   }
 }
 
+const CORRUPT = new Set(['size_mismatch', 'checksum_mismatch']);
+
 /**
- * GetObject streamed through a counting, hashing meter into `{pool}/tmp/restore-….part`
- * (never buffered), checked against the recorded size and SHA-256, then fsynced and renamed
- * over `finalPath`, and the directories up to the pool root fsynced (new ones included).
+ * GetObject streamed into the pool's disk store as `item.rel_path` (never buffered), checked
+ * against the recorded size and SHA-256 while it flows, then made durable over whatever is there.
  */
-export async function fetchOriginal(o: {
-  s3: S3Client;
-  poolPath: string;
-  item: RestoreItem;
-  finalPath: string;
-  signal?: AbortSignal;
-}): Promise<void> {
+export async function fetchOriginal(o: { s3: S3Client; poolPath: string; item: RestoreItem; signal?: AbortSignal }): Promise<void> {
   const { item } = o;
-  const tmp = path.join(o.poolPath, TMP_DIR, `restore-${randomUUID()}.part`);
   let body: Readable;
   try {
     const res = await o.s3.send(new GetObjectCommand({ Bucket: item.bucket, Key: item.key }), { abortSignal: o.signal });
@@ -41,22 +29,13 @@ export async function fetchOriginal(o: {
     if ((err as { name?: string }).name === 'NoSuchKey') throw new S3ObjectError('missing_in_s3', `s3://${item.bucket}/${item.key} does not exist`);
     throw err;
   }
-  const meter = new MeterStream(item.size);
-  const file = fs.createWriteStream(tmp, { flags: 'wx' });
+  const disk = new DiskStore({ root: o.poolPath });
   try {
-    await pipeline(body, meter, file, { signal: o.signal });
-    if (!file.closed) await once(file, 'close');
-    if (meter.bytes !== item.size || meter.sha256 !== item.sha256)
-      throw new S3ObjectError('corrupt_in_s3', `s3://${item.bucket}/${item.key}: ${meter.bytes} bytes, sha256 ${meter.sha256}; the ledger records ${item.size}, ${item.sha256}`);
-    await commitFile(tmp, o.finalPath);
+    await disk.write(body, item.rel_path, { expectSize: item.size, expectSha256: item.sha256, signal: o.signal, tmpName: `restore-${randomUUID()}` });
   } catch (err) {
     body.destroy();
-    file.destroy();
-    await fs.promises.rm(tmp, { force: true });
-    if (isAppError(err) && err.code === 'too_large')
-      throw new S3ObjectError('corrupt_in_s3', `s3://${item.bucket}/${item.key} is longer than the recorded ${item.size} bytes`);
+    if (isAppError(err) && CORRUPT.has(err.code))
+      throw new S3ObjectError('corrupt_in_s3', `s3://${item.bucket}/${item.key}: ${err.message}; the ledger records ${item.size} bytes, sha256 ${item.sha256}`);
     throw err;
   }
-  const root = path.resolve(o.poolPath);
-  for (let d = path.dirname(o.finalPath); d.length > root.length && d.startsWith(root); d = path.dirname(d)) await syncDir(d);
 }

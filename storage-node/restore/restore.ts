@@ -8,7 +8,7 @@ import type { PoolRuntime } from '../pools.js';
 import { hashFile } from '../replication/hash-file.js';
 import { originalUuid, resolveReplicaFile } from '../replication/replica-path.js';
 import type { CopyRecord, NodeStore } from '../store.js';
-import { inParallel } from '../variants/durable.js';
+import { inParallel } from '../variants/in-parallel.js';
 import { fetchOriginal, S3ObjectError } from './fetch.js';
 
 /** What restoring one original into one pool needs (the command and the `restore` job alike). */
@@ -119,7 +119,7 @@ async function restoreItem(deps: RestoreItemDeps, item: RestoreItem, record: Rec
   const onDisk = await sameBytes(finalPath, item.size, item.sha256);
   const present = onDisk && row !== undefined;
   if (present && !reportPresent) return 'present';
-  if (!onDisk) await fetchOriginal({ s3: deps.s3, poolPath: deps.pool.config.path, item, finalPath });
+  if (!onDisk) await fetchOriginal({ s3: deps.s3, poolPath: deps.pool.config.path, item });
   const now = Date.now();
   const copy: CopyRecord = {
     uuid: item.image_uuid, session_id: item.session_id, user_id: item.user_id, pool_id: poolId, rel_path: item.rel_path,

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { errors } from '../../shared/errors.js';
 import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
 import type { Visibility } from '../../shared/tokens.js';
+import { DiskStore } from '../pool-store/disk-store.js';
 import type { TusDeps } from '../routes/tus.js';
 import type { ObjectRow } from '../store.js';
 import { finishUpload } from '../upload/finish.js';
@@ -12,7 +13,7 @@ import type { IngestResult } from '../upload/ingest.js';
 import { MeterStream } from '../upload/meter.js';
 import type { TusUploadRow } from './registry.js';
 import { IMAGE_UUID_HEADER } from './service.js';
-import { SniffStream } from '../upload/sniff.js';
+import { notAnAllowedImage, SniffStream } from '../upload/sniff.js';
 
 /**
  * A finished tus upload, checked the way a direct upload is while it streams: SHA-256 of the
@@ -39,7 +40,7 @@ async function sniffFile(filePath: string): Promise<SniffedType> {
     const head = Buffer.alloc(SNIFF_BYTES);
     const { bytesRead } = await fh.read(head, 0, SNIFF_BYTES, 0);
     const type = await sniffImageType(head.subarray(0, bytesRead));
-    if (!type) throw errors.unsupportedType('the body is not an allowed image type (JPEG, PNG, WebP, AVIF, GIF, TIFF, HEIC)');
+    if (!type) throw notAnAllowedImage();
     return type;
   } finally {
     await fh.close();
@@ -70,12 +71,7 @@ export async function completeTusUpload(
 ): Promise<ObjectRow> {
   let ingested: IngestResult;
   try {
-    const fh = await fs.promises.open(input.filePath, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await new DiskStore({ root: input.poolPath }).syncFile(input.filePath);
     ingested = await inspectCompleted(input.filePath, input.size, input.sha256);
   } catch (err) {
     await fs.promises.rm(input.filePath, { force: true });

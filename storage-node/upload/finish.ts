@@ -1,8 +1,7 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { UploadComplete } from '../../shared/api.js';
 import { originalRelPath } from '../../shared/paths.js';
 import type { Visibility } from '../../shared/tokens.js';
+import { DiskStore } from '../pool-store/disk-store.js';
 import type { NodeStore, ObjectRow } from '../store.js';
 import type { DirSync } from './dir-sync.js';
 import type { IngestResult } from './ingest.js';
@@ -21,8 +20,8 @@ export interface FinishInput {
 }
 
 /**
- * Makes a fsynced temp file a stored object: rename into `original/YYYY/MM/DD/`, fsync the
- * directory (group commit), then the object row and its outbox row in one transaction, then the
+ * Makes a staged temp file a stored object: the disk store's commit into `original/YYYY/MM/DD/`
+ * (rename, directory fsync through the group-committed DirSync), then the object row and its outbox row in one transaction, then the
  * database log fsync (group commit too). Only after all of these is the upload durable and a 201
  * honest. On failure before the commit nothing is left behind; after it, the file and its row
  * stay together (the row is the truth, and the outbox will report it).
@@ -40,23 +39,10 @@ export async function finishUpload(
 ): Promise<ObjectRow> {
   const { ingested } = input;
   const relPath = originalRelPath(input.uuid, ingested.type.ext, input.now, input.visibility);
-  const finalPath = path.join(input.poolPath, ...relPath.split('/'));
-  const dir = path.dirname(finalPath);
-  let renamed = false;
+  const disk = new DiskStore({ root: input.poolPath, dirSync: deps.dirSync });
   let recorded = false;
   try {
-    const firstCreated = await fs.mkdir(dir, { recursive: true });
-    // A new day directory is itself an entry in its parent: every parent that gained one needs
-    // its fsync too (once a day per pool, so not worth batching further).
-    if (firstCreated) {
-      const stop = path.dirname(firstCreated);
-      const parents: string[] = [];
-      for (let d = dir; d !== stop && d.length > stop.length; d = path.dirname(d)) parents.push(path.dirname(d));
-      await Promise.all(parents.map((d) => deps.dirSync.sync(d)));
-    }
-    await fs.rename(ingested.tmpPath, finalPath);
-    renamed = true;
-    await deps.dirSync.sync(dir);
+    await disk.commit(ingested, relPath);
     const row: ObjectRow = {
       uuid: input.uuid,
       session_id: input.sessionId,
@@ -87,7 +73,8 @@ export async function finishUpload(
     deps.onStored?.(row);
     return row;
   } catch (err) {
-    if (!recorded) await fs.rm(renamed ? finalPath : ingested.tmpPath, { force: true });
+    // The uuid names a file no one else writes: removing it undoes a rename that happened.
+    if (!recorded) await Promise.all([disk.discard(ingested), disk.remove(relPath)]);
     throw err;
   }
 }

@@ -1,24 +1,17 @@
-import { once } from 'node:events';
-import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { errors, isAppError } from '../../shared/errors.js';
+import { errors } from '../../shared/errors.js';
 import type { SniffedType } from '../../shared/mime.js';
-import { TMP_DIR } from '../../shared/paths.js';
-import { MeterStream } from './meter.js';
+import { DiskStore, type Staged } from '../pool-store/disk-store.js';
+import { incompleteBody } from '../pool-store/store-errors.js';
 import { SniffStream } from './sniff.js';
 
-export interface IngestResult {
-  tmpPath: string;
-  size: number;
-  sha256: string;
+export { incompleteBody };
+
+/** A body staged in `{pool}/tmp/`, fsynced, with the type sniffed from its first bytes. */
+export interface IngestResult extends Staged {
   type: SniffedType;
 }
-
-export const incompleteBody = () =>
-  errors.badRequest('incomplete_body', 'the body ended early (client gone or Content-Length not honoured)');
 
 /**
  * The request body as a stream that ends only when the body really ended, and fails with 400
@@ -45,10 +38,9 @@ export function bodySource(incoming: IncomingMessage): Readable {
 }
 
 /**
- * Streams `source` into `{pool}/tmp/{uuid}.part` through the meter (count, SHA-256, size limit)
- * and the sniffer. Nothing is held in memory beyond stream buffers and the sniffed head.
- * The file is fsynced before close (`flush: true`; see DESIGN.md known traps). On any failure
- * the temp file is gone before this rejects.
+ * Streams `source` into `{pool}/tmp/{uuid}.part` through the disk store's meter (count, SHA-256,
+ * size limit) and the sniffer. Nothing is held in memory beyond stream buffers and the sniffed
+ * head. On any failure the temp file is gone before this rejects.
  */
 export async function ingestToTmp(opts: {
   source: Readable;
@@ -57,28 +49,12 @@ export async function ingestToTmp(opts: {
   max: number;
   signal: AbortSignal;
 }): Promise<IngestResult> {
-  const tmpPath = path.join(opts.poolPath, TMP_DIR, `${opts.uuid}.part`);
-  const meter = new MeterStream(opts.max);
+  const disk = new DiskStore({ root: opts.poolPath });
   const sniff = new SniffStream();
-  const file = fs.createWriteStream(tmpPath, { flags: 'wx', flush: true });
-  try {
-    await pipeline(opts.source, meter, sniff, file, { signal: opts.signal });
-    if (!file.closed) await once(file, 'close');
-    if (!sniff.type) throw errors.unsupportedType('empty body');
-    return { tmpPath, size: meter.bytes, sha256: meter.sha256, type: sniff.type };
-  } catch (err) {
-    file.destroy();
-    if (!file.closed) await once(file, 'close').catch(() => undefined);
-    await fs.promises.rm(tmpPath, { force: true });
-    throw normalize(err, opts.signal);
+  const staged = await disk.stage(opts.source, { maxBytes: opts.max, signal: opts.signal, transform: sniff, tmpName: opts.uuid });
+  if (!sniff.type) {
+    await disk.discard(staged);
+    throw errors.unsupportedType('empty body');
   }
-}
-
-function normalize(err: unknown, signal: AbortSignal): unknown {
-  if (isAppError(err)) return err;
-  if (signal.aborted) return isAppError(signal.reason) ? signal.reason : incompleteBody();
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return errors.insufficientStorage('the pool ran out of space');
-  if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') return incompleteBody();
-  return err;
+  return { ...staged, type: sniff.type };
 }

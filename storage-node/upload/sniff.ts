@@ -2,6 +2,10 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { errors } from '../../shared/errors.js';
 import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
 
+/** 415 for leading bytes that are not an allowed image (the stream and a file on disk alike). */
+export const notAnAllowedImage = () =>
+  errors.unsupportedType('the body is not an allowed image type (JPEG, PNG, WebP, AVIF, GIF, TIFF, HEIC)');
+
 /**
  * Holds back the first SNIFF_BYTES, decides the type from them (never the name or the
  * Content-Type), then lets everything through. Not an allowed image → 415 before a byte is written.
@@ -36,7 +40,7 @@ export class SniffStream extends Transform {
     sniffImageType(head.subarray(0, SNIFF_BYTES)).then(
       (type) => {
         if (!type) {
-          done(errors.unsupportedType('the body is not an allowed image type (JPEG, PNG, WebP, AVIF, GIF, TIFF, HEIC)'));
+          done(notAnAllowedImage());
           return;
         }
         this.type = type;

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { AppError } from '../../shared/errors.js';
 import { mimeForExt } from '../../shared/mime.js';
-import { TMP_DIR } from '../../shared/paths.js';
-import { commitFile, inParallel, syncDir } from './durable.js';
+import { DiskStore } from '../pool-store/disk-store.js';
+import { inParallel } from './in-parallel.js';
 import { variantRelPath, type PlannedVariant, type VariantRecipe } from './recipe.js';
 
 /** One variant file as recorded on the node and reported to the coordinator. */
@@ -119,20 +118,21 @@ async function decode(job: PipelineJob, maxEdge: number | undefined): Promise<Ra
   }
 }
 
-async function writeVariant(job: PipelineJob, raw: RawImage, v: PlannedVariant): Promise<VariantFile> {
+async function writeVariant(job: PipelineJob, disk: DiskStore, raw: RawImage, v: PlannedVariant): Promise<VariantFile> {
   const { width, height, channels } = raw.info;
   let img = sharp(raw.data, { raw: { width, height, channels } });
   if (v.size) img = img.resize(v.size, v.size, { fit: 'inside', withoutEnlargement: true });
   const rel = variantRelPath(job.originalRelPath, job.uuid, v);
-  const tmp = path.join(job.poolPath, TMP_DIR, `${job.uuid}${v.suffix}.${v.ext}.${randomUUID()}.part`);
+  const tmpPath = disk.tmpPath(`${job.uuid}${v.suffix}.${v.ext}.${randomUUID()}`);
   try {
     const t0 = performance.now();
-    const info = await encode(img, v, job.recipe).toFile(tmp);
-    const bytes = await commitFile(tmp, path.join(job.poolPath, ...rel.split('/')));
+    const info = await encode(img, v, job.recipe).toFile(tmpPath);
+    const bytes = await disk.syncFile(tmpPath);
+    await disk.commit({ tmpPath }, rel, { deferDirSync: true });
     job.onWritten?.(v.name, (performance.now() - t0) / 1000);
     return { name: v.name, rel_path: rel, width: info.width, height: info.height, bytes, mime: mimeForExt(v.ext) };
   } catch (err) {
-    await fs.rm(tmp, { force: true });
+    await disk.discard({ tmpPath });
     throw err;
   }
 }
@@ -146,7 +146,8 @@ export async function runPhase(job: PipelineJob, variants: PlannedVariant[]): Pr
   const sizes = variants.map((v) => v.size);
   const maxEdge = sizes.every((s) => s !== undefined) ? Math.max(...(sizes as number[])) : undefined;
   const raw = await decode(job, maxEdge);
-  const files = await inParallel(job.parallel, variants.map((v) => () => writeVariant(job, raw, v)));
-  await syncDir(path.dirname(path.join(job.poolPath, ...files[0]!.rel_path.split('/'))));
+  const disk = new DiskStore({ root: job.poolPath });
+  const files = await inParallel(job.parallel, variants.map((v) => () => writeVariant(job, disk, raw, v)));
+  await disk.syncDirOf(files[0]!.rel_path);
   return files;
 }
