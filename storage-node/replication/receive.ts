@@ -5,19 +5,12 @@ import type { Logger } from '../../shared/logger.js';
 import type { CopyStored, ReplicaMeta } from '../../shared/replication.js';
 import { DiskStore } from '../pool-store/disk-store.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
-import type { CopyRecord, NodeStore, ObjectRow } from '../store.js';
-import type { DirSync } from '../upload/dir-sync.js';
+import type { CopyRecord, NodeStore } from '../store.js';
+import type { DurableRecordDeps } from '../upload/finish.js';
 
-export interface ReceiveDeps {
+export interface ReceiveDeps extends DurableRecordDeps {
   nodeId: string;
   pools: PoolSet;
-  store: NodeStore;
-  dirSync: DirSync;
-  /** Makes every database commit so far durable (group-committed WAL fsync). */
-  syncDb: () => Promise<void>;
-  wakeOutbox: () => void;
-  /** Queues the variant job of an original whose record asks for variants to be made here. */
-  onStored?: (row: ObjectRow) => void;
   logger: Logger;
 }
 

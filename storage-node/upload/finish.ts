@@ -19,6 +19,18 @@ export interface FinishInput {
   now: Date;
 }
 
+/** What storing a file and its row durably needs: the node's group commits and its outbox. */
+export interface DurableRecordDeps {
+  store: NodeStore;
+  /** The node's group commit of directory fsyncs. */
+  dirSync: DirSync;
+  /** Makes every database commit so far durable (group-committed WAL fsync). */
+  syncDb: () => Promise<void>;
+  wakeOutbox: () => void;
+  /** Called once the object is durable: queues its variant job (never throws, never waits on Redis). */
+  onStored?: (row: ObjectRow) => void;
+}
+
 /**
  * Makes a staged temp file a stored object: the disk store's commit into `original/YYYY/MM/DD/`
  * (rename, directory fsync through the group-committed DirSync), then the object row and its outbox row in one transaction, then the
@@ -26,17 +38,7 @@ export interface FinishInput {
  * honest. On failure before the commit nothing is left behind; after it, the file and its row
  * stay together (the row is the truth, and the outbox will report it).
  */
-export async function finishUpload(
-  deps: {
-    store: NodeStore;
-    dirSync: DirSync;
-    syncDb: () => Promise<void>;
-    wakeOutbox: () => void;
-    /** Called once the object is durable: queues its variant job (never throws, never waits on Redis). */
-    onStored?: (row: ObjectRow) => void;
-  },
-  input: FinishInput,
-): Promise<ObjectRow> {
+export async function finishUpload(deps: DurableRecordDeps, input: FinishInput): Promise<ObjectRow> {
   const { ingested } = input;
   const relPath = originalRelPath(input.uuid, ingested.type.ext, input.now, input.visibility);
   const disk = new DiskStore({ root: input.poolPath, dirSync: deps.dirSync });
