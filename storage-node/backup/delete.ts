@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { BACKUP_DELETED, type BackupDeleted } from '../../shared/backup.js';
 import type { JobData } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Db } from '../db.js';
+import type { Db } from '../db/open.js';
 import type { BackupDestination } from './job.js';
 import { isNotFound } from './upload.js';
 

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { VariantFileInfo } from '../../shared/api.js';
 import type { CopyDeleted, ReplicaMeta } from '../../shared/replication.js';
-import type { Db } from '../db.js';
-import type { ObjectRow } from '../store.js';
+import type { Db } from '../db/open.js';
+import type { ObjectRow } from '../db/store.js';
 
 /** An object as the node's SQLite has it, with what a copy of it needs. */
 export interface LocalObject extends ObjectRow {

@@ -9,7 +9,7 @@ import type { Logger } from '../../shared/logger.js';
 import { TMP_DIR } from '../../shared/paths.js';
 import type { CopyStored, ReplicaMeta } from '../../shared/replication.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
-import type { CopyRecord, NodeStore, ObjectRow } from '../store.js';
+import type { CopyRecord, NodeStore, ObjectRow } from '../db/store.js';
 import type { DirSync } from '../upload/dir-sync.js';
 import { incompleteBody } from '../upload/ingest.js';
 import { MeterStream } from '../upload/meter.js';

@@ -3,11 +3,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../../shared/logger.js';
 import type { CopyStored } from '../../shared/replication.js';
 import type { RestoreItem, RestorePage } from '../../shared/restore.js';
-import type { Db } from '../db.js';
+import type { Db } from '../db/open.js';
 import type { PoolRuntime } from '../pools.js';
 import { hashFile } from '../replication/hash-file.js';
 import { originalUuid, resolveReplicaFile } from '../replication/replica-path.js';
-import type { CopyRecord, NodeStore } from '../store.js';
+import type { CopyRecord, NodeStore } from '../db/store.js';
 import { inParallel } from '../variants/durable.js';
 import { fetchOriginal, S3ObjectError } from './fetch.js';
 

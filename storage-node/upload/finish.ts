@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { UploadComplete } from '../../shared/api.js';
 import { originalRelPath } from '../../shared/paths.js';
 import type { Visibility } from '../../shared/tokens.js';
-import type { NodeStore, ObjectRow } from '../store.js';
+import type { NodeStore, ObjectRow } from '../db/store.js';
 import type { DirSync } from './dir-sync.js';
 import type { IngestResult } from './ingest.js';
 
