@@ -63,6 +63,12 @@ export interface NodeObjects {
   takeCopyState(state: CopyProcessingState): void;
   /** Removes the row; returns whether there was one. */
   remove(uuid: string): boolean;
+  /** Removes the row only while it is recorded in `poolId` (a copy job of that pool). */
+  removeFromPool(uuid: string, poolId: string): void;
+  /** The original moved to another pool of this node. */
+  setPool(uuid: string, poolId: string, nowIso: string): void;
+  /** The original was restored: its variants are made again, so processing starts over. */
+  restartProcessing(uuid: string): void;
   setProcessing(update: ProcessingUpdate): void;
   /** An upload's backup becomes pending, due at `dueAt`; false when it is not `none` or not an upload. */
   backupPending(uuid: string, dueAt: number): boolean;
@@ -96,6 +102,11 @@ export function nodeObjects(db: Db): NodeObjects {
          thumbnails_ready = @thumbnails_ready, failure_reason = NULL WHERE uuid = @uuid`,
     ),
     remove: db.prepare('DELETE FROM objects WHERE uuid = ?'),
+    removeFromPool: db.prepare('DELETE FROM objects WHERE uuid = ? AND pool_id = ?'),
+    setPool: db.prepare('UPDATE objects SET pool_id = ?, updated_at = ? WHERE uuid = ?'),
+    restart: db.prepare(
+      "UPDATE objects SET status = 'processing', thumbnails_ready = 0, variants = '[]', failure_reason = NULL WHERE uuid = ?",
+    ),
     processing: db.prepare(
       `UPDATE objects SET status = @status, thumbnails_ready = @thumbnails_ready, width = @width, height = @height,
          format = @format, variants = @variants, failure_reason = @reason, updated_at = @now WHERE uuid = @uuid`,
@@ -124,6 +135,9 @@ export function nodeObjects(db: Db): NodeObjects {
     markRepaired: (uuid, nowMs) => void s.repaired.run({ uuid, now_ms: nowMs, now: new Date(nowMs).toISOString() }),
     takeCopyState: (state) => void s.takeCopyState.run(state),
     remove: (uuid) => s.remove.run(uuid).changes === 1,
+    removeFromPool: (uuid, poolId) => void s.removeFromPool.run(uuid, poolId),
+    setPool: (uuid, poolId, nowIso) => void s.setPool.run(poolId, nowIso, uuid),
+    restartProcessing: (uuid) => void s.restart.run(uuid),
     setProcessing: (update) => void s.processing.run(update),
     backupPending: (uuid, dueAt) => s.backupPending.run(dueAt, uuid).changes === 1,
     backupDone: (uuid, sha256, key, atMs) => s.backupDone.run(key, atMs, uuid, sha256).changes === 1,
