@@ -10,6 +10,7 @@ import type { MovesRepo } from './db/moves.js';
 import type { NodesRepo } from './db/nodes.js';
 import type { ObjectsRepo } from './db/objects.js';
 import type { PoolsRepo } from './db/pools.js';
+import type { RestorableRepo } from './db/restorable.js';
 import type { SessionsRepo } from './db/sessions.js';
 import type { UsersRepo } from './db/users.js';
 import type { HeartbeatSnapshot } from './heartbeats.js';
@@ -57,6 +58,7 @@ export interface CoordinatorDeps {
     moves: MovesRepo;
     backups: BackupsRepo;
     deletions: DeletionsRepo;
+    restorable: RestorableRepo;
   };
   heartbeats: HeartbeatSnapshot;
   rateLimits: SessionRateLimits;

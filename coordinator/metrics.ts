@@ -142,7 +142,7 @@ const PROTECTION_S3 = ['yes', 'no', 'pending'] as const;
  */
 export function registerDurabilityGauges(
   metrics: CoordinatorMetrics,
-  repos: Pick<CoordinatorDeps['repos'], 'copies' | 'moves' | 'nodes' | 'backups'>,
+  repos: Pick<CoordinatorDeps['repos'], 'copies' | 'moves' | 'nodes' | 'backups' | 'restorable'>,
 ): void {
   const registers = [metrics.registry];
   // SQLite may be closing during shutdown: a failed read keeps the last values.
@@ -186,7 +186,7 @@ export function registerDurabilityGauges(
     help: 'Objects only their S3 backup still has, whose bucket no pool on a node up has stored backups to (nothing can restore them)',
     registers,
     collect() {
-      safely(() => this.set(repos.copies.unrestorableCount()));
+      safely(() => this.set(repos.restorable.unrestorableCount()));
     },
   });
   new Gauge({

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHeartbeat } from '../shared/heartbeat.js';
 import { createLogger } from '../shared/logger.js';
 import { redisKeys } from '../shared/redis-keys.js';
-import { openDb, type Db } from './db.js';
+import { openDb, type Db } from './db/open.js';
 import { Heartbeat } from './heartbeat.js';
 import { createMetrics } from './metrics.js';
 import { PoolSet, preparePool } from './pools.js';
 import { createRateLimit } from './rate-limit.js';
-import { createStore } from './store.js';
+import { createStore } from './db/store.js';
 
 const nodeRedis = (port: number) =>
   new Redis({ port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 200 });

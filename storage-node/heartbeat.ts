@@ -4,7 +4,7 @@ import type { Logger } from '../shared/logger.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
 import type { NodeMetrics } from './metrics.js';
 import type { PoolSet } from './pools.js';
-import type { NodeStore } from './store.js';
+import type { NodeStore } from './db/store.js';
 
 export interface HeartbeatDeps {
   redis: Redis;

@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE, PURPOSE_UPLOAD_COMPLETE, type UploadComplete } from '../shared/api.js';
 import { createLogger } from '../shared/logger.js';
 import { sha256Hex, verifyNodeRequest } from '../shared/tokens.js';
-import { openDb, type Db } from './db.js';
+import { openDb, type Db } from './db/open.js';
 import { Outbox } from './outbox.js';
-import { createStore, type NodeStore } from './store.js';
+import { createStore, type NodeStore } from './db/store.js';
 
 const key = generateKeyPairSync('ed25519');
 let db: Db | undefined;

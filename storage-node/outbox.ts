@@ -18,8 +18,8 @@ import { COPY_REPORT_ROUTES } from '../shared/replication.js';
 import { DeliveryLoop } from '../shared/delivery-loop.js';
 import type { Logger } from '../shared/logger.js';
 import { sha256Hex, signNodeRequest, type SigningKey } from '../shared/tokens.js';
-import type { NodeStore, OutboxRow } from './store.js';
-import { OUTBOX_UPLOAD_COMPLETE } from './store.js';
+import type { NodeStore, OutboxRow } from './db/store.js';
+import { OUTBOX_UPLOAD_COMPLETE } from './db/store.js';
 
 export interface OutboxDeps {
   store: NodeStore;

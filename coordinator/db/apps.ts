@@ -12,8 +12,15 @@ export function hashApiKey(apiKey: string): string {
   return createHash('sha256').update(apiKey).digest('hex');
 }
 
-/** Apps (the operator's backends) and their API keys; only a key's SHA-256 is stored. */
-export function appsRepo(db: Database) {
+/** Apps (the operator's backends) and their API keys; only a key's SHA-256 is stored. The only writer of `apps`. */
+export interface AppsRepo {
+  /** A new app and its API key, which is shown once and never stored. */
+  create(name: string, webhookUrl: string | null): AppRow & { api_key: string };
+  list(): AppRow[];
+  byApiKey(apiKey: string): AppRow | undefined;
+}
+
+export function appsRepo(db: Database): AppsRepo {
   const insert = db.prepare(
     'INSERT INTO apps (app_id, name, api_key_hash, webhook_url, created_at) VALUES (?, ?, ?, ?, ?)',
   );
@@ -42,4 +49,3 @@ export function appsRepo(db: Database) {
     },
   };
 }
-export type AppsRepo = ReturnType<typeof appsRepo>;

@@ -1,7 +1,8 @@
 import type { Database } from 'better-sqlite3';
 import type { BackupScheduled, BackupStored } from '../../shared/backup.js';
 import { errors } from '../../shared/errors.js';
-import { deletedImageLookup } from './deletions.js';
+import { LIVE_OK } from './counted-copies.js';
+import { deletedImageLookup, type DeletedObjectsRepo } from './deleted-objects.js';
 
 export type BackupState = 'none' | 'scheduled' | 'stored';
 
@@ -53,22 +54,39 @@ export interface ScrubSummary {
   oldest_scrub_at: number | null;
 }
 
-/** Copies that protect an object: verified and on a node in service (not down, lost, retired). */
-const LIVE_OK = `c.state = 'ok' AND n.state IN ('up', 'draining')`;
 /** The pool `cp` holding copy `c` is a directory on the node (a copy in an s3 pool is the bucket's). */
 const ON_DISK = `(cp.type <> 's3')`;
 
 /**
  * The backups ledger: what nodes reported about S3 backups, and the protection summary built on
- * it together with the copies ledger. Reports are idempotent and a stored backup is final.
+ * it together with the copies ledger. Reports are idempotent and a stored backup is final. The
+ * only code that writes `backups`.
  */
-export function backupsRepo(db: Database) {
+export interface BackupsRepo {
+  get(uuid: string): BackupRow | undefined;
+  /** `backup.scheduled`: the window opens; a later report moves the due time, a stored backup stays. */
+  scheduled(r: BackupScheduled, now: number): { state: BackupState; changed: boolean };
+  /**
+   * `backup.stored`: only the object's exact bytes count (422 otherwise, for good). The first
+   * stored location is kept; a later report of another location changes nothing (`other_location`).
+   */
+  stored(r: BackupStored, now: number): { state: BackupState; changed: boolean; other_location: boolean };
+  /** A deleted image's backup not made yet is not made. */
+  cancelScheduled(uuid: string): void;
+  /** The backup's keys left the bucket. */
+  remove(uuid: string): void;
+  /** Objects by protection class (one GROUP BY); `poolId` keeps objects homed on that pool. */
+  protection(now: number, poolId?: string | null): ProtectionClass[];
+  scrubs(poolId?: string | null): ScrubSummary;
+}
+
+export function backupsRepo(db: Database, deletedObjects: DeletedObjectsRepo): BackupsRepo {
   const s = {
     get: db.prepare('SELECT * FROM backups WHERE image_uuid = ?'),
     object: db.prepare('SELECT image_uuid, size, sha256 FROM objects WHERE image_uuid = ?'),
     poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
-    // A deleted image's backup that landed late: the grace-period clean-up must see it.
-    deletedBackupPending: db.prepare('UPDATE deleted_objects SET backup_pending = 1 WHERE image_uuid = ?'),
+    cancelScheduled: db.prepare("DELETE FROM backups WHERE image_uuid = ? AND state = 'scheduled'"),
+    remove: db.prepare('DELETE FROM backups WHERE image_uuid = ?'),
     // Holds a copy (any state), is the primary, or was the source of a move of the object.
     holder: db
       .prepare(
@@ -137,7 +155,6 @@ export function backupsRepo(db: Database) {
   return {
     get,
 
-    /** `backup.scheduled`: the window opens; a later report moves the due time, a stored backup stays. */
     scheduled: db.transaction((r: BackupScheduled, now: number): { state: BackupState; changed: boolean } => {
       // The image was deleted before the report arrived: no window to show, nothing will be backed up.
       if (deletedImage(r.image_uuid)) return { state: 'none', changed: false };
@@ -155,10 +172,6 @@ export function backupsRepo(db: Database) {
       return { state: 'scheduled', changed: true };
     }),
 
-    /**
-     * `backup.stored`: only the object's exact bytes count (422 otherwise, for good). The first
-     * stored location is kept; a later report of another location changes nothing (`other_location`).
-     */
     stored: db.transaction((r: BackupStored, now: number): { state: BackupState; changed: boolean; other_location: boolean } => {
       // A backup that finished after its image was deleted is recorded all the same, so the
       // grace-period clean-up deletes it too (the copies that made the node a holder may be gone).
@@ -178,14 +191,14 @@ export function backupsRepo(db: Database) {
         image_uuid: r.image_uuid, state: 'stored', node_id: r.node_id, pool_id: r.pool_id,
         due_at: null, bucket: r.bucket, object_key: r.key, backed_up_at: Number.isFinite(at) ? at : now, now,
       });
-      if (gone) s.deletedBackupPending.run(r.image_uuid);
+      // A deleted image's backup that landed late: the grace-period clean-up must see it.
+      if (gone) deletedObjects.markBackupPending(r.image_uuid);
       return { state: 'stored', changed: true, other_location: false };
     }),
 
-    /** Objects by protection class (one GROUP BY); `poolId` keeps objects homed on that pool. */
-    protection: (now: number, poolId: string | null = null) =>
-      s.protection.all({ now, pool: poolId }) as ProtectionClass[],
-    scrubs: (poolId: string | null = null) => s.scrubs.get({ pool: poolId }) as ScrubSummary,
+    cancelScheduled: (uuid) => void s.cancelScheduled.run(uuid),
+    remove: (uuid) => void s.remove.run(uuid),
+    protection: (now, poolId = null) => s.protection.all({ now, pool: poolId }) as ProtectionClass[],
+    scrubs: (poolId = null) => s.scrubs.get({ pool: poolId }) as ScrubSummary,
   };
 }
-export type BackupsRepo = ReturnType<typeof backupsRepo>;

@@ -1,8 +1,10 @@
 import type { Database } from 'better-sqlite3';
 import type { CopiesScrubbed, CopyCorrupt, CopyDeleted, CopyStored } from '../../shared/replication.js';
 import { AppError, errors } from '../../shared/errors.js';
-import { deletedImageLookup } from './deletions.js';
+import { COUNTED, HOLDING, LIVE_OK } from './counted-copies.js';
+import { deletedImageLookup } from './deleted-objects.js';
 import type { NodeState } from './nodes.js';
+import type { ObjectsRepo } from './objects.js';
 
 export type CopyState = 'pending' | 'ok' | 'corrupt' | 'deleting';
 
@@ -44,47 +46,72 @@ export function copyView(c: CopyRow): CopyView {
   };
 }
 
-/** Nodes whose copies still count: a node gone down or lost is not holding anything we can use. */
-const HOLDING = "('up', 'draining')";
-/** Repair attempts after which a corrupt copy stops counting and a replacement is planned elsewhere. */
-export const CORRUPT_REPAIR_ATTEMPTS = 5;
-/**
- * Copies that count toward the factor: ok, pending, and corrupt ones still being rewritten in
- * place (a scrub repair must not also plan a copy elsewhere and then trim it).
- */
-const COUNTED = `(c.state IN ('ok', 'pending') OR (c.state = 'corrupt' AND c.attempts < ${CORRUPT_REPAIR_ATTEMPTS}))`;
-
-/** What a restore from S3 needs of an object (see `restorable`). */
-export interface RestorableRow {
-  image_uuid: string;
-  rel_path: string;
-  size: number;
-  sha256: string;
-  mime: string;
-  user_id: string;
-  session_id: string;
-  created_at: number;
-  home_pool_id: string;
-  tier: string | null;
-  bucket: string;
-  key: string;
-}
-
-const BACKED_UP = `SELECT o.image_uuid, o.rel_path, o.size, o.sha256, o.mime, o.user_id, o.session_id, o.created_at,
-         coalesce(o.home_pool_id, o.pool_id) AS home_pool_id, hp.tier, b.bucket, b.object_key AS key
-  FROM backups b JOIN objects o ON o.image_uuid = b.image_uuid
-  LEFT JOIN pools hp ON hp.pool_id = coalesce(o.home_pool_id, o.pool_id)
-  WHERE b.state = 'stored' AND b.bucket IS NOT NULL AND b.object_key IS NOT NULL AND o.state = 'stored'`;
-const RESTORABLE_SELECT = `${BACKED_UP}
-    AND NOT EXISTS (SELECT 1 FROM copies c JOIN nodes n ON n.node_id = c.node_id
-                    WHERE c.image_uuid = o.image_uuid AND (c.state = 'pending' OR (c.state = 'ok' AND n.state IN ${HOLDING})))`;
+type NewCopy = Pick<CopyRow, 'image_uuid' | 'pool_id' | 'node_id' | 'state' | 'size' | 'sha256'> & { attempts?: number; ensured_at?: number | null };
 
 /**
  * The copies ledger: one row per copy of an original (the primary included). `objects.pool_id`
  * and `node_id` name the primary, the copy that /i and the image API point at; this table is
- * what replication, scrub, repair and moves reason about.
+ * what replication, scrub, repair and moves reason about. The only code that writes `copies`.
  */
-export function copiesRepo(db: Database) {
+export interface CopiesRepo {
+  get(uuid: string, poolId: string): CopyRow | undefined;
+  ofImage(uuid: string): CopyWithNode[];
+  insert(row: NewCopy, now: number): void;
+  setState(uuid: string, poolId: string, state: CopyState, reason: string | null, now: number): void;
+  remove(uuid: string, poolId: string): boolean;
+  /** The image was deleted: every copy not already so becomes `deleting` (its delete job follows). */
+  markImageDeleting(uuid: string, now: number): void;
+  /** A move copied the bytes: the source pool's row becomes a good copy in `toPool`; false when there was none. */
+  moveToPool(uuid: string, fromPool: string, toPool: string, toNode: string, now: number): boolean;
+  countOfImage(uuid: string): number;
+  /** After a job was ensured; `added` counts an attempt only when a job was actually (re)added. */
+  ensured(uuid: string, poolId: string, now: number, added: boolean): void;
+  /**
+   * Points the object at another good copy when its primary is unusable; returns the new primary
+   * or undefined when it is healthy or nothing better exists. `preferLive` picks among 'up' copies.
+   */
+  failover(uuid: string, preferLive?: (nodeId: string) => boolean): { pool_id: string; node_id: string } | undefined;
+  primaryAtRisk(limit: number): string[];
+  countOnNode(nodeId: string): number;
+  /** Copies (any state) in a pool and their bytes: what a move of the pool carries. */
+  poolTotals(poolId: string): { objects: number; bytes: number };
+  unrepairableCount(): number;
+  underReplicated(after: string, limit: number): UnderReplicated[];
+  underReplicatedCount(): number;
+  surplus(limit: number): { image_uuid: string; rf: number }[];
+  /** Copies in `state` whose job was not ensured since `before`, oldest first. */
+  due(state: CopyState, before: number, limit: number): CopyRow[];
+  pendingBytes(): Map<string, number>;
+  countByState(): { state: CopyState; n: number }[];
+  /**
+   * `copy.stored`: the node holds a verified original. Inserting an unknown copy is allowed
+   * only for the node's own pool and the object's exact bytes; anything else is refused for
+   * good (409/422), which the node's outbox records as dead.
+   */
+  stored(r: CopyStored, now: number): { state: CopyState; created: boolean };
+  /** `copy.corrupt`: never deletes anything; repair rewrites the file from a good copy. */
+  corrupt(r: CopyCorrupt, now: number): { known: boolean };
+  /**
+   * `copy.deleted`: whatever the row said, the file is gone from disk, so the row goes too; if
+   * it was the primary another good copy takes over, and repair sees the object short of copies.
+   */
+  deleted(r: CopyDeleted): { removed: CopyRow | undefined };
+  scrubbed(r: CopiesScrubbed, at: number): number;
+  /** A lost node's copies leave the index; returns the objects they belonged to. */
+  removeOfNode(nodeId: string): string[];
+}
+
+/** An object short of copies, with its home pool's tier and factor. */
+export interface UnderReplicated {
+  image_uuid: string;
+  pool_id: string;
+  size: number;
+  sha256: string;
+  tier: string;
+  rf: number;
+}
+
+export function copiesRepo(db: Database, objects: ObjectsRepo): CopiesRepo {
   const s = {
     get: db.prepare('SELECT * FROM copies WHERE image_uuid = ? AND pool_id = ?'),
     ofImage: db.prepare(
@@ -102,6 +129,15 @@ export function copiesRepo(db: Database) {
       'UPDATE copies SET state = @state, reason = @reason, attempts = 0, ensured_at = NULL, updated_at = @now WHERE image_uuid = @uuid AND pool_id = @pool',
     ),
     remove: db.prepare('DELETE FROM copies WHERE image_uuid = ? AND pool_id = ?'),
+    imageDeleting: db.prepare(
+      `UPDATE copies SET state = 'deleting', reason = 'image deleted', attempts = 0, ensured_at = NULL, updated_at = ?
+       WHERE image_uuid = ? AND state <> 'deleting'`,
+    ),
+    countOfImage: db.prepare('SELECT count(*) FROM copies WHERE image_uuid = ?').pluck(),
+    moveToPool: db.prepare(
+      `UPDATE copies SET pool_id = @target, node_id = @node, state = 'ok', reason = NULL, attempts = 0, ensured_at = NULL,
+         updated_at = @now WHERE image_uuid = @uuid AND pool_id = @source`,
+    ),
     removeOfNode: db.prepare('DELETE FROM copies WHERE node_id = ? RETURNING image_uuid'),
     scrubbed: db.prepare('UPDATE copies SET last_scrub_at = ? WHERE image_uuid = ? AND pool_id = ? AND node_id = ?'),
     ensured: db.prepare('UPDATE copies SET ensured_at = ?, attempts = attempts + ? WHERE image_uuid = ? AND pool_id = ?'),
@@ -112,7 +148,6 @@ export function copiesRepo(db: Database) {
          WHERE o.image_uuid = ? AND c.state = 'ok' AND n.state IN ${HOLDING}`,
       )
       .pluck(),
-    switchPrimary: db.prepare('UPDATE objects SET pool_id = ?, node_id = ? WHERE image_uuid = ?'),
     // Objects whose primary is on a node written off or unseen, or whose primary copy is bad, and
     // that have a good copy on a node in service to switch to (the others would only be re-read).
     primaryAtRisk: db
@@ -134,7 +169,7 @@ export function copiesRepo(db: Database) {
       .prepare(
         `SELECT count(*) FROM copies b WHERE b.state = 'corrupt' AND NOT EXISTS (
            SELECT 1 FROM copies c JOIN nodes n ON n.node_id = c.node_id
-           WHERE c.image_uuid = b.image_uuid AND c.state = 'ok' AND n.state IN ${HOLDING})`,
+           WHERE c.image_uuid = b.image_uuid AND ${LIVE_OK})`,
       )
       .pluck(),
     // The factor and tier are the home pool's (objects.home_pool_id), not the current primary's.
@@ -147,14 +182,14 @@ export function copiesRepo(db: Database) {
        JOIN pools p ON p.pool_id = o.home_pool_id
        WHERE p.replication_factor > 1 AND o.image_uuid > ?
          AND (SELECT count(DISTINCT c.node_id) FROM copies c JOIN nodes n ON n.node_id = c.node_id
-              WHERE c.image_uuid = o.image_uuid AND ${COUNTED} AND n.state IN ${HOLDING}) < p.replication_factor
+              WHERE c.image_uuid = o.image_uuid AND ${COUNTED}) < p.replication_factor
        ORDER BY o.image_uuid LIMIT ?`,
     ),
     underReplicatedCount: db
       .prepare(
         `SELECT count(*) FROM objects o JOIN pools p ON p.pool_id = o.home_pool_id
          WHERE (SELECT count(DISTINCT c.node_id) FROM copies c JOIN nodes n ON n.node_id = c.node_id
-                WHERE c.image_uuid = o.image_uuid AND ${COUNTED} AND n.state IN ${HOLDING}) < p.replication_factor`,
+                WHERE c.image_uuid = o.image_uuid AND ${COUNTED}) < p.replication_factor`,
       )
       .pluck(),
     // More good copies on nodes in service than configured, with nothing in flight for the object.
@@ -172,21 +207,6 @@ export function copiesRepo(db: Database) {
     ),
     pendingBytes: db.prepare("SELECT pool_id, sum(size) AS bytes FROM copies WHERE state = 'pending' GROUP BY pool_id"),
     countByState: db.prepare('SELECT state, count(*) AS n FROM copies GROUP BY state'),
-    // Objects whose backup is stored and that have no good copy on a node in service and no copy
-    // being made anywhere: S3 is all that is left of them.
-    restorable: db.prepare(
-      `${RESTORABLE_SELECT} AND o.image_uuid > ? ORDER BY o.image_uuid LIMIT ?`,
-    ),
-    backedUp: db.prepare(`${BACKED_UP} AND o.image_uuid = ?`),
-    // Pools that stored backups in a bucket: their nodes hold credentials that can read it.
-    bucketReaders: db.prepare("SELECT DISTINCT pool_id FROM backups WHERE state = 'stored' AND bucket = ?").pluck(),
-    unrestorable: db
-      .prepare(
-        `SELECT count(*) FROM (${RESTORABLE_SELECT}) r WHERE NOT EXISTS (
-           SELECT 1 FROM backups rb JOIN pools rp ON rp.pool_id = rb.pool_id JOIN nodes rn ON rn.node_id = rp.node_id
-           WHERE rb.state = 'stored' AND rb.bucket = r.bucket AND rn.state = 'up')`,
-      )
-      .pluck(),
   };
 
   const deletedImage = deletedImageLookup(db);
@@ -196,23 +216,19 @@ export function copiesRepo(db: Database) {
     return o;
   };
 
-  /**
-   * Points the object at another good copy when its primary is unusable; returns the new primary
-   * or undefined when it is healthy or nothing better exists. `preferLive` picks among 'up' copies.
-   */
   const failover = (uuid: string, preferLive?: (nodeId: string) => boolean) => {
     if (s.primaryHealthy.get(uuid)) return undefined;
     const candidates = (s.ofImage.all(uuid) as CopyWithNode[]).filter((c) => c.state === 'ok' && c.node_state === 'up');
     const next = candidates.find((c) => preferLive?.(c.node_id) ?? true) ?? candidates[0];
     if (!next) return undefined;
-    s.switchPrimary.run(next.pool_id, next.node_id, uuid);
+    objects.setPrimary(uuid, next.pool_id, next.node_id);
     return { pool_id: next.pool_id, node_id: next.node_id };
   };
 
-  const repo = {
+  const repo: CopiesRepo = {
     get: (uuid: string, poolId: string) => s.get.get(uuid, poolId) as CopyRow | undefined,
     ofImage: (uuid: string) => s.ofImage.all(uuid) as CopyWithNode[],
-    insert(row: Pick<CopyRow, 'image_uuid' | 'pool_id' | 'node_id' | 'state' | 'size' | 'sha256'> & { attempts?: number; ensured_at?: number | null }, now: number): void {
+    insert(row: NewCopy, now: number): void {
       s.insert.run({ attempts: 0, ensured_at: null, ...row, now });
     },
     setState(uuid: string, poolId: string, state: CopyState, reason: string | null, now: number): void {
@@ -221,40 +237,28 @@ export function copiesRepo(db: Database) {
     remove(uuid: string, poolId: string): boolean {
       return s.remove.run(uuid, poolId).changes === 1;
     },
-    /** After a job was ensured; `added` counts an attempt only when a job was actually (re)added. */
+    markImageDeleting: (uuid, now) => void s.imageDeleting.run(now, uuid),
+    moveToPool: (uuid, fromPool, toPool, toNode, now) =>
+      s.moveToPool.run({ target: toPool, node: toNode, now, uuid, source: fromPool }).changes === 1,
+    countOfImage: (uuid) => s.countOfImage.get(uuid) as number,
     ensured(uuid: string, poolId: string, now: number, added: boolean): void {
       s.ensured.run(now, added ? 1 : 0, uuid, poolId);
     },
     failover: db.transaction(failover),
     primaryAtRisk: (limit: number) => s.primaryAtRisk.all(limit) as string[],
     countOnNode: (nodeId: string) => s.countOnNode.get(nodeId) as number,
-    /** Copies (any state) in a pool and their bytes: what a move of the pool carries. */
     poolTotals: (poolId: string) => s.poolTotals.get(poolId) as { objects: number; bytes: number },
     unrepairableCount: () => s.unrepairable.get() as number,
     underReplicated: (after: string, limit: number) =>
-      s.underReplicated.all(after, limit) as { image_uuid: string; pool_id: string; size: number; sha256: string; tier: string; rf: number }[],
+      s.underReplicated.all(after, limit) as UnderReplicated[],
     underReplicatedCount: () => s.underReplicatedCount.get() as number,
     surplus: (limit: number) => s.surplus.all(limit) as { image_uuid: string; rf: number }[],
-    /** Copies in `state` whose job was not ensured since `before`, oldest first. */
     due: (state: CopyState, before: number, limit: number) => s.due.all(state, before, limit) as CopyRow[],
     pendingBytes(): Map<string, number> {
       return new Map((s.pendingBytes.all() as { pool_id: string; bytes: number }[]).map((r) => [r.pool_id, r.bytes]));
     },
     countByState: () => s.countByState.all() as { state: CopyState; n: number }[],
-    /** Objects only S3 still has (stored backup, no good copy in service, none pending), after `after`. */
-    restorable: (after: string, limit: number) => s.restorable.all(after, limit) as RestorableRow[],
-    /** The object's record and stored backup location, undefined without a stored backup. */
-    backedUp: (uuid: string) => s.backedUp.get(uuid) as RestorableRow | undefined,
-    /** Pools that reported stored backups to `bucket`. */
-    bucketReaders: (bucket: string) => s.bucketReaders.all(bucket) as string[],
-    /** Objects only S3 has whose bucket no pool on a node up has stored backups to. */
-    unrestorableCount: () => s.unrestorable.get() as number,
 
-    /**
-     * `copy.stored`: the node holds a verified original. Inserting an unknown copy is allowed
-     * only for the node's own pool and the object's exact bytes; anything else is refused for
-     * good (409/422), which the node's outbox records as dead.
-     */
     stored: db.transaction((r: CopyStored, now: number): { state: CopyState; created: boolean } => {
       // A copy that landed after its image was deleted (a replica or move in flight) is recorded
       // to be deleted: its row makes the durability loop send the delete job.
@@ -282,7 +286,6 @@ export function copiesRepo(db: Database) {
       return { state: 'ok', created: false };
     }),
 
-    /** `copy.corrupt`: never deletes anything; repair rewrites the file from a good copy. */
     corrupt: db.transaction((r: CopyCorrupt, now: number): { known: boolean } => {
       requireObject(r.image_uuid);
       const existing = s.get.get(r.image_uuid, r.pool_id) as CopyRow | undefined;
@@ -292,10 +295,6 @@ export function copiesRepo(db: Database) {
       return { known: true };
     }),
 
-    /**
-     * `copy.deleted`: whatever the row said, the file is gone from disk, so the row goes too; if
-     * it was the primary another good copy takes over, and repair sees the object short of copies.
-     */
     deleted: db.transaction((r: CopyDeleted): { removed: CopyRow | undefined } => {
       const existing = s.get.get(r.image_uuid, r.pool_id) as CopyRow | undefined;
       if (!existing || existing.node_id !== r.node_id) return { removed: undefined };
@@ -310,9 +309,7 @@ export function copiesRepo(db: Database) {
       return n;
     }),
 
-    /** A lost node's copies leave the index; returns the objects they belonged to. */
     removeOfNode: (nodeId: string) => [...new Set((s.removeOfNode.all(nodeId) as { image_uuid: string }[]).map((r) => r.image_uuid))],
   };
   return repo;
 }
-export type CopiesRepo = ReturnType<typeof copiesRepo>;

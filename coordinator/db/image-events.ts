@@ -1,10 +1,21 @@
 import type { Database } from 'better-sqlite3';
 import type { ImageEvent } from '../../shared/api.js';
 import { AppError, errors } from '../../shared/errors.js';
-import { deletedImageLookup } from './deletions.js';
-import type { ObjectRow } from './objects.js';
+import { deletedImageLookup } from './deleted-objects.js';
+import type { ObjectRow, ObjectsRepo } from './objects.js';
 
-const SELECT = `SELECT o.*, p.public_base_url FROM objects o JOIN pools p ON p.pool_id = o.pool_id WHERE o.image_uuid = ?`;
+/** What applying one image event did (see `imageEventsRepo`). */
+export interface ImageEventOutcome {
+  object: ObjectRow | undefined;
+  changed: boolean;
+  replica: boolean;
+  deleted?: true;
+}
+
+/** Applies a node's image.* event to the object index. */
+export interface ImageEventsRepo {
+  apply(e: ImageEvent, nodeId: string): ImageEventOutcome;
+}
 
 /**
  * Applies a node's image.* event to the object index. Idempotent and monotonic: an image never
@@ -12,26 +23,12 @@ const SELECT = `SELECT o.*, p.public_base_url FROM objects o JOIN pools p ON p.p
  * after the change and whether the event was new (only a new event queues a webhook); an event
  * about a deleted image is accepted with no object.
  */
-export function imageEventsRepo(db: Database) {
-  const get = db.prepare(SELECT);
+export function imageEventsRepo(db: Database, objects: ObjectsRepo): ImageEventsRepo {
   const deletedImage = deletedImageLookup(db);
   const replica = db.prepare('SELECT 1 FROM copies WHERE image_uuid = ? AND pool_id = ? AND node_id = ?').pluck();
-  const thumbs = db.prepare(
-    `UPDATE objects SET thumbnails_ready = 1, width = @width, height = @height, format = @format, variants = @variants
-     WHERE image_uuid = @uuid AND status = 'processing' AND thumbnails_ready = 0`,
-  );
-  const ready = db.prepare(
-    `UPDATE objects SET status = 'ready', thumbnails_ready = 1, width = @width, height = @height, format = @format,
-       variants = @variants, failure_reason = NULL
-     WHERE image_uuid = @uuid AND status = 'processing'`,
-  );
-  const failed = db.prepare(
-    `UPDATE objects SET status = 'failed', failure_reason = @reason, variants = @variants
-     WHERE image_uuid = @uuid AND status = 'processing'`,
-  );
   return {
-    apply: db.transaction((e: ImageEvent, nodeId: string): { object: ObjectRow | undefined; changed: boolean; replica: boolean; deleted?: true } => {
-      const before = get.get(e.image_uuid) as ObjectRow | undefined;
+    apply: db.transaction((e: ImageEvent, nodeId: string): ImageEventOutcome => {
+      const before = objects.get(e.image_uuid);
       if (!before) {
         // Deleted while its variants were made: accepted and dropped (a retry would never succeed).
         if (deletedImage(e.image_uuid)) return { object: undefined, changed: false, replica: false, deleted: true };
@@ -44,18 +41,15 @@ export function imageEventsRepo(db: Database) {
         return { object: before, changed: false, replica: true };
       if (before.node_id !== nodeId || before.pool_id !== e.pool_id)
         throw errors.forbidden('wrong_node', `image ${e.image_uuid} is not stored on ${nodeId}/${e.pool_id}`);
-      const params = {
-        uuid: e.image_uuid,
+      const changed = objects.settleProcessing(e.image_uuid, {
+        event: e.event,
         width: e.width,
         height: e.height,
         format: e.format,
         variants: JSON.stringify(e.variants),
         reason: e.reason ?? 'unknown',
-      };
-      const stmt = e.event === 'image.ready' ? ready : e.event === 'image.failed' ? failed : thumbs;
-      const changed = stmt.run(params).changes === 1;
-      return { object: get.get(e.image_uuid) as ObjectRow, changed, replica: false };
+      });
+      return { object: objects.get(e.image_uuid) as ObjectRow, changed, replica: false };
     }),
   };
 }
-export type ImageEventsRepo = ReturnType<typeof imageEventsRepo>;

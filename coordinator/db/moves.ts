@@ -3,7 +3,8 @@ import type { Database } from 'better-sqlite3';
 import { errors } from '../../shared/errors.js';
 import type { MoveItemReport } from '../../shared/replication.js';
 import type { CopiesRepo } from './copies.js';
-import { poolsChanged } from './pool-candidates.js';
+import type { ObjectsRepo } from './objects.js';
+import type { PoolsRepo } from './pools.js';
 
 export type MoveState = 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
 /** 'tier': single objects a pool's tiering policy sends on; the source stays in placement. */
@@ -41,8 +42,57 @@ export interface DueItem extends MoveItemRow {
   target_node_id: string;
 }
 
-/** Pool moves (and drains, which are moves of every pool of a node) and their per-copy items. */
-export function movesRepo(db: Database, copies: CopiesRepo) {
+type MoveItemExtra = { bytes?: number; error?: string | null; ensured?: number | null };
+
+/**
+ * Pool moves (and drains, which are moves of every pool of a node) and their per-copy items:
+ * the only code that writes `moves` and `move_items`. A finished item switches the copy, the
+ * primary and the pool's accepting through their owners, inside the move's transaction.
+ */
+export interface MovesRepo {
+  get(moveId: string): MoveRow | undefined;
+  list(limit?: number): MoveRow[];
+  /** Running and paused moves: their source pools are being emptied and are never copy targets. */
+  active(): MoveRow[];
+  /** Creates the move with one planned item per copy in the source pool, and takes the pool out of placement. */
+  create(opts: { source: string; target: string; kind: MoveKind; now: number }): MoveRow;
+  /**
+   * A tier move: planned items for just these objects' copies in the source pool. The pool keeps
+   * taking uploads (accepting untouched, nothing to restore).
+   */
+  createTier(opts: { source: string; target: string; uuids: readonly string[]; now: number }): MoveRow;
+  /** Compare-and-set; `finished` moves get finished_at and (plain moves) their pool's accepting back. */
+  transition(moveId: string, from: MoveState[], to: MoveState, now: number): MoveRow;
+  counts(moveId: string): { counts: Record<MoveItemState, number>; bytes: { planned: number; done: number } };
+  failures(moveId: string): { image_uuid: string; state: MoveItemState; error: string | null }[];
+  item(moveId: string, uuid: string): MoveItemRow | undefined;
+  planned(moveId: string, limit: number): MoveItemRow[];
+  setItem(moveId: string, uuid: string, state: MoveItemState, now: number, extra?: MoveItemExtra): void;
+  /** Objects of `poolId` created before `before` that a tier move may take (oldest first). */
+  tierCandidates(poolId: string, before: number, limit: number): { image_uuid: string; size: number }[];
+  itemEnsured(moveId: string, uuid: string, now: number): void;
+  due(before: number, limit: number): DueItem[];
+  activeItemCounts(): { state: MoveItemState; n: number }[];
+  /** The image was deleted: its items still to copy are done (a queued job finding it so deletes its source copy). */
+  settleDeletedImage(uuid: string, now: number): void;
+  /**
+   * The target pool already holds a good copy (a replica lived there): nothing to copy. The
+   * index switches as for a copied item and the source copy becomes surplus to delete.
+   */
+  settleAtTarget(m: MoveRow, uuid: string, now: number): void;
+  /**
+   * `POST /api/internal/moves/item`. `copied` switches the index in one transaction, even for
+   * a paused or cancelled move: the bytes are verified at the target, and finishing that one
+   * item is safer than leaving two copies where the index knows one. Idempotent: a done item
+   * answers delete_source again.
+   */
+  report(r: MoveItemReport, issuer: string, now: number): { delete_source: boolean };
+  /** A lost node ends every move from or to its pools; their open items fail. */
+  failForNode(nodeId: string, now: number): string[];
+}
+
+export function movesRepo(db: Database, w: { copies: CopiesRepo; objects: ObjectsRepo; pools: PoolsRepo }): MovesRepo {
+  const { copies, objects, pools } = w;
   const s = {
     get: db.prepare('SELECT * FROM moves WHERE move_id = ?'),
     list: db.prepare('SELECT * FROM moves ORDER BY created_at DESC, move_id LIMIT ?'),
@@ -69,8 +119,6 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
            WHERE i.image_uuid = o.image_uuid AND i.state IN ('planned', 'queued') AND m.state IN ('running', 'paused'))
        ORDER BY o.created_at, o.image_uuid LIMIT ?`,
     ),
-    poolAccepting: db.prepare('SELECT accepting FROM pools WHERE pool_id = ?').pluck(),
-    setAccepting: db.prepare('UPDATE pools SET accepting = ?, updated_at = ? WHERE pool_id = ?'),
     setState: db.prepare('UPDATE moves SET state = ?, updated_at = ?, finished_at = ? WHERE move_id = ? AND state = ?'),
     counts: db.prepare('SELECT state, count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM move_items WHERE move_id = ? GROUP BY state'),
     failures: db.prepare(
@@ -88,15 +136,11 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
        JOIN pools sp ON sp.pool_id = m.source_pool_id JOIN pools tp ON tp.pool_id = m.target_pool_id
        WHERE i.state = 'queued' AND (i.ensured_at IS NULL OR i.ensured_at < ?) ORDER BY i.ensured_at LIMIT ?`,
     ),
-    poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
-    moveCopy: db.prepare(
-      `UPDATE copies SET pool_id = @target, node_id = @node, state = 'ok', reason = NULL, attempts = 0, ensured_at = NULL,
-         updated_at = @now WHERE image_uuid = @uuid AND pool_id = @source`,
-    ),
     object: db.prepare('SELECT size, sha256 FROM objects WHERE image_uuid = ?'),
-    movePrimary: db.prepare('UPDATE objects SET pool_id = ?, node_id = ? WHERE image_uuid = ? AND pool_id = ?'),
-    // A moved object takes the target's factor and tier: the operator moved it there.
-    moveHome: db.prepare('UPDATE objects SET home_pool_id = ? WHERE image_uuid = ? AND home_pool_id = ?'),
+    deletedImageItems: db.prepare(
+      `UPDATE move_items SET state = 'done', bytes = 0, error = 'image deleted', updated_at = ?
+       WHERE image_uuid = ? AND state IN ('planned', 'queued')`,
+    ),
     itemCountsAll: db.prepare(
       "SELECT i.state, count(*) AS n FROM move_items i JOIN moves m ON m.move_id = i.move_id WHERE m.state IN ('running', 'paused') GROUP BY i.state",
     ),
@@ -108,31 +152,33 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
     ),
   };
 
-  const setItem = (moveId: string, uuid: string, state: MoveItemState, now: number, extra: { bytes?: number; error?: string | null; ensured?: number | null } = {}) =>
-    s.setItem.run({ move: moveId, uuid, state, now, bytes: extra.bytes ?? null, error: extra.error ?? null, ensured: extra.ensured ?? null });
+  const setItem = (moveId: string, uuid: string, state: MoveItemState, now: number, extra: MoveItemExtra = {}) =>
+    void s.setItem.run({ move: moveId, uuid, state, now, bytes: extra.bytes ?? null, error: extra.error ?? null, ensured: extra.ensured ?? null });
 
   const restoreAccepting = (m: MoveRow, now: number) => {
     if (m.kind !== 'move') return;
-    s.setAccepting.run(m.restore_accepting, now, m.source_pool_id);
-    poolsChanged(db);
+    pools.setAccepting(m.source_pool_id, m.restore_accepting, now);
   };
+  const poolNode = (poolId: string) => pools.nodeOf(poolId) as string;
+  // The primary and (a moved object takes the target's factor and tier) the home follow.
+  const switchObject = (m: MoveRow, uuid: string) =>
+    objects.moveTo(uuid, m.source_pool_id, m.target_pool_id, poolNode(m.target_pool_id));
 
   /** The copy row and (when it was there) the primary follow the bytes to the target pool. */
   const switchToTarget = (m: MoveRow, uuid: string, now: number) => {
-    const targetNode = s.poolNode.get(m.target_pool_id) as string;
+    const targetNode = poolNode(m.target_pool_id);
     const atTarget = copies.get(uuid, m.target_pool_id);
     if (atTarget) {
       if (atTarget.state !== 'ok') copies.setState(uuid, m.target_pool_id, 'ok', null, now);
       copies.remove(uuid, m.source_pool_id);
-    } else if (s.moveCopy.run({ target: m.target_pool_id, node: targetNode, now, uuid, source: m.source_pool_id }).changes === 0) {
+    } else if (!copies.moveToPool(uuid, m.source_pool_id, m.target_pool_id, targetNode, now)) {
       const o = s.object.get(uuid) as { size: number; sha256: string } | undefined;
       if (o) copies.insert({ image_uuid: uuid, pool_id: m.target_pool_id, node_id: targetNode, state: 'ok', size: o.size, sha256: o.sha256 }, now);
     }
-    s.movePrimary.run(m.target_pool_id, targetNode, uuid, m.source_pool_id);
-    s.moveHome.run(m.target_pool_id, uuid, m.source_pool_id);
+    switchObject(m, uuid);
   };
 
-  const repo = {
+  const repo: MovesRepo = {
     get: (moveId: string) => s.get.get(moveId) as MoveRow | undefined,
     list: (limit = 100) => s.list.all(limit) as MoveRow[],
     /** Running and paused moves: their source pools are being emptied and are never copy targets. */
@@ -141,11 +187,10 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
     /** Creates the move with one planned item per copy in the source pool, and takes the pool out of placement. */
     create: db.transaction((opts: { source: string; target: string; kind: MoveKind; now: number }): MoveRow => {
       const move_id = randomUUID();
-      const restore = (s.poolAccepting.get(opts.source) as number | undefined) ?? 1;
+      const restore = pools.get(opts.source)?.accepting ?? 1;
       s.insert.run({ move_id, source: opts.source, target: opts.target, kind: opts.kind, restore, now: opts.now });
       s.insertItems.run(move_id, opts.now, opts.source);
-      s.setAccepting.run(0, opts.now, opts.source);
-      poolsChanged(db);
+      pools.setAccepting(opts.source, 0, opts.now);
       return repo.get(move_id)!;
     }),
 
@@ -155,7 +200,7 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
      */
     createTier: db.transaction((opts: { source: string; target: string; uuids: readonly string[]; now: number }): MoveRow => {
       const move_id = randomUUID();
-      const restore = (s.poolAccepting.get(opts.source) as number | undefined) ?? 1;
+      const restore = pools.get(opts.source)?.accepting ?? 1;
       s.insert.run({ move_id, source: opts.source, target: opts.target, kind: 'tier', restore, now: opts.now });
       for (const uuid of opts.uuids) s.insertItem.run(move_id, opts.now, opts.source, uuid);
       return repo.get(move_id)!;
@@ -193,14 +238,14 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
     itemEnsured: (moveId: string, uuid: string, now: number) => void s.itemEnsured.run(now, moveId, uuid),
     due: (before: number, limit: number) => s.due.all(before, limit) as DueItem[],
     activeItemCounts: () => s.itemCountsAll.all() as { state: MoveItemState; n: number }[],
+    settleDeletedImage: (uuid, now) => void s.deletedImageItems.run(now, uuid),
 
     /**
      * The target pool already holds a good copy (a replica lived there): nothing to copy. The
      * index switches as for a copied item and the source copy becomes surplus to delete.
      */
     settleAtTarget: db.transaction((m: MoveRow, uuid: string, now: number): void => {
-      s.movePrimary.run(m.target_pool_id, s.poolNode.get(m.target_pool_id) as string, uuid, m.source_pool_id);
-      s.moveHome.run(m.target_pool_id, uuid, m.source_pool_id);
+      switchObject(m, uuid);
       copies.setState(uuid, m.source_pool_id, 'deleting', `moved to ${m.target_pool_id}`, now);
       setItem(m.move_id, uuid, 'done', now, { bytes: 0 });
     }),
@@ -215,7 +260,7 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
       const m = repo.get(r.move_id);
       const item = m && repo.item(r.move_id, r.image_uuid);
       if (!m || !item) throw errors.notFound('not_found', `no item ${r.image_uuid} in move ${r.move_id}`);
-      if (r.node_id !== issuer || s.poolNode.get(m.source_pool_id) !== issuer)
+      if (r.node_id !== issuer || pools.nodeOf(m.source_pool_id) !== issuer)
         throw errors.forbidden('wrong_node', `move ${r.move_id} copies from another node than ${issuer}`);
       if (r.target_pool_id !== m.target_pool_id)
         throw errors.conflict('target_mismatch', `move ${r.move_id} goes to ${m.target_pool_id}, not ${r.target_pool_id}`);
@@ -246,7 +291,6 @@ export function movesRepo(db: Database, copies: CopiesRepo) {
   };
   return repo;
 }
-export type MovesRepo = ReturnType<typeof movesRepo>;
 
 /** The admin API's view of a move. */
 export function moveView(m: MoveRow, moves: MovesRepo) {

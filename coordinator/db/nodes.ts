@@ -2,7 +2,9 @@ import type { KeyObject } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { errors } from '../../shared/errors.js';
 import { ed25519PublicFromJwk } from '../../shared/keys.js';
+import type { ObjectsRepo } from './objects.js';
 import { poolsChanged } from './pool-candidates.js';
+import type { PoolsRepo } from './pools.js';
 
 /** up: in service · down: unseen past the grace · lost: written off by the operator · draining → retired. */
 export const NODE_STATES = ['up', 'down', 'lost', 'draining', 'retired'] as const;
@@ -29,8 +31,32 @@ export interface NodeInput {
   replace_key: boolean;
 }
 
-/** Registered storage nodes and their Ed25519 identity keys. */
-export function nodesRepo(db: Database) {
+/**
+ * Registered storage nodes and their Ed25519 identity keys: the only code that writes `nodes`.
+ * Placement reads node states too, so a state change or removal invalidates its cache here.
+ */
+export interface NodesRepo {
+  get(nodeId: string): NodeRow | undefined;
+  list(): NodeRow[];
+  /** Idempotent registration; a different key for a known node needs `replace_key`. */
+  upsert(input: NodeInput): { node: NodeRow; created: boolean };
+  /**
+   * Deregisters a node and its pools. Refused while the object index still lists files on it
+   * (drain them first: losing the only copy must never be one call away) or while an upload
+   * session placed on it is open (its completion would come from a node we no longer know).
+   */
+  remove(nodeId: string): void;
+  /**
+   * Compare-and-set of the lifecycle state (`from` guards against a concurrent admin call);
+   * returns whether it changed.
+   */
+  transition(nodeId: string, from: NodeState, to: NodeState, now: number): boolean;
+  markSeen(nodeId: string, now: number): void;
+  /** The node's public key for verifying its requests; a miss re-reads SQLite. */
+  publicKey(nodeId: string): KeyObject | undefined;
+}
+
+export function nodesRepo(db: Database, w: { objects: ObjectsRepo; pools: PoolsRepo }): NodesRepo {
   const get = db.prepare('SELECT * FROM nodes WHERE node_id = ?');
   const all = db.prepare('SELECT * FROM nodes ORDER BY node_id');
   const insert = db.prepare(
@@ -41,26 +67,21 @@ export function nodesRepo(db: Database) {
     `UPDATE nodes SET public_key_x = @public_key_x, upload_api_url = @upload_api_url,
        public_url = @public_url, region = @region, updated_at = @now WHERE node_id = @node_id`,
   );
-  const objectsOn = db.prepare('SELECT count(*) FROM objects WHERE node_id = ?').pluck();
   const copiesOn = db.prepare('SELECT count(*) FROM copies WHERE node_id = ?').pluck();
   const setState = db.prepare('UPDATE nodes SET state = ?, updated_at = ? WHERE node_id = ? AND state = ?');
   const seen = db.prepare('UPDATE nodes SET last_seen_at = ? WHERE node_id = ?');
   const openSessionsOn = db.prepare("SELECT count(*) FROM sessions WHERE node_id = ? AND state = 'open'").pluck();
-  const deletePools = db.prepare('DELETE FROM pools WHERE node_id = ?');
-  // Objects homed on a pool that goes keep a factor: their current primary's pool becomes home.
-  const rehome = db.prepare('UPDATE objects SET home_pool_id = pool_id WHERE home_pool_id IN (SELECT pool_id FROM pools WHERE node_id = ?)');
   const deleteNode = db.prepare('DELETE FROM nodes WHERE node_id = ?');
   // Callback verification needs the key on every request; keys change only through upsert below.
   const keys = new Map<string, KeyObject>();
 
-  const repo = {
+  const repo: NodesRepo = {
     get(nodeId: string): NodeRow | undefined {
       return get.get(nodeId) as NodeRow | undefined;
     },
     list(): NodeRow[] {
       return all.all() as NodeRow[];
     },
-    /** Idempotent registration; a different key for a known node needs `replace_key`. */
     upsert(input: NodeInput): { node: NodeRow; created: boolean } {
       const { replace_key, ...fields } = input;
       const params = { ...fields, now: Date.now() };
@@ -78,14 +99,9 @@ export function nodesRepo(db: Database) {
       keys.delete(input.node_id);
       return { node: repo.get(input.node_id)!, created: false };
     },
-    /**
-     * Deregisters a node and its pools. Refused while the object index still lists files on it
-     * (drain them first: losing the only copy must never be one call away) or while an upload
-     * session placed on it is open (its completion would come from a node we no longer know).
-     */
     remove: db.transaction((nodeId: string): void => {
       if (!repo.get(nodeId)) throw errors.notFound('not_found', `no node ${nodeId}`);
-      const objects = objectsOn.get(nodeId) as number;
+      const objects = w.objects.countOnNode(nodeId);
       if (objects > 0)
         throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${objects} objects: drain it first`);
       const copies = copiesOn.get(nodeId) as number;
@@ -94,16 +110,14 @@ export function nodesRepo(db: Database) {
       const open = openSessionsOn.get(nodeId) as number;
       if (open > 0)
         throw errors.conflict('node_busy', `node ${nodeId} has ${open} open upload sessions: stop its pools and retry after they expire`);
-      rehome.run(nodeId);
-      deletePools.run(nodeId);
+      // Objects homed on a pool that goes keep a factor: their current primary's pool becomes home.
+      w.objects.rehomeOffNode(nodeId);
+      w.pools.removeOfNode(nodeId);
       deleteNode.run(nodeId);
       keys.delete(nodeId);
       poolsChanged(db);
     }),
-    /**
-     * Compare-and-set of the lifecycle state (`from` guards against a concurrent admin call);
-     * returns whether it changed. Placement only uses 'up' nodes, so its cache is invalidated.
-     */
+    // Placement only uses 'up' nodes, so its cache is invalidated.
     transition(nodeId: string, from: NodeState, to: NodeState, now: number): boolean {
       const changed = setState.run(to, now, nodeId, from).changes === 1;
       if (changed) poolsChanged(db);
@@ -112,7 +126,6 @@ export function nodesRepo(db: Database) {
     markSeen(nodeId: string, now: number): void {
       seen.run(now, nodeId);
     },
-    /** The node's public key for verifying its requests; a miss re-reads SQLite. */
     publicKey(nodeId: string): KeyObject | undefined {
       const hit = keys.get(nodeId);
       if (hit) return hit;
@@ -125,4 +138,3 @@ export function nodesRepo(db: Database) {
   };
   return repo;
 }
-export type NodesRepo = ReturnType<typeof nodesRepo>;

@@ -3,7 +3,11 @@ import type { PoolRow } from './pools.js';
 
 const generations = new WeakMap<Database, number>();
 
-/** Called by every write to the pools table's registration (not reservation) columns. */
+/**
+ * Called by the owners of the rows the cache reads, after each of their writes that changes what
+ * placement sees: pools.ts (registration, not reservation, columns) and nodes.ts (state, removal).
+ * Nothing else calls it: a caller composing those writes gets the invalidation with them.
+ */
 export function poolsChanged(db: Database): void {
   generations.set(db, (generations.get(db) ?? 0) + 1);
 }
@@ -11,7 +15,7 @@ export function poolsChanged(db: Database): void {
 /**
  * Registered pools by tier and the bytes reserved on each, held in memory: placement reads them
  * on every session, and loading 500 pool rows from SQLite per session was most of its cost.
- * Rows are reloaded after any registration change (`poolsChanged`); reservations are changed by
+ * Rows are reloaded after any registration or node-state change (`poolsChanged`); reservations are changed by
  * the sessions repo only, in SQLite inside its transactions and here after they commit, so the
  * two never disagree and a reload starts from the committed figures.
  */

@@ -56,8 +56,31 @@ function checkS3Pool(poolId: string, p: { accepting: boolean | number; replicati
     throw errors.badRequest('invalid_pool', `pool ${poolId} is an s3 pool: it never accepts uploads (accepting must be false)`);
 }
 
-/** Pools as the operator registered them; capacity comes from heartbeats, not from here. */
-export function poolsRepo(db: Database) {
+/**
+ * Pools as the operator registered them; capacity comes from heartbeats, not from here. The only
+ * code that writes `pools`; every write that changes what placement sees invalidates the
+ * placement cache (pool-candidates.ts) here, so no caller has to.
+ */
+export interface PoolsRepo {
+  get(poolId: string): PoolRow | undefined;
+  list(): PoolRow[];
+  ofNode(nodeId: string): PoolRow[];
+  /** Idempotent; a pool id is a directory on one node, so it cannot silently change nodes. */
+  upsert(input: PoolInput): { pool: PoolRow; created: boolean };
+  /** Pools with a tiering policy. */
+  tiered(): PoolRow[];
+  patch(poolId: string, patch: PoolPatch): PoolRow;
+  /** The node that owns the pool, undefined for an unknown pool. */
+  nodeOf(poolId: string): string | undefined;
+  /** Takes the pool in or out of placement (a move empties it, its end gives the old value back). */
+  setAccepting(poolId: string, accepting: number, now: number): void;
+  /** Moves the pool's reserved figure by `delta` bytes (sessions, inside their transactions). */
+  reserve(poolId: string, delta: number): void;
+  /** Deregisters every pool of the node. */
+  removeOfNode(nodeId: string): void;
+}
+
+export function poolsRepo(db: Database): PoolsRepo {
   const get = db.prepare('SELECT * FROM pools WHERE pool_id = ?');
   const all = db.prepare('SELECT * FROM pools ORDER BY node_id, pool_id');
   const ofNode = db.prepare('SELECT * FROM pools WHERE node_id = ? ORDER BY pool_id');
@@ -73,8 +96,12 @@ export function poolsRepo(db: Database) {
 
   const setTiering = db.prepare('UPDATE pools SET tiering_after_seconds = ?, tiering_to_tier = ?, updated_at = ? WHERE pool_id = ?');
   const withTiering = db.prepare('SELECT * FROM pools WHERE tiering_after_seconds IS NOT NULL ORDER BY pool_id');
+  const nodeOf = db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck();
+  const setAccepting = db.prepare('UPDATE pools SET accepting = ?, updated_at = ? WHERE pool_id = ?');
+  const reserve = db.prepare('UPDATE pools SET reserved_bytes = reserved_bytes + ? WHERE pool_id = ?');
+  const removeOfNode = db.prepare('DELETE FROM pools WHERE node_id = ?');
 
-  const repo = {
+  const repo: PoolsRepo = {
     get(poolId: string): PoolRow | undefined {
       return get.get(poolId) as PoolRow | undefined;
     },
@@ -84,7 +111,6 @@ export function poolsRepo(db: Database) {
     ofNode(nodeId: string): PoolRow[] {
       return ofNode.all(nodeId) as PoolRow[];
     },
-    /** Idempotent; a pool id is a directory on one node, so it cannot silently change nodes. */
     upsert(input: PoolInput): { pool: PoolRow; created: boolean } {
       const existing = repo.get(input.pool_id);
       // Unsaid = as registered (a re-registration that predates types keeps an s3 pool s3).
@@ -100,7 +126,6 @@ export function poolsRepo(db: Database) {
       poolsChanged(db);
       return { pool: repo.get(input.pool_id)!, created: !existing };
     },
-    /** Pools with a tiering policy. */
     tiered(): PoolRow[] {
       return withTiering.all() as PoolRow[];
     },
@@ -126,10 +151,19 @@ export function poolsRepo(db: Database) {
       poolsChanged(db);
       return repo.get(poolId)!;
     },
+    nodeOf: (poolId) => nodeOf.get(poolId) as string | undefined,
+    setAccepting(poolId, accepting, now) {
+      setAccepting.run(accepting, now, poolId);
+      poolsChanged(db);
+    },
+    reserve: (poolId, delta) => void reserve.run(delta, poolId),
+    removeOfNode(nodeId) {
+      removeOfNode.run(nodeId);
+      poolsChanged(db);
+    },
   };
   return repo;
 }
-export type PoolsRepo = ReturnType<typeof poolsRepo>;
 
 /** The pool as the admin API shows it. */
 export function poolView(p: PoolRow) {

@@ -10,7 +10,14 @@ interface Row extends Omit<RestoreItem, 'created_at'> {
  * with a copy there, whose backup is stored (a scheduled one has nothing in the bucket yet).
  * Keyset pages by image_uuid, so a long restore never rescans what it has seen.
  */
-export function restoreListRepo(db: Database) {
+export interface RestoreListRepo {
+  /** The node that owns the pool, undefined for an unknown pool. */
+  poolNode(poolId: string): string | undefined;
+  /** Up to `limit` items after `after` (exclusive); `since` is epoch ms on created_at. */
+  page(q: { poolId: string; after: string; sinceMs: number; limit: number }): RestoreItem[];
+}
+
+export function restoreListRepo(db: Database): RestoreListRepo {
   const s = {
     poolNode: db.prepare('SELECT node_id FROM pools WHERE pool_id = ?').pluck(),
     page: db.prepare(
@@ -26,13 +33,10 @@ export function restoreListRepo(db: Database) {
     ),
   };
   return {
-    /** The node that owns the pool, undefined for an unknown pool. */
     poolNode: (poolId: string) => s.poolNode.get(poolId) as string | undefined,
-    /** Up to `limit` items after `after` (exclusive); `since` is epoch ms on created_at. */
     page(q: { poolId: string; after: string; sinceMs: number; limit: number }): RestoreItem[] {
       const rows = s.page.all({ pool: q.poolId, after: q.after, since: q.sinceMs, limit: q.limit }) as Row[];
       return rows.map((r) => ({ ...r, created_at: new Date(r.created_at).toISOString() }));
     },
   };
 }
-export type RestoreListRepo = ReturnType<typeof restoreListRepo>;

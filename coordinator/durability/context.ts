@@ -6,6 +6,7 @@ import type { MovesRepo } from '../db/moves.js';
 import type { NodeRow, NodesRepo } from '../db/nodes.js';
 import type { ObjectsRepo } from '../db/objects.js';
 import type { PoolsRepo } from '../db/pools.js';
+import type { RestorableRepo } from '../db/restorable.js';
 import type { HeartbeatSnapshot } from '../heartbeats.js';
 import type { NodeJobs } from '../node-jobs.js';
 import { isLive } from '../placement.js';
@@ -31,7 +32,7 @@ export interface DurabilitySettings {
 }
 
 export interface DurabilityDeps {
-  repos: { nodes: NodesRepo; pools: PoolsRepo; copies: CopiesRepo; moves: MovesRepo; objects: ObjectsRepo; deletions: DeletionsRepo };
+  repos: { nodes: NodesRepo; pools: PoolsRepo; copies: CopiesRepo; moves: MovesRepo; objects: ObjectsRepo; deletions: DeletionsRepo; restorable: RestorableRepo };
   heartbeats: HeartbeatSnapshot;
   jobs: NodeJobs;
   logger: Logger;
@@ -71,7 +72,7 @@ export function sourceCopy(ctx: TickContext, settings: DurabilitySettings, copie
  * whose live heartbeat says they back up to it (a node added after a loss has stored nothing yet).
  */
 export function bucketReaders(deps: Pick<DurabilityDeps, 'repos'>, ctx: Pick<TickContext, 'heartbeats'>, bucket: string): Set<string> {
-  const readers = new Set(deps.repos.copies.bucketReaders(bucket));
+  const readers = new Set(deps.repos.restorable.bucketReaders(bucket));
   for (const hb of ctx.heartbeats.values()) for (const p of hb.pools) if (p.backup_bucket === bucket) readers.add(p.pool_id);
   return readers;
 }

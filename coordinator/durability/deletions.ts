@@ -1,7 +1,7 @@
 import { variantKeyBeside } from '../../shared/backup.js';
 import type { VariantFileInfo } from '../../shared/api.js';
 import type { JobData } from '../../shared/jobs.js';
-import type { BackupToDelete } from '../db/deletions.js';
+import type { BackupToDelete } from '../db/deleted-objects.js';
 import { bucketReaders, readable, type DurabilityDeps, type TickContext } from './context.js';
 
 export const DEFAULT_BACKUP_DELETE_GRACE_MS = 7 * 24 * 3600 * 1000;

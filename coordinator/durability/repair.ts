@@ -1,13 +1,9 @@
-import { CORRUPT_REPAIR_ATTEMPTS, type CopyWithNode } from '../db/copies.js';
+import type { CopyWithNode } from '../db/copies.js';
+import { countsTowardFactor } from '../db/counted-copies.js';
 import { copyTarget } from '../node-jobs.js';
 import { added, bucketReaders, MAX_COPY_ATTEMPTS, readable, sourceCopy, type DurabilityDeps, type TickContext } from './context.js';
 import { restoreJob } from './restore.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
-
-/** Mirrors COUNTED in db/copies.ts. */
-const counts = (c: CopyWithNode) =>
-  (c.state === 'ok' || c.state === 'pending' || (c.state === 'corrupt' && c.attempts < CORRUPT_REPAIR_ATTEMPTS)) &&
-  (c.node_state === 'up' || c.node_state === 'draining');
 
 /**
  * Step b: objects with fewer live copies than their pool's factor get a pending copy on a new
@@ -33,7 +29,7 @@ export async function planReplicas(deps: DurabilityDeps, ctx: TickContext, curso
     const exclude = new Set(list.map((c) => c.node_id));
     const regions = new Set(list.map((c) => c.region).filter((r): r is string => r !== null));
     // Nodes, not rows: a second copy on a node that holds one already protects nothing.
-    for (let missing = o.rf - new Set(list.filter(counts).map((c) => c.node_id)).size; missing > 0; missing--) {
+    for (let missing = o.rf - new Set(list.filter(countsTowardFactor).map((c) => c.node_id)).size; missing > 0; missing--) {
       const choose = (excludeNodes: ReadonlySet<string>) =>
         chooseCopyTarget({
           pools: allPools,
@@ -97,7 +93,7 @@ export async function reensureCopies(deps: DurabilityDeps, ctx: TickContext) {
     }
     const source = sourceCopy(ctx, settings, copies.ofImage(c.image_uuid), c.node_id);
     // No copy to send it: a copy restored from S3 (or one that can be) gets its restore job back.
-    const backup = source ? undefined : copies.backedUp(c.image_uuid);
+    const backup = source ? undefined : deps.repos.restorable.backedUp(c.image_uuid);
     if (!source && !(backup && bucketReaders(deps, ctx, backup.bucket).has(c.pool_id))) {
       copies.ensured(c.image_uuid, c.pool_id, ctx.now, false);
       continue;

@@ -1,5 +1,5 @@
 import type { JobData } from '../../shared/jobs.js';
-import type { RestorableRow } from '../db/copies.js';
+import type { RestorableRow } from '../db/restorable.js';
 import { added, bucketReaders, type DurabilityDeps, type TickContext } from './context.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
 
@@ -27,9 +27,9 @@ export function restoreMemory(): RestoreMemory {
  * (fennec_objects_unrestorable).
  */
 export async function restoreFromBackups(deps: DurabilityDeps, ctx: TickContext, memory: RestoreMemory) {
-  const { copies, pools } = deps.repos;
+  const { copies, pools, restorable } = deps.repos;
   const { settings, jobs, logger } = deps;
-  const rows = copies.restorable(memory.after, settings.repairBatch);
+  const rows = restorable.restorable(memory.after, settings.repairBatch);
   memory.after = rows.length < settings.repairBatch ? '' : rows[rows.length - 1]!.image_uuid;
   const stats = { planned: 0, unrestorable: 0, noTarget: 0 };
   if (rows.length === 0) return stats;

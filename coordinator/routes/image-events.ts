@@ -27,7 +27,7 @@ const ROUTES: [string, ImageEventType, string][] = [
  */
 export function imageEventRoutes(deps: CoordinatorDeps) {
   const app = new Hono<CoordinatorEnv>();
-  const events = imageEventsRepo(deps.db);
+  const events = imageEventsRepo(deps.db, deps.repos.objects);
   const webhooks = webhookOutboxRepo(deps.db);
   const webhookUrl = deps.db.prepare('SELECT webhook_url FROM apps WHERE app_id = ?').pluck();
 

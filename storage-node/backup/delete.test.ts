@@ -9,7 +9,7 @@ import type { JobData } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { startS3Server, type TestS3 } from '../../test/support/s3-server.js';
 import type { BackupTarget } from '../config.js';
-import { openDb, type Db } from '../db.js';
+import { openDb, type Db } from '../db/open.js';
 import { backupDeleteHandler } from './delete.js';
 import type { BackupDestination } from './job.js';
 import { createS3Client } from './s3.js';

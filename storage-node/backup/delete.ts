@@ -3,7 +3,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { BACKUP_DELETED, type BackupDeleted } from '../../shared/backup.js';
 import type { JobData } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Db } from '../db.js';
+import type { Db } from '../db/open.js';
+import { outboxTable } from '../db/outbox.js';
 import type { BackupDestination } from './job.js';
 import { isNotFound } from './upload.js';
 
@@ -29,7 +30,7 @@ function withinPrefix(prefix: string, key: string): boolean {
  * before `backup.deleted` is reported through the outbox.
  */
 export function backupDeleteHandler(deps: BackupDeleteDeps) {
-  const outbox = deps.db.prepare('INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)');
+  const outbox = outboxTable(deps.db);
   return async function backupDeleteJob(job: Job<JobData>): Promise<string> {
     const { image_uuid, pool_id, backup } = job.data;
     if (!pool_id || !backup || backup.keys.length === 0) throw new UnrecoverableError('backup_delete job without its pool and keys');
@@ -55,7 +56,7 @@ export function backupDeleteHandler(deps: BackupDeleteDeps) {
       keys: backup.keys,
       at: new Date(now).toISOString(),
     };
-    outbox.run(BACKUP_DELETED, JSON.stringify(payload), now, now);
+    outbox.add(BACKUP_DELETED, payload, now);
     deps.wakeOutbox();
     deps.logger.info({ image_uuid, bucket: backup.bucket, keys: backup.keys.length }, 'backup of a deleted image deleted');
     return 'deleted';

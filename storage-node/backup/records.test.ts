@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { openDb } from '../db.js';
+import { openDb } from '../db/open.js';
 import { createImageState } from '../jobs/image-state.js';
-import { createStore } from '../store.js';
+import { createStore } from '../db/store.js';
 import { createBackupRecords } from './records.js';
 import { KeyedLimit } from './job.js';
 

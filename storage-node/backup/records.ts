@@ -1,5 +1,7 @@
 import { BACKUP_SCHEDULED, BACKUP_STORED, type BackupScheduled, type BackupStored } from '../../shared/backup.js';
-import type { Db } from '../db.js';
+import { nodeObjects } from '../db/objects.js';
+import type { Db } from '../db/open.js';
+import { outboxTable } from '../db/outbox.js';
 
 export type BackupState = 'none' | 'pending' | 'done';
 
@@ -50,25 +52,15 @@ export function createBackupRecords(db: Db, nodeId: string): BackupRecords {
     `SELECT uuid, pool_id, rel_path, size, sha256, mime, variants, origin, backup_state, backup_due_at, backup_key,
        backed_up_at, backup_attempts, backup_error FROM objects WHERE uuid = ?`,
   );
-  const setPending = db.prepare(
-    `UPDATE objects SET backup_state = 'pending', backup_due_at = ?, backup_error = NULL
-     WHERE uuid = ? AND backup_state = 'none' AND origin = 'upload'`,
-  );
   const poolOf = db.prepare('SELECT pool_id FROM objects WHERE uuid = ?');
   const pending = db.prepare("SELECT uuid, backup_due_at AS due_at FROM objects WHERE backup_state = 'pending' ORDER BY backup_due_at");
-  const setDone = db.prepare(
-    `UPDATE objects SET backup_state = 'done', backup_key = ?, backed_up_at = ?, backup_error = NULL,
-       backup_attempts = backup_attempts + 1 WHERE uuid = ? AND backup_state = 'pending' AND sha256 = ?`,
-  );
-  const setFailed = db.prepare(
-    "UPDATE objects SET backup_attempts = backup_attempts + 1, backup_error = ? WHERE uuid = ? AND backup_state = 'pending'",
-  );
-  const setNone = db.prepare("UPDATE objects SET backup_state = 'none', backup_error = ? WHERE uuid = ? AND backup_state = 'pending'");
   const count = db.prepare('SELECT count(*) AS n FROM objects WHERE backup_state = ?').pluck();
-  const outbox = db.prepare('INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)');
+  // Writes go through the tables' owners; the reads above are this state machine's own views.
+  const objects = nodeObjects(db);
+  const outbox = outboxTable(db);
 
   const markDone = db.transaction((row: BackupRow, stored: { bucket: string; key: string; at: string }, nowMs: number) => {
-    if (setDone.run(stored.key, nowMs, row.uuid, row.sha256).changes !== 1) return false;
+    if (!objects.backupDone(row.uuid, row.sha256, stored.key, nowMs)) return false;
     const payload: BackupStored = {
       image_uuid: row.uuid,
       node_id: nodeId,
@@ -79,7 +71,7 @@ export function createBackupRecords(db: Db, nodeId: string): BackupRecords {
       sha256: row.sha256,
       at: stored.at,
     };
-    outbox.run(BACKUP_STORED, JSON.stringify(payload), nowMs, nowMs);
+    outbox.add(BACKUP_STORED, payload, nowMs);
     return true;
   });
 
@@ -87,18 +79,18 @@ export function createBackupRecords(db: Db, nodeId: string): BackupRecords {
     get: (uuid) => get.get(uuid) as BackupRow | undefined,
     schedule(uuid, delayMs, nowMs) {
       const due = nowMs + delayMs;
-      if (setPending.run(due, uuid).changes !== 1) return undefined;
+      if (!objects.backupPending(uuid, due)) return undefined;
       if (delayMs > 0) {
         const { pool_id } = poolOf.get(uuid) as { pool_id: string };
         const payload: BackupScheduled = { image_uuid: uuid, node_id: nodeId, pool_id, due_at: new Date(due).toISOString() };
-        outbox.run(BACKUP_SCHEDULED, JSON.stringify(payload), nowMs, nowMs);
+        outbox.add(BACKUP_SCHEDULED, payload, nowMs);
       }
       return due;
     },
     pending: () => pending.all() as { uuid: string; due_at: number }[],
     markDone,
-    markFailed: (uuid, error) => void setFailed.run(error.slice(0, 500), uuid),
-    markNone: (uuid, reason) => void setNone.run(reason, uuid),
+    markFailed: (uuid, error) => objects.backupFailed(uuid, error.slice(0, 500)),
+    markNone: (uuid, reason) => objects.backupNone(uuid, reason),
     count: (state) => count.get(state) as number,
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { openDb } from '../db.js';
-import { createStore } from '../store.js';
+import { openDb } from '../db/open.js';
+import { createStore } from '../db/store.js';
 import { createImageState } from './image-state.js';
 import { jobId, priorityOf } from './kinds.js';
 import { nextVariantJob } from './variants-job.js';

@@ -1,6 +1,8 @@
 import type { ImageEvent, ImageEventType, VariantFileInfo } from '../../shared/api.js';
 import { createBackupRecords } from '../backup/records.js';
-import type { Db } from '../db.js';
+import { nodeObjects } from '../db/objects.js';
+import type { Db } from '../db/open.js';
+import { outboxTable } from '../db/outbox.js';
 
 /** What a variant job needs to know about an image, from the node's SQLite. */
 export interface ImageWork {
@@ -60,11 +62,9 @@ export function createImageState(
   const backups = backup ? createBackupRecords(db, nodeId) : undefined;
   const get = db.prepare('SELECT * FROM objects WHERE uuid = ?');
   const pending = db.prepare("SELECT * FROM objects WHERE status = 'processing' ORDER BY created_at");
-  const update = db.prepare(
-    `UPDATE objects SET status = @status, thumbnails_ready = @thumbnails_ready, width = @width, height = @height,
-       format = @format, variants = @variants, failure_reason = @reason, updated_at = @now WHERE uuid = @uuid`,
-  );
-  const outbox = db.prepare('INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)');
+  // Writes go through the tables' owners; the reads here are the variant work's own views.
+  const objects = nodeObjects(db);
+  const outbox = outboxTable(db);
   const counts = db.prepare('SELECT status, count(*) AS n FROM objects GROUP BY status');
 
   const commit = db.transaction(
@@ -75,7 +75,7 @@ export function createImageState(
       if (row.status !== 'processing') return undefined;
       const now = new Date();
       const dims = next.dims ?? { width: row.width, height: row.height, format: row.format };
-      update.run({
+      objects.setProcessing({
         uuid,
         status: next.status,
         thumbnails_ready: next.thumbs,
@@ -98,7 +98,7 @@ export function createImageState(
         reason: next.reason,
         at: now.toISOString(),
       };
-      outbox.run(event, JSON.stringify(payload), now.getTime(), now.getTime());
+      outbox.add(event, payload, now.getTime());
       // The original is what a backup protects, so a failed image is backed up too.
       const delayMs = next.status === 'processing' ? undefined : backup?.delayMsFor(row.pool_id);
       const backupDue = delayMs === undefined ? undefined : backups?.schedule(uuid, delayMs, now.getTime());

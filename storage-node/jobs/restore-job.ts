@@ -5,11 +5,11 @@ import type { JobData } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createS3Client } from '../backup/s3.js';
 import type { NodeConfig } from '../config.js';
-import type { Db } from '../db.js';
+import type { Db } from '../db/open.js';
 import type { PoolSet } from '../pools.js';
 import { itemRestorer, type RestoreItemDeps } from '../restore/restore.js';
 import { S3ObjectError } from '../restore/fetch.js';
-import { createStore, type NodeStore } from '../store.js';
+import { createStore, type NodeStore } from '../db/store.js';
 import { nextVariantJob } from './kinds.js';
 
 /** What the `restore` job needs; the worker process builds it with `restoreJobDeps`. */

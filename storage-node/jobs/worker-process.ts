@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import type { Logger } from '../../shared/logger.js';
 import { redisKeys } from '../../shared/redis-keys.js';
 import type { NodeConfig } from '../config.js';
-import { openDb } from '../db.js';
+import { openDb } from '../db/open.js';
 import { PoolSet } from '../pools.js';
 import { backupHandler, type BackupDestination } from '../backup/job.js';
 import { backupJob, backupLaneOptions, hasBackups } from '../backup/lane.js';

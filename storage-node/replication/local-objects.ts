@@ -1,8 +1,10 @@
 import path from 'node:path';
 import type { VariantFileInfo } from '../../shared/api.js';
 import type { CopyDeleted, ReplicaMeta } from '../../shared/replication.js';
-import type { Db } from '../db.js';
-import type { ObjectRow } from '../store.js';
+import { nodeObjects } from '../db/objects.js';
+import type { Db } from '../db/open.js';
+import { outboxTable } from '../db/outbox.js';
+import type { ObjectRow } from '../db/store.js';
 
 /** An object as the node's SQLite has it, with what a copy of it needs. */
 export interface LocalObject extends ObjectRow {
@@ -55,19 +57,18 @@ export function replicaMeta(o: LocalObject, withVariants: boolean): ReplicaMeta 
  */
 export function localObjects(db: Db, nodeId: string) {
   const get = db.prepare('SELECT * FROM objects WHERE uuid = ?');
-  const remove = db.prepare('DELETE FROM objects WHERE uuid = ? AND pool_id = ?');
-  const setPool = db.prepare('UPDATE objects SET pool_id = ?, updated_at = ? WHERE uuid = ?');
-  const outbox = db.prepare('INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)');
+  const objects = nodeObjects(db);
+  const outbox = outboxTable(db);
   const forget = db.transaction((ref: { uuid: string; pool_id: string }, report: boolean) => {
-    remove.run(ref.uuid, ref.pool_id);
+    objects.removeFromPool(ref.uuid, ref.pool_id);
     if (!report) return;
     const now = Date.now();
     const payload: CopyDeleted = { image_uuid: ref.uuid, node_id: nodeId, pool_id: ref.pool_id, at: new Date(now).toISOString() };
-    outbox.run('copy.deleted', JSON.stringify(payload), now, now);
+    outbox.add('copy.deleted', payload, now);
   });
   return {
     get: (uuid: string) => get.get(uuid) as LocalObject | undefined,
     forget,
-    setPool: (uuid: string, poolId: string) => void setPool.run(poolId, new Date().toISOString(), uuid),
+    setPool: (uuid: string, poolId: string) => objects.setPool(uuid, poolId, new Date().toISOString()),
   };
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { CopyStored, ReplicaMeta } from '../../shared/replication.js';
 import { DiskStore } from '../pool-store/disk-store.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
-import type { CopyRecord, NodeStore } from '../store.js';
+import type { CopyRecord, NodeStore } from '../db/store.js';
 import type { DurableRecordDeps } from '../upload/finish.js';
 
 export interface ReceiveDeps extends DurableRecordDeps {

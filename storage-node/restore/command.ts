@@ -10,12 +10,12 @@ import { redisKeys } from '../../shared/redis-keys.js';
 import { RESTORE_LIST_DEFAULT_LIMIT } from '../../shared/restore.js';
 import { createS3Client } from '../backup/s3.js';
 import { nodeConfigSchema, type NodeConfig } from '../config.js';
-import { openDb } from '../db.js';
+import { openDb } from '../db/open.js';
 import { queueSettings } from '../jobs/connection.js';
 import { nextVariantJob } from '../jobs/kinds.js';
 import { NodeJobs } from '../jobs/queue.js';
 import { PoolSet } from '../pools.js';
-import { createStore } from '../store.js';
+import { createStore } from '../db/store.js';
 import { fetchRestorePage } from './list.js';
 import { restorePool } from './restore.js';
 

@@ -3,11 +3,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../../shared/logger.js';
 import type { CopyStored } from '../../shared/replication.js';
 import type { RestoreItem, RestorePage } from '../../shared/restore.js';
-import type { Db } from '../db.js';
+import { nodeObjects } from '../db/objects.js';
+import type { Db } from '../db/open.js';
+import type { CopyRecord, NodeStore } from '../db/store.js';
 import type { PoolRuntime } from '../pools.js';
 import { hashFile } from '../replication/hash-file.js';
 import { originalUuid, resolveReplicaFile } from '../replication/replica-path.js';
-import type { CopyRecord, NodeStore } from '../store.js';
 import { inParallel } from '../variants/in-parallel.js';
 import { fetchOriginal, S3ObjectError } from './fetch.js';
 
@@ -96,12 +97,10 @@ export async function restorePool(deps: RestoreDeps): Promise<RestoreResult> {
  */
 export function itemRestorer(deps: RestoreItemDeps): (item: RestoreItem, opts?: { reportPresent?: boolean }) => Promise<RestoreItemOutcome> {
   // Variants are made again from the restored original: the row starts over.
-  const reprocess = deps.db.prepare(
-    "UPDATE objects SET status = 'processing', thumbnails_ready = 0, variants = '[]', failure_reason = NULL WHERE uuid = ?",
-  );
+  const objects = nodeObjects(deps.db);
   const record = deps.db.transaction((row: CopyRecord, stored: CopyStored, now: number, again: boolean) => {
     deps.store.recordCopy(row, stored, now);
-    if (!again) reprocess.run(row.uuid);
+    if (!again) objects.restartProcessing(row.uuid);
   });
   return (item, opts = {}) => restoreItem(deps, item, record, opts.reportPresent ?? false);
 }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { NodeMetrics } from '../metrics.js';
 import type { PoolSet } from '../pools.js';
-import type { NodeStore } from '../store.js';
+import type { NodeStore } from '../db/store.js';
 
 /** `/health` (alive), `/ready` (every pool writable, SQLite answering), `/metrics`. */
 export function opsRoutes(deps: { pools: PoolSet; store: NodeStore; metrics: NodeMetrics }): Hono {

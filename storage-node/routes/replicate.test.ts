@@ -20,14 +20,14 @@ import {
 import { sha256Hex, signNodeRequest } from '../../shared/tokens.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
-import { openDb, walFile, type Db } from '../db.js';
+import { openDb, walFile, type Db } from '../db/open.js';
 import { NodeKeys } from '../jwks.js';
 import { createMetrics } from '../metrics.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { createRateLimit } from '../rate-limit.js';
 import { receiveReplica, type ReceiveDeps } from '../replication/receive.js';
 import { closeServer, listen } from '../server.js';
-import { createStore, type NodeStore, type ObjectRow } from '../store.js';
+import { createStore, type NodeStore, type ObjectRow } from '../db/store.js';
 import { DirSync } from '../upload/dir-sync.js';
 import { UploadTracker } from '../upload/tracker.js';
 

@@ -9,7 +9,7 @@ import { lingerThenClose } from '../upload/linger.js';
 import { CHECKSUM_ALGORITHMS } from '../tus/checksum.js';
 import { finishIfComplete } from '../tus/complete.js';
 import { forwardToTus } from '../tus/forward.js';
-import type { TusUploadRow } from '../tus/registry.js';
+import type { TusUploadRow } from '../db/tus.js';
 import { TUS_PATH, TusService } from '../tus/service.js';
 import type { UploadDeps } from './upload.js';
 

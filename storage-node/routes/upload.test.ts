@@ -11,12 +11,12 @@ import { createLogger } from '../../shared/logger.js';
 import { UPLOAD_TOKEN_TYP, signUploadToken } from '../../shared/tokens.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
-import { openDb, walFile, type Db } from '../db.js';
+import { openDb, walFile, type Db } from '../db/open.js';
 import { createMetrics } from '../metrics.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { createRateLimit } from '../rate-limit.js';
 import { closeServer, listen } from '../server.js';
-import { createStore, type NodeStore } from '../store.js';
+import { createStore, type NodeStore } from '../db/store.js';
 import { DirSync } from '../upload/dir-sync.js';
 import { UploadTracker } from '../upload/tracker.js';
 

@@ -12,7 +12,7 @@ import { uploadCors } from '../cors.js';
 import { clientAddress } from '../../shared/client-address.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { RateLimit } from '../rate-limit.js';
-import type { NodeStore, ObjectRow } from '../store.js';
+import type { NodeStore, ObjectRow } from '../db/store.js';
 import { checkUploadToken, claimToken, type TokenCheckDeps } from '../upload/auth.js';
 import type { DirSync } from '../upload/dir-sync.js';
 import { finishUpload } from '../upload/finish.js';

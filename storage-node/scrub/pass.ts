@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../shared/logger.js';
 import { resolveInPool } from '../../shared/paths.js';
-import type { Db } from '../db.js';
+import type { Db } from '../db/open.js';
 import type { WorkerMessage } from '../jobs/worker-messages.js';
 import type { PoolSet } from '../pools.js';
 import { checkFile } from './check.js';

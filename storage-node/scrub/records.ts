@@ -1,5 +1,7 @@
 import type { CopiesScrubbed, CopyCorrupt } from '../../shared/replication.js';
-import type { Db } from '../db.js';
+import { nodeObjects } from '../db/objects.js';
+import type { Db } from '../db/open.js';
+import { outboxTable } from '../db/outbox.js';
 
 export type ScrubState = 'ok' | 'missing' | 'mismatch';
 
@@ -49,17 +51,15 @@ export function createScrubRecords(db: Db, nodeId: string): ScrubRecords {
      ORDER BY last_scrub_at, rowid LIMIT @limit`,
   );
   const current = db.prepare('SELECT size, sha256, scrub_state FROM objects WHERE uuid = ?');
-  const setOk = db.prepare(
-    "UPDATE objects SET scrub_state = 'ok', last_scrub_at = ? WHERE uuid = ? AND size = ? AND sha256 = ?",
-  );
-  const setState = db.prepare('UPDATE objects SET scrub_state = ?, last_scrub_at = ? WHERE uuid = ?');
-  const outbox = db.prepare('INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)');
+  // Writes go through the tables' owners; the reads above are the scrub's own views.
+  const objects = nodeObjects(db);
+  const outbox = outboxTable(db);
 
   const markOk = db.transaction((rows: ScrubRow[], nowMs: number) => {
     const byPool = new Map<string, string[]>();
     for (const r of rows) {
       // A row deleted or rewritten while its file was read is not vouched for.
-      if (setOk.run(nowMs, r.uuid, r.size, r.sha256).changes !== 1) continue;
+      if (!objects.scrubOk(r.uuid, r.size, r.sha256, nowMs)) continue;
       const list = byPool.get(r.pool_id) ?? [];
       list.push(r.uuid);
       byPool.set(r.pool_id, list);
@@ -69,7 +69,7 @@ export function createScrubRecords(db: Db, nodeId: string): ScrubRecords {
     for (const [pool_id, uuids] of byPool)
       for (let i = 0; i < uuids.length; i += MAX_UUIDS) {
         const payload: CopiesScrubbed = { node_id: nodeId, pool_id, image_uuids: uuids.slice(i, i + MAX_UUIDS), at };
-        outbox.run('copies.scrubbed', JSON.stringify(payload), nowMs, nowMs);
+        outbox.add('copies.scrubbed', payload, nowMs);
         written++;
       }
     return written;
@@ -80,7 +80,7 @@ export function createScrubRecords(db: Db, nodeId: string): ScrubRecords {
     // A repair between the page read and here (new record, or state reset to ok) wins.
     if (!now || now.size !== row.size || now.sha256 !== row.sha256 || now.scrub_state !== row.scrub_state)
       return 'stale';
-    setState.run(state, nowMs, row.uuid);
+    objects.scrubState(row.uuid, state, nowMs);
     if (now.scrub_state === state) return 'unchanged';
     const payload: CopyCorrupt = {
       image_uuid: row.uuid,
@@ -89,7 +89,7 @@ export function createScrubRecords(db: Db, nodeId: string): ScrubRecords {
       reason: state,
       at: new Date(nowMs).toISOString(),
     };
-    outbox.run('copy.corrupt', JSON.stringify(payload), nowMs, nowMs);
+    outbox.add('copy.corrupt', payload, nowMs);
     return 'reported';
   });
 

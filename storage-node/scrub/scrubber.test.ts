@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
-import { openDb, type Db } from '../db.js';
+import { openDb, type Db } from '../db/open.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { runScrubPass, startScrubber, type ScrubPassOptions, type ScrubReport } from './scrubber.js';
 

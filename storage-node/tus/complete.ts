@@ -7,11 +7,11 @@ import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime
 import type { Visibility } from '../../shared/tokens.js';
 import { DiskStore } from '../pool-store/disk-store.js';
 import type { TusDeps } from '../routes/tus.js';
-import type { ObjectRow } from '../store.js';
+import type { ObjectRow } from '../db/store.js';
 import { finishUpload } from '../upload/finish.js';
 import type { IngestResult } from '../upload/ingest.js';
 import { MeterStream } from '../upload/meter.js';
-import type { TusUploadRow } from './registry.js';
+import type { TusUploadRow } from '../db/tus.js';
 import { IMAGE_UUID_HEADER } from './service.js';
 import { notAnAllowedImage, SniffStream } from '../upload/sniff.js';
 

@@ -7,7 +7,7 @@ import { Server } from '@tus/server';
 import { TMP_DIR } from '../../shared/paths.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PoolSet } from '../pools.js';
-import type { TusRegistry, TusUploadRow } from './registry.js';
+import type { TusRegistry, TusUploadRow } from '../db/tus.js';
 
 export const TUS_PATH = '/api/internal/tus';
 /** Response header of the request that completed an upload (final PATCH, or a one-shot POST). */

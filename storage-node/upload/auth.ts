@@ -2,7 +2,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { errors } from '../../shared/errors.js';
 import { bearerToken, verifyUploadToken, type UploadTokenClaims } from '../../shared/tokens.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
-import type { NodeStore } from '../store.js';
+import type { NodeStore } from '../db/store.js';
 
 export interface TokenCheckDeps {
   nodeId: string;

@@ -2,7 +2,7 @@ import type { UploadComplete } from '../../shared/api.js';
 import { originalRelPath } from '../../shared/paths.js';
 import type { Visibility } from '../../shared/tokens.js';
 import { DiskStore } from '../pool-store/disk-store.js';
-import type { NodeStore, ObjectRow } from '../store.js';
+import type { NodeStore, ObjectRow } from '../db/store.js';
 import type { DirSync } from './dir-sync.js';
 import type { IngestResult } from './ingest.js';
 

@@ -1,5 +1,5 @@
 import type { Visibility } from '../../shared/tokens.js';
-import type { Db } from '../db.js';
+import type { Db } from './open.js';
 
 /**
  * One tus upload as the node knows it: which pool holds its bytes and which token (jti) it
@@ -21,6 +21,7 @@ export interface TusUploadRow {
   expires_at: number;
 }
 
+/** The only code that writes `tus_uploads`. */
 export interface TusRegistry {
   insert(row: TusUploadRow): void;
   get(id: string): TusUploadRow | undefined;
@@ -29,7 +30,6 @@ export interface TusRegistry {
   expired(nowMs: number): TusUploadRow[];
 }
 
-/** SQLite table of the migration in db.ts: `tus_uploads`. */
 export function createTusRegistry(db: Db): TusRegistry {
   const insert = db.prepare(
     `INSERT INTO tus_uploads (id, pool_id, jti, session_id, user_id, visibility, size, created_at, expires_at)
