@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { BACKUP_DELETED, BACKUP_DELETED_ROUTE, BACKUP_SCHEDULED, BACKUP_SCHEDULED_ROUTE, BACKUP_STORED, BACKUP_STORED_ROUTE } from '../shared/backup.js';
 import { PURPOSE_IMAGE_READY } from '../shared/api.js';
 import type { NodeHeartbeat } from '../shared/heartbeat.js';
-import type { JobData } from '../shared/jobs.js';
+import type { BackupDeleteJob, JobData } from '../shared/jobs.js';
 import { COPY_REPORT_ROUTES } from '../shared/replication.js';
 const COPY_STORED = 'copy.stored';
 import { sha256Hex } from '../shared/tokens.js';
@@ -137,11 +137,11 @@ describe('image delete (coordinator)', () => {
     await h.del(a.image_uuid);
     const deletedAt = h.repos.deletions.get(a.image_uuid)!.deleted_at;
 
-    const added: { nodeId: string; data: JobData }[] = [];
+    const added: { nodeId: string; data: BackupDeleteJob }[] = [];
     const deps = {
       repos: h.repos,
       heartbeats: { get: async () => new Map() },
-      jobs: { ensure: async (nodeId: string, data: JobData) => (added.push({ nodeId, data }), 'added' as const) },
+      jobs: { ensure: async (nodeId: string, data: JobData) => (added.push({ nodeId, data: data as BackupDeleteJob }), 'added' as const) },
       logger: pino({ level: 'silent' }),
       settings: { heartbeatMaxAgeMs: 15_000, nodeDownGraceMs: 0, repairIntervalMs: 100, repairBatch: 10, moveBatch: 10, jobRetryMs: 1000, backupDeleteGraceMs: GRACE_MS },
     } as unknown as DurabilityDeps;
@@ -176,7 +176,7 @@ describe('image delete (coordinator)', () => {
     // Ensured: not again until jobRetryMs has passed.
     expect(await deleteExpiredBackups(deps, ctxAt(deletedAt + GRACE_MS + 10, ['n1']))).toEqual({ ensured: 0, no_node: 0 });
 
-    const report = { image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', bucket: 'fennec-backup', keys: added[0]!.data.backup!.keys, at: new Date().toISOString() };
+    const report = { image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', bucket: 'fennec-backup', keys: added[0]!.data.backup.keys, at: new Date().toISOString() };
     expect((await h.signed('n1', BACKUP_DELETED_ROUTE, BACKUP_DELETED, { ...report, bucket: 'elsewhere' })).status).toBe(409);
     for (let i = 0; i < 2; i++) {
       const res = await h.signed('n1', BACKUP_DELETED_ROUTE, BACKUP_DELETED, report);

@@ -76,7 +76,10 @@ export interface CoordinatorDeps {
 
 export interface NodeQueueCounts {
   node_id: string;
+  /** The node's main queue; `counts` also include its other lanes (backup). */
   queue: string;
   counts: Record<string, number> | null;
+  /** Each lane's own counts (absent when Redis did not answer). */
+  lanes?: Record<string, Record<string, number>>;
   error?: string;
 }

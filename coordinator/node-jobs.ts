@@ -1,5 +1,5 @@
 import type { JobsOptions } from 'bullmq';
-import { jobId, priorityOf, type CopyTarget, type JobData } from '../shared/jobs.js';
+import { jobId, policyOf, retryOptions, type CopyTarget, type JobData } from '../shared/jobs.js';
 import type { NodeRow } from './db/nodes.js';
 import type { NodeQueues } from './queues.js';
 
@@ -16,13 +16,15 @@ export interface NodeJobs {
 }
 
 const DAY_S = 24 * 3600;
-/** The copy work the coordinator plans; the node's own variant jobs keep the node's options. */
-export const COPY_JOB_OPTIONS: JobsOptions = {
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 2000 },
-  removeOnComplete: true,
-  removeOnFail: { age: 7 * DAY_S },
-};
+
+/**
+ * The options of a job the coordinator adds: its kind's policy (shared/jobs.ts), its id, and the
+ * node queues' retention (completed jobs go, failed ones stay a week for the operator).
+ */
+export function copyJobOptions(data: JobData): JobsOptions & { jobId: string } {
+  const policy = policyOf(data);
+  return { ...retryOptions(policy), removeOnComplete: true, removeOnFail: { age: 7 * DAY_S }, jobId: jobId(data), priority: policy.priority };
+}
 
 export function nodeJobs(opts: { queues: NodeQueues; timeoutMs?: number; onError?: (err: Error, nodeId: string) => void }): NodeJobs {
   const timeoutMs = opts.timeoutMs ?? 2000;
@@ -31,10 +33,10 @@ export function nodeJobs(opts: { queues: NodeQueues; timeoutMs?: number; onError
 
   return {
     async ensure(nodeId, data) {
-      const q = opts.queues.get(nodeId);
-      const id = jobId(data);
+      const q = opts.queues.get(nodeId, policyOf(data).lane);
+      const jobOptions = copyJobOptions(data);
       try {
-        const existing = await within(q.getJob(id));
+        const existing = await within(q.getJob(jobOptions.jobId));
         let outcome: EnsureOutcome = 'added';
         if (existing) {
           const state = await within(existing.getState());
@@ -43,7 +45,7 @@ export function nodeJobs(opts: { queues: NodeQueues; timeoutMs?: number; onError
           if (state !== 'unknown') await within(existing.remove());
           outcome = 're-added';
         }
-        await within(q.add(data.kind, data, { ...COPY_JOB_OPTIONS, jobId: id, priority: priorityOf(data) }));
+        await within(q.add(data.kind, data, jobOptions));
         return outcome;
       } catch (err) {
         opts.onError?.(err as Error, nodeId);

@@ -1,3 +1,5 @@
+import type { JobLane } from './jobs.js';
+
 /** Every Redis key Fennec uses is built here, so the layout is readable in one file. */
 export interface RedisKeys {
   /** Hash written by a node's heartbeat, expiring after about three beats. */
@@ -8,16 +10,21 @@ export interface RedisKeys {
   rateLimit(name: string): string;
   /** BullMQ's `prefix` option for job queues (BullMQ appends `:{queue}:…` itself). */
   queuePrefix(): string;
-  /** The job queue of one node: its workers take only these jobs, so a job runs where its files are. */
-  nodeQueue(nodeId: string): string;
   /**
-   * Set by a node once its pending jobs are in Redis; gone means Redis lost them (FLUSHALL, a
-   * restart without persistence) and the node re-enqueues from its SQLite.
+   * A job queue of one node (`jobs-{node}`, the backup lane `jobs-{node}-backup`): its workers
+   * take only these jobs, so a job runs where its files are.
    */
-  queueMarker(nodeId: string): string;
+  nodeQueue(nodeId: string, lane?: JobLane): string;
+  /**
+   * Set by a node once the pending jobs of one of its queues are in Redis; gone means Redis lost
+   * them (FLUSHALL, a restart without persistence) and the node re-enqueues from its SQLite.
+   */
+  queueMarker(nodeId: string, lane?: JobLane): string;
 }
 
 export const DEFAULT_REDIS_PREFIX = 'fennec:';
+
+const laneSuffix = (lane: JobLane) => (lane === 'main' ? '' : `-${lane}`);
 
 export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
   return {
@@ -25,7 +32,7 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
     nodesIndex: () => `${prefix}nodes`,
     rateLimit: (name) => `${prefix}rl:${name}`,
     queuePrefix: () => `${prefix}bull`,
-    nodeQueue: (nodeId) => `jobs-${nodeId}`,
-    queueMarker: (nodeId) => `${prefix}queue-marker:${nodeId}`,
+    nodeQueue: (nodeId, lane = 'main') => `jobs-${nodeId}${laneSuffix(lane)}`,
+    queueMarker: (nodeId, lane = 'main') => `${prefix}queue-marker:${nodeId}${laneSuffix(lane)}`,
   };
 }

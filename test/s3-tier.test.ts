@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatePorts, waitForPort } from '../scripts/cluster/ports.js';
 import { renderNodeSite } from '../scripts/operators/nginx.js';
 import type { SessionResponse } from '../shared/api.js';
-import type { JobData } from '../shared/jobs.js';
+import type { DeleteJob } from '../shared/jobs.js';
 import { createLogger } from '../shared/logger.js';
 import { deleteHandler, type CopyJobDeps } from '../storage-node/jobs/copy-jobs.js';
 import { PoolSet } from '../storage-node/pools.js';
@@ -313,7 +313,7 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
         forget: (ref: unknown, report: boolean) => void forgotten.push([ref, report]),
         changed: () => undefined,
       } as unknown as CopyJobDeps;
-      const job = { data: { kind: 'delete', image_uuid: uuid, pool_id: 'cold2' } } as unknown as Job<JobData>;
+      const job = { data: { kind: 'delete', image_uuid: uuid, pool_id: 'cold2' } } as unknown as Job<DeleteJob>;
       expect(await deleteHandler(deps)(job)).toBe('deleted from the bucket');
       for (const rel of rels) expect(await inBucket(c, s3.bucket, `del/${rel}`)).toBe(false);
       expect(forgotten).toEqual([[row, true]]);

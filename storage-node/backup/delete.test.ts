@@ -5,7 +5,7 @@ import { PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_DELETED } from '../../shared/backup.js';
-import type { JobData } from '../../shared/jobs.js';
+import type { BackupDeleteJob } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { startS3Server, type TestS3 } from '../../test/support/s3-server.js';
 import type { BackupTarget } from '../config.js';
@@ -39,12 +39,12 @@ describe('backup_delete job', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const run = (data: Partial<JobData>) => {
+  const run = (data: Partial<BackupDeleteJob>) => {
     const handler = backupDeleteHandler({
       db, nodeId: 's01', logger: createLogger({ name: 't', level: 'silent' }),
       destinationFor: (id) => (id === 'p1' ? dest : undefined), wakeOutbox: () => undefined,
     });
-    return handler({ data: { kind: 'backup_delete', image_uuid: UUID, pool_id: 'p1', ...data } } as Job<JobData>);
+    return handler({ data: { kind: 'backup_delete', image_uuid: UUID, pool_id: 'p1', ...data } } as Job<BackupDeleteJob>);
   };
   const exists = async (key: string) =>
     dest.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).then(() => true, () => false);
@@ -52,7 +52,7 @@ describe('backup_delete job', () => {
 
   it('refuses, for good, what is not its own: no keys, another bucket, a key outside the prefix, a pool without a target', async () => {
     await dest.s3.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'other/keep.jpg', Body: 'x' }));
-    const cases: Partial<JobData>[] = [
+    const cases: Partial<BackupDeleteJob>[] = [
       { backup: { bucket: s3.bucket, keys: [] } },
       { backup: { bucket: 'elsewhere', keys: ['fennec/p1/2026/01/01/u.jpg'] } },
       { backup: { bucket: s3.bucket, keys: ['other/keep.jpg'] } },

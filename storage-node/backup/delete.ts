@@ -1,7 +1,7 @@
 import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { BACKUP_DELETED, type BackupDeleted } from '../../shared/backup.js';
-import type { JobData } from '../../shared/jobs.js';
+import type { BackupDeleteJob } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../db/open.js';
 import { outboxTable } from '../db/outbox.js';
@@ -31,9 +31,9 @@ function withinPrefix(prefix: string, key: string): boolean {
  */
 export function backupDeleteHandler(deps: BackupDeleteDeps) {
   const outbox = outboxTable(deps.db);
-  return async function backupDeleteJob(job: Job<JobData>): Promise<string> {
+  return async function backupDeleteJob(job: Job<BackupDeleteJob>): Promise<string> {
     const { image_uuid, pool_id, backup } = job.data;
-    if (!pool_id || !backup || backup.keys.length === 0) throw new UnrecoverableError('backup_delete job without its pool and keys');
+    if (backup.keys.length === 0) throw new UnrecoverableError('backup_delete job without keys');
     const dest = deps.destinationFor(pool_id);
     if (!dest) throw new UnrecoverableError(`pool ${pool_id} has no backup target on this node`);
     if (dest.target.bucket !== backup.bucket)

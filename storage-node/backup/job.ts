@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
 import type { VariantFileInfo } from '../../shared/api.js';
 import { backupKey } from '../../shared/backup.js';
-import type { JobData } from '../../shared/jobs.js';
+import type { BackupJob } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BackupTarget } from '../config.js';
 import type { PoolSet } from '../pools.js';
@@ -66,7 +66,7 @@ export function variantBackupKey(prefix: string, variantRelPath: string): string
  */
 export function backupHandler(deps: BackupJobDeps) {
   const limit = new KeyedLimit();
-  return async function backupJob(job: Job<JobData>): Promise<string> {
+  return async function backupJob(job: Job<BackupJob>): Promise<string> {
     const row = deps.records.get(job.data.image_uuid);
     if (!row || row.backup_state !== 'pending') return 'nothing to do';
     // Moved into the S3 cold tier before its backup ran: no local file, and the bucket is its copy.

@@ -1,15 +1,15 @@
-import type { JobData } from '../../shared/jobs.js';
+import { JOB_POLICY, type BackupJob } from '../../shared/jobs.js';
 import type { NodeConfig } from '../config.js';
 import type { NodeJobsOptions } from '../jobs/queue.js';
 import type { BackupRecords } from './records.js';
 
-export const BACKUP_LANE = 'backup';
+export const BACKUP_LANE = JOB_POLICY.backup.lane;
 
 export function hasBackups(cfg: NodeConfig): boolean {
   return cfg.pools.some((p) => p.backup);
 }
 
-export function backupJob(uuid: string): JobData {
+export function backupJob(uuid: string): BackupJob {
   return { kind: 'backup', image_uuid: uuid };
 }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { isAppError } from '../../shared/errors.js';
-import type { CopyTarget, JobData } from '../../shared/jobs.js';
+import type { CopyTarget, DeleteJob, MoveJob, ReplicateJob } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { MoveItemAnswer, MoveItemReport } from '../../shared/replication.js';
 import type { PoolSet } from '../pools.js';
@@ -30,7 +30,7 @@ export interface CopyJobDeps {
   changed(): void;
 }
 
-type Handler = (job: Job<JobData>) => Promise<string>;
+type Handler<D> = (job: Job<D>) => Promise<string>;
 
 function poolPath(deps: CopyJobDeps, o: LocalObject): string {
   const pool = deps.pools.get(o.pool_id);
@@ -38,11 +38,6 @@ function poolPath(deps: CopyJobDeps, o: LocalObject): string {
     throw new UnrecoverableError(`pool ${o.pool_id} is an s3 pool: copies and moves out of a bucket are not supported`);
   if (!pool) throw new UnrecoverableError(`pool ${o.pool_id} is not on this node`);
   return pool.config.path;
-}
-
-function targetOf(job: Job<JobData>): CopyTarget {
-  if (!job.data.target) throw new UnrecoverableError(`${job.data.kind} job without a target`);
-  return job.data.target;
 }
 
 /** Retryable failures stay retryable; a refusal or a bad local file ends the job at once. */
@@ -72,9 +67,9 @@ async function sendOriginal(deps: CopyJobDeps, o: LocalObject, target: CopyTarge
  * traffic between VPS than sending them). Also how a corrupt copy elsewhere is repaired: the
  * target overwrites its bad file only after the bytes hash right.
  */
-export function replicateHandler(deps: CopyJobDeps): Handler {
+export function replicateHandler(deps: CopyJobDeps): Handler<ReplicateJob> {
   return async function replicateJob(job) {
-    const target = targetOf(job);
+    const { target } = job.data;
     const o = deps.getObject(job.data.image_uuid);
     if (!o) throw new UnrecoverableError(`no local copy of ${job.data.image_uuid}`);
     try {
@@ -91,13 +86,12 @@ export function replicateHandler(deps: CopyJobDeps): Handler {
  * the index, and only then delete here. Each step is idempotent, so a job killed anywhere and
  * run again ends the same way.
  */
-export function moveHandler(deps: CopyJobDeps): Handler {
+export function moveHandler(deps: CopyJobDeps): Handler<MoveJob> {
   return async function moveJob(job) {
-    const target = targetOf(job);
-    const moveId = job.data.move_id ?? '';
+    const { target, move_id } = job.data;
     const report = (o: LocalObject | undefined, outcome: MoveItemReport['outcome'], error: string | null) =>
       deps.reportMoveItem({
-        move_id: moveId,
+        move_id,
         image_uuid: job.data.image_uuid,
         node_id: deps.nodeId,
         outcome,
@@ -182,11 +176,11 @@ async function removeFiles(base: string, rels: string[]): Promise<void> {
  * row and its `copy.deleted` report together: a crash in between leaves a row scrub reports
  * missing, never files nobody knows about.
  */
-export function deleteHandler(deps: CopyJobDeps): Handler {
+export function deleteHandler(deps: CopyJobDeps): Handler<DeleteJob> {
   return async function deleteJob(job) {
     const o = deps.getObject(job.data.image_uuid);
     if (!o || o.pool_id !== job.data.pool_id) {
-      deps.forget({ uuid: job.data.image_uuid, pool_id: job.data.pool_id ?? '' }, true);
+      deps.forget({ uuid: job.data.image_uuid, pool_id: job.data.pool_id }, true);
       deps.changed();
       return 'already gone';
     }

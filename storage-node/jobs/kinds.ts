@@ -1,8 +1,20 @@
-import type { JobData } from '../../shared/jobs.js';
+import type { VariantsJob } from '../../shared/jobs.js';
 
-export { JOB_KINDS, PRIORITY, jobId, priorityOf, type JobData, type JobKind, type VariantPhase } from '../../shared/jobs.js';
+export {
+  JOB_KINDS,
+  JOB_POLICY,
+  jobId,
+  parseJobData,
+  policyOf,
+  priorityOf,
+  type JobData,
+  type JobKind,
+  type JobLane,
+  type JobOf,
+  type VariantPhase,
+} from '../../shared/jobs.js';
 
 /** The job data that finishes an image's variant work from where SQLite says it stands. */
-export function nextVariantJob(w: { uuid: string; thumbnails_ready: number }): JobData {
+export function nextVariantJob(w: { uuid: string; thumbnails_ready: number }): VariantsJob {
   return { kind: 'variants', image_uuid: w.uuid, phase: w.thumbnails_ready ? 'full' : 'thumbnails' };
 }

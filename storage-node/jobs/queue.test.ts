@@ -30,7 +30,7 @@ describe('NodeJobs against a real redis-server', () => {
     await server?.stop();
   });
 
-  function make(handler: JobHandler, pending: () => JobData[] = () => []) {
+  function make(handler: JobHandler<'variants'>, pending: () => JobData[] = () => []) {
     const conn = new Redis(server.url, { maxRetriesPerRequest: null });
     const jobs = new NodeJobs({
     role: 'both',
@@ -59,7 +59,7 @@ describe('NodeJobs against a real redis-server', () => {
     });
     const data: JobData = { kind: 'variants', image_uuid: 'a', phase: 'thumbnails' };
     await Promise.all([jobs.enqueue(data), jobs.enqueue(data), jobs.enqueue(data)]);
-    await jobs.enqueue({ kind: 'variants', image_uuid: 'flaky' });
+    await jobs.enqueue({ kind: 'variants', image_uuid: 'flaky', phase: 'thumbnails' });
     jobs.start();
     await until(() => runs.length === 2);
     expect(runs).toEqual(['a#0', 'flaky#2']);
@@ -87,9 +87,46 @@ describe('NodeJobs against a real redis-server', () => {
     expect(new Set(seen)).toEqual(new Set(['p1', 'p2', 'p3']));
   });
 
+  const failedReasons = async (jobs: NodeJobs, n: number) => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const failed = await jobs.queue.getFailed();
+      if (failed.length >= n) return failed.map((j) => ({ id: j.id, reason: j.failedReason, attempts: j.attemptsMade }));
+      if (Date.now() > deadline) throw new Error('jobs never failed');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it('a payload that is not a job of its kind (older, foreign) fails for good at the worker, never reaching a handler', async () => {
+    const ran: string[] = [];
+    const { jobs } = make(async (job) => void ran.push(job.data.image_uuid));
+    // Straight into Redis, as an older release or another writer would have put them.
+    await jobs.queue.add('delete', { kind: 'delete', image_uuid: 'd1' } as never, { jobId: 'bad-delete' });
+    await jobs.queue.add('nonsense', { kind: 'thumbnail', image_uuid: 'x' } as never, { jobId: 'bad-kind' });
+    await jobs.queue.add('backup', { kind: 'backup', image_uuid: 'b1' }, { jobId: 'other-lane' });
+    jobs.start();
+    const failed = await failedReasons(jobs, 3);
+    const byId = Object.fromEntries(failed.map((f) => [f.id, f]));
+    expect(byId['bad-delete']!.reason).toMatch(/not a valid job payload.*pool_id/s);
+    expect(byId['bad-kind']!.reason).toMatch(/not a valid job payload/);
+    expect(byId['other-lane']!.reason).toMatch(/backup jobs run in the backup lane, not in main/);
+    // Unrecoverable: one attempt each, though the queue allows three.
+    expect(failed.map((f) => f.attempts)).toEqual([1, 1, 1]);
+    expect(ran).toEqual([]);
+  });
+
+  it('a variants payload without a phase (added before phases were required) runs as its thumbnails phase', async () => {
+    const phases: string[] = [];
+    const { jobs } = make(async (job) => void phases.push(job.data.phase));
+    await jobs.queue.add('variants', { kind: 'variants', image_uuid: 'old' } as never, { jobId: 'old-variants' });
+    jobs.start();
+    await until(() => phases.length === 1);
+    expect(phases).toEqual(['thumbnails']);
+  });
+
   it('a job without a handler yet (replicate, move…) fails with a reason instead of hanging', async () => {
     const { jobs } = make(async () => undefined);
-    await jobs.enqueue({ kind: 'replicate', image_uuid: 'r1' });
+    await jobs.enqueue({ kind: 'replicate', image_uuid: 'r1', target: { node_id: 's02', pool_id: 'p2', url: 'http://s02.test' } });
     jobs.start();
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -1,11 +1,14 @@
-import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
-import { jobId, priorityOf, type JobData, type JobKind } from './kinds.js';
+import { retryOptions } from '../../shared/jobs.js';
+import { jobId, parseJobData, policyOf, type JobData, type JobKind, type JobLane, type JobOf } from './kinds.js';
 
-export type JobHandler = (job: Job<JobData>) => Promise<unknown>;
+/** Runs one kind of job; it gets the payload parsed, so it narrows nothing itself. */
+export type JobHandler<K extends JobKind = JobKind> = (job: Job<JobOf<K>>) => Promise<unknown>;
+export type JobHandlers = { [K in JobKind]?: JobHandler<K> };
 
 export interface NodeJobsOptions {
   /**
@@ -22,7 +25,7 @@ export interface NodeJobsOptions {
   keys: RedisKeys;
   nodeId: string;
   logger: Logger;
-  handlers: Partial<Record<JobKind, JobHandler>>;
+  handlers: JobHandlers;
   /** Work the node's SQLite says is not done: the queue is rebuilt from it. */
   pending: () => JobData[];
   concurrency: number;
@@ -39,10 +42,11 @@ export interface NodeJobsOptions {
    */
   onFailed?: (data: JobData, reason: string) => void;
   /**
-   * A second queue of this node beside the main one (`jobs-{node}-{lane}`, its own marker): its
-   * own worker and concurrency, so its jobs (backups) never wait behind image work.
+   * Which of the node's queues this is (default `main`). Another lane (`jobs-{node}-backup`, its
+   * own marker) has its own worker and concurrency, so its jobs never wait behind image work;
+   * each kind's lane is in JOB_POLICY.
    */
-  lane?: string;
+  lane?: JobLane;
   /** Per-job options over the queue defaults, used on every add and resync (backup: delay until due). */
   jobOptions?: (data: JobData) => JobsOptions;
   /** Also re-add everything pending this often (0/unset: only on start, reconnect, lost marker). */
@@ -72,14 +76,12 @@ export class NodeJobs {
 
   constructor(opts: NodeJobsOptions) {
     this.#opts = opts;
-    const lane = opts.lane ? `-${opts.lane}` : '';
-    this.#marker = `${opts.keys.queueMarker(opts.nodeId)}${lane}`;
-    this.queue = new Queue<JobData>(`${opts.keys.nodeQueue(opts.nodeId)}${lane}`, {
+    this.#marker = opts.keys.queueMarker(opts.nodeId, opts.lane);
+    this.queue = new Queue<JobData>(opts.keys.nodeQueue(opts.nodeId, opts.lane), {
       connection: opts.connection,
       prefix: opts.keys.queuePrefix(),
       defaultJobOptions: {
-        attempts: opts.attempts,
-        backoff: { type: opts.maxBackoffMs ? 'capped' : 'exponential', delay: opts.backoffMs },
+        ...retryOptions({ attempts: opts.attempts, backoff: { delayMs: opts.backoffMs, maxDelayMs: opts.maxBackoffMs } }),
         // Completed jobs go (SQLite records the result); failed ones stay a week for the operator.
         removeOnComplete: true,
         removeOnFail: { age: 7 * 24 * 3600 },
@@ -112,7 +114,9 @@ export class NodeJobs {
     this.#worker = new Worker<JobData>(
       this.queue.name,
       async (job) => {
-        const handler = opts.handlers[job.data.kind];
+        job.data = this.#accepted(job.data);
+        // Parsed and checked above: the handler of a kind gets that kind's payload.
+        const handler = opts.handlers[job.data.kind] as JobHandler | undefined;
         if (!handler) throw new Error(`no handler for ${job.data.kind} jobs on this node yet`);
         return handler(job);
       },
@@ -137,15 +141,30 @@ export class NodeJobs {
     this.#worker.on('completed', (job) => finished(job.data.kind, 'completed'));
     this.#worker.on('failed', (job, err) => {
       opts.logger.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed');
-      if (!job) return;
+      // A payload that is no job of ours has no kind to count and nothing for onFailed.
+      const parsed = job ? parseJobData(job.data) : undefined;
+      if (!job || !parsed?.ok) return;
       void job
         .isFailed()
         .then((final) => {
-          finished(job.data.kind, final ? 'failed' : 'retried');
-          if (final) opts.onFailed?.(job.data, err.message);
+          finished(parsed.data.kind, final ? 'failed' : 'retried');
+          if (final) opts.onFailed?.(parsed.data, err.message);
         })
         .catch(() => undefined);
     });
+  }
+
+  /**
+   * What Redis holds may be older or foreign: a payload that does not parse, or a kind that runs
+   * in another lane, fails for good instead of crashing a handler on a missing field.
+   */
+  #accepted(raw: unknown): JobData {
+    const parsed = parseJobData(raw);
+    if (!parsed.ok) throw new UnrecoverableError(`not a valid job payload: ${parsed.error}`);
+    const lane = this.#opts.lane ?? 'main';
+    if (policyOf(parsed.data).lane !== lane)
+      throw new UnrecoverableError(`${parsed.data.kind} jobs run in the ${policyOf(parsed.data).lane} lane, not in ${lane}`);
+    return parsed.data;
   }
 
   /** Adds one job; resolves false when Redis is down (the resync after reconnect adds it). */
@@ -160,7 +179,7 @@ export class NodeJobs {
   }
 
   #jobOpts(data: JobData): JobsOptions {
-    return { jobId: jobId(data), priority: priorityOf(data), ...this.#opts.jobOptions?.(data) };
+    return { jobId: jobId(data), priority: policyOf(data).priority, ...this.#opts.jobOptions?.(data) };
   }
 
   /** Fire and forget, for the upload path: a 201 never waits for Redis. */

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { isAppError } from '../../shared/errors.js';
-import type { JobData } from '../../shared/jobs.js';
+import type { JobData, RestoreJob } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createS3Client } from '../backup/s3.js';
 import type { NodeConfig } from '../config.js';
@@ -61,11 +61,10 @@ export function restoreJobDeps(
  * target here, another bucket, S3 holding other bytes or none, a row of other bytes) ends the
  * job at once; the coordinator gives the pending copy up and plans it elsewhere.
  */
-export function restoreHandler(deps: RestoreJobDeps): (job: Job<JobData>) => Promise<string> {
+export function restoreHandler(deps: RestoreJobDeps): (job: Job<RestoreJob>) => Promise<string> {
   const restorers = new Map<string, ReturnType<typeof itemRestorer>>();
   return async function restoreJob(job) {
     const { image_uuid: uuid, pool_id: poolId, restore } = job.data;
-    if (!poolId || !restore) throw new UnrecoverableError('restore job without a pool or an item');
     const pool = deps.pools.get(poolId);
     if (!pool) throw new UnrecoverableError(`pool ${poolId} is not on this node`);
     const dest = deps.s3For(poolId);

@@ -1,16 +1,17 @@
 import { Gauge } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
-import { backupLaneOptions, hasBackups } from '../backup/lane.js';
+import { hasBackups } from '../backup/lane.js';
 import { createBackupRecords } from '../backup/records.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 import type { NodeConfig } from '../config.js';
 import type { Db } from '../db/open.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { ObjectRow } from '../db/store.js';
-import { jobsConnection, queueSettings } from './connection.js';
+import { jobsConnection } from './connection.js';
 import { createImageState } from './image-state.js';
 import { nextVariantJob, type JobKind } from './kinds.js';
-import { NodeJobs } from './queue.js';
+import { createNodeQueues } from './node-queues.js';
+import type { NodeJobs } from './queue.js';
 
 export interface NodeJobsSetup {
   jobs: NodeJobs;
@@ -39,17 +40,6 @@ export function setupNodeJobs(opts: {
   const connection = jobsConnection(cfg.redisUrl);
   // Only `pending()` is used here; state changes are the worker's.
   const state = createImageState(opts.db, cfg.nodeId, () => undefined, () => undefined);
-  const jobs = new NodeJobs({
-    role: 'queue',
-    connection,
-    keys: opts.keys,
-    nodeId: cfg.nodeId,
-    logger: opts.logger,
-    handlers: {},
-    pending: () => state.pending().map(nextVariantJob),
-    ...queueSettings(cfg),
-    registry: opts.metrics.registry,
-  });
   // Backups have their own queue, rebuilt from SQLite with each job's remaining delay.
   const backupRecords = hasBackups(cfg) ? createBackupRecords(opts.db, cfg.nodeId) : undefined;
   if (backupRecords)
@@ -61,18 +51,15 @@ export function setupNodeJobs(opts: {
         this.set(backupRecords.count('pending'));
       },
     });
-  const backupJobs = backupRecords
-    ? new NodeJobs({
-        role: 'queue',
-        connection,
-        keys: opts.keys,
-        nodeId: cfg.nodeId,
-        logger: opts.logger,
-        handlers: {},
-        ...queueSettings(cfg),
-        ...backupLaneOptions(cfg, backupRecords),
-      })
-    : undefined;
+  const { main: jobs, backup: backupJobs } = createNodeQueues({
+    cfg,
+    connection,
+    keys: opts.keys,
+    logger: opts.logger,
+    role: 'queue',
+    main: { pending: () => state.pending().map(nextVariantJob), registry: opts.metrics.registry },
+    backup: backupRecords && { records: backupRecords },
+  });
   let closing: Promise<void> | undefined;
   return {
     jobs,

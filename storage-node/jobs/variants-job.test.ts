@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { JobData } from '../../shared/jobs.js';
+import type { VariantsJob } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { makePhoto } from '../../test/support/photos.js';
 import type { PoolSet } from '../pools.js';
@@ -37,7 +37,7 @@ describe('variants job', () => {
       state, pools, logger: createLogger({ name: 't', level: 'silent' }), recipeFor: () => DEFAULT_RECIPE,
       maxPixels: 100_000_000, parallel: 2, enqueue: async () => true,
     });
-    const outcome = await handler({ data: { kind: 'variants', image_uuid: UUID }, attemptsMade: 0, opts: { attempts: 3 } } as unknown as Job<JobData>);
+    const outcome = await handler({ data: { kind: 'variants', image_uuid: UUID, phase: 'thumbnails' }, attemptsMade: 0, opts: { attempts: 3 } } as unknown as Job<VariantsJob>);
     expect(outcome).toBe('image deleted meanwhile');
     expect(recorded).toEqual([]);
     expect(readdirSync(path.join(dir, 'variants/2026/12/01'))).toEqual([]);

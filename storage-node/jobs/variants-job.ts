@@ -8,7 +8,7 @@ import type { PoolSet } from '../pools.js';
 import { probe, runPhase, type PipelineJob } from '../variants/pipeline.js';
 import { planVariants, type VariantRecipe } from '../variants/recipe.js';
 import type { ImageState, ImageWork } from './image-state.js';
-import type { JobData } from './kinds.js';
+import type { JobData, JobOf } from './kinds.js';
 
 export interface VariantsJobDeps {
   state: ImageState;
@@ -33,14 +33,14 @@ export { nextVariantJob } from './kinds.js';
  * the image is marked failed only after the last attempt.
  */
 export function variantsHandler(deps: VariantsJobDeps) {
-  return async function variantsJob(job: Job<JobData>): Promise<string> {
+  return async function variantsJob(job: Job<JobOf<'variants'>>): Promise<string> {
     const uuid = job.data.image_uuid;
     const work = deps.state.get(uuid);
     if (!work || work.status !== 'processing') return 'nothing to do';
     // Only finished objects move into a bucket; never fail one there for want of a directory.
     if (deps.pools.s3(work.pool_id)) return 'in an s3 pool: nothing to make';
     try {
-      return await runVariants(deps, work, job.data.phase ?? 'thumbnails');
+      return await runVariants(deps, work, job.data.phase);
     } catch (err) {
       const reason = (err as Error).message;
       const permanent = isAppError(err) && !err.retryable;

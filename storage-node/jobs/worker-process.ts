@@ -6,7 +6,7 @@ import type { NodeConfig } from '../config.js';
 import { openDb } from '../db/open.js';
 import { PoolSet } from '../pools.js';
 import { backupHandler, type BackupDestination } from '../backup/job.js';
-import { backupJob, backupLaneOptions, hasBackups } from '../backup/lane.js';
+import { backupJob, hasBackups } from '../backup/lane.js';
 import { createBackupRecords } from '../backup/records.js';
 import { backupDeleteHandler } from '../backup/delete.js';
 import { backupDestinations } from '../backup/destinations.js';
@@ -18,9 +18,10 @@ import { createScrubRecords } from '../scrub/records.js';
 import { TokenBucket } from '../throttle.js';
 import { DEFAULT_RECIPE } from '../variants/recipe.js';
 import { deleteHandler, moveHandler, replicateHandler, type CopyJobDeps } from './copy-jobs.js';
-import { jobsConnection, queueSettings } from './connection.js';
+import { jobsConnection } from './connection.js';
 import { createImageState } from './image-state.js';
-import { NodeJobs } from './queue.js';
+import { createNodeQueues, type NodeQueuesOptions } from './node-queues.js';
+import type { NodeJobs } from './queue.js';
 import { restoreHandler, restoreJobDeps } from './restore-job.js';
 import { nextVariantJob, variantsHandler } from './variants-job.js';
 import type { WorkerMessage } from './worker-messages.js';
@@ -69,35 +70,38 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   });
   const copies = copyJobDeps(cfg, { db, pools, logger, send });
   const destinations = backupDestinations(cfg);
-  jobs = new NodeJobs({
-    role: 'worker',
+  const queues = createNodeQueues({
+    cfg,
     connection,
     keys: redisKeys(cfg.redisPrefix),
-    nodeId: cfg.nodeId,
     logger,
-    handlers: {
-      variants: handler,
-      replicate: replicateHandler(copies),
-      move: moveHandler(copies),
-      delete: deleteHandler(copies),
-      restore: restoreHandler(restoreJobDeps(cfg, { db, pools, logger, enqueue: (data) => jobs.enqueue(data), changed: copies.changed })),
-      backup_delete: backupDeleteHandler({
-        db,
-        nodeId: cfg.nodeId,
-        logger,
-        destinationFor: (poolId) => destinations.get(poolId),
-        wakeOutbox: () => send({ t: 'outbox' }),
-      }),
-    },
-    pending: () => state.pending().map(nextVariantJob),
-    ...queueSettings(cfg),
+    role: 'worker',
     onFinished: (kind, outcome) => send({ t: 'finished', kind, outcome }),
-    // Monotonic: a no-op when the handler already recorded the failure (or the image is ready).
-    onFailed: (data, reason) => {
-      if (data.kind === 'variants') state.failed(data.image_uuid, reason);
+    main: {
+      handlers: {
+        variants: handler,
+        replicate: replicateHandler(copies),
+        move: moveHandler(copies),
+        delete: deleteHandler(copies),
+        restore: restoreHandler(restoreJobDeps(cfg, { db, pools, logger, enqueue: (data) => jobs.enqueue(data), changed: copies.changed })),
+        backup_delete: backupDeleteHandler({
+          db,
+          nodeId: cfg.nodeId,
+          logger,
+          destinationFor: (poolId) => destinations.get(poolId),
+          wakeOutbox: () => send({ t: 'outbox' }),
+        }),
+      },
+      pending: () => state.pending().map(nextVariantJob),
+      // Monotonic: a no-op when the handler already recorded the failure (or the image is ready).
+      onFailed: (data, reason) => {
+        if (data.kind === 'variants') state.failed(data.image_uuid, reason);
+      },
     },
+    backup: backupLane(cfg, { db, pools, logger, send, destinations }),
   });
-  backupJobs = backupWorker(cfg, { db, pools, logger, send, connection, destinations });
+  jobs = queues.main;
+  backupJobs = queues.backup;
   connection.connect().catch(() => undefined);
   jobs.start();
   backupJobs?.start();
@@ -179,26 +183,21 @@ function copyJobDeps(
   };
 }
 
-/** The backup lane's worker: one S3 client per pool with a target, the pools' limits inside. */
-function backupWorker(
+/** The backup lane's handler: one S3 client per pool with a target, the pools' limits inside. */
+function backupLane(
   cfg: NodeConfig,
   ctx: {
     db: ReturnType<typeof openDb>;
     pools: PoolSet;
     logger: Logger;
     send: (msg: WorkerMessage) => void;
-    connection: ReturnType<typeof jobsConnection>;
     destinations: Map<string, BackupDestination>;
   },
-): NodeJobs | undefined {
+): NodeQueuesOptions['backup'] {
   if (!hasBackups(cfg)) return undefined;
   const records = createBackupRecords(ctx.db, cfg.nodeId);
-  return new NodeJobs({
-    role: 'worker',
-    connection: ctx.connection,
-    keys: redisKeys(cfg.redisPrefix),
-    nodeId: cfg.nodeId,
-    logger: ctx.logger,
+  return {
+    records,
     handlers: {
       backup: backupHandler({
         records,
@@ -208,8 +207,5 @@ function backupWorker(
         wakeOutbox: () => ctx.send({ t: 'outbox' }),
       }),
     },
-    ...queueSettings(cfg),
-    ...backupLaneOptions(cfg, records),
-    onFinished: (kind, outcome) => ctx.send({ t: 'finished', kind, outcome }),
-  });
+  };
 }

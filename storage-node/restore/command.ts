@@ -11,9 +11,9 @@ import { RESTORE_LIST_DEFAULT_LIMIT } from '../../shared/restore.js';
 import { createS3Client } from '../backup/s3.js';
 import { nodeConfigSchema, type NodeConfig } from '../config.js';
 import { openDb } from '../db/open.js';
-import { queueSettings } from '../jobs/connection.js';
 import { nextVariantJob } from '../jobs/kinds.js';
-import { NodeJobs } from '../jobs/queue.js';
+import { createNodeQueues } from '../jobs/node-queues.js';
+import type { NodeJobs } from '../jobs/queue.js';
 import { PoolSet } from '../pools.js';
 import { createStore } from '../db/store.js';
 import { fetchRestorePage } from './list.js';
@@ -108,16 +108,7 @@ async function variantsQueue(cfg: NodeConfig, logger: Logger) {
     connection.disconnect();
     return undefined;
   }
-  const jobs = new NodeJobs({
-    role: 'queue',
-    connection,
-    keys: redisKeys(cfg.redisPrefix),
-    nodeId: cfg.nodeId,
-    logger,
-    handlers: {},
-    pending: () => [],
-    ...queueSettings(cfg),
-  });
+  const jobs = createNodeQueues({ cfg, connection, keys: redisKeys(cfg.redisPrefix), logger, role: 'queue', main: { pending: () => [] } }).main;
   return {
     enqueue: (data: Parameters<NodeJobs['enqueue']>[0]) => jobs.enqueue(data),
     close: async () => {
