@@ -28,7 +28,19 @@ export interface DuplicateResponse {
   urls: { original: string };
 }
 
-/** 201 from the node's `POST /api/internal/upload`: the file is durable on disk. */
+/**
+ * The node's direct upload (`POST`, the session token as bearer; `HEAD` says what it takes). It
+ * is a public API, called by browsers and apps, so it lives beside the coordinator's `/api/v1/`
+ * routes; `/api/internal/` is left to calls between nodes and the coordinator.
+ */
+export const UPLOAD_PATH = '/api/v1/upload';
+/**
+ * Where UPLOAD_PATH was before; nodes still answer it, with the same handler, for one release:
+ * nodes registered earlier keep it in their upload URL, and clients may have kept an `upload_url`.
+ */
+export const LEGACY_UPLOAD_PATH = '/api/internal/upload';
+
+/** 201 from the node's `POST {UPLOAD_PATH}`: the file is durable on disk. */
 export interface UploadResponse {
   image_uuid: string;
   sha256: string;
