@@ -1,5 +1,6 @@
 import type { Context, Hono } from 'hono';
-import { AppError, errors } from '../shared/errors.js';
+import { decodeJwt } from 'jose';
+import { errors } from '../shared/errors.js';
 import {
   NODE_QUERIES,
   NODE_REPORTS,
@@ -10,6 +11,7 @@ import {
 } from '../shared/reports.js';
 import { bearerToken, sha256Hex } from '../shared/tokens.js';
 import { verifyNodeToken, type CoordinatorEnv } from './auth.js';
+import { parseJsonBody, readLimitedBody } from './body.js';
 import type { NodesRepo } from './db/nodes.js';
 import { validate } from './validate.js';
 
@@ -35,11 +37,16 @@ const EMPTY_SHA256 = sha256Hex('');
  * Mounts node → coordinator routes on `app` from shared/reports.ts, each at its full path: the
  * one place that checks a node's signature, parses a report and holds a node to speaking for itself.
  */
-function parseJson(raw: Uint8Array): unknown {
+/**
+ * The body hash the token claims, so the signature can be checked before the body is read; the
+ * body is then held to it. A token that does not decode fails verification anyway.
+ */
+function claimedSha256(token: string): string {
   try {
-    return JSON.parse(Buffer.from(raw).toString('utf8'));
-  } catch (err) {
-    throw new AppError({ code: 'invalid_body', status: 400, message: 'body is not JSON', cause: err });
+    const claimed = decodeJwt(token).sha256;
+    return typeof claimed === 'string' ? claimed : '';
+  } catch {
+    return '';
   }
 }
 
@@ -51,10 +58,12 @@ export function nodeSignedRoutes(app: Hono<CoordinatorEnv>, nodes: NodesRepo) {
       app.post(spec.path, async (c) => {
         const token = bearerToken(c.req.header('authorization'), 'missing_token');
         if (Number(c.req.header('content-length') ?? 0) > MAX_NODE_BODY) throw errors.tooLarge('callback body too large');
-        const raw = new Uint8Array(await c.req.arrayBuffer());
-        if (raw.byteLength > MAX_NODE_BODY) throw errors.tooLarge('callback body too large');
-        const claims = await verifyNodeToken(nodes, token, spec.purpose, sha256Hex(raw));
-        const value = parseJson(raw);
+        // Everything but the body hash is checked before a byte is read: a stranger's body is
+        // never read at all, and a signed one only up to the limit.
+        const claims = await verifyNodeToken(nodes, token, spec.purpose, claimedSha256(token));
+        const raw = await readLimitedBody(c.req.raw, MAX_NODE_BODY, 'callback body');
+        if (sha256Hex(raw) !== claims.sha256) throw errors.unauthorized('invalid_token', 'token is bound to another body');
+        const value = parseJsonBody(raw);
         try {
           const body = validate(spec.schema, value) as NodeReportBody<K>;
           if (body.node_id !== claims.iss) throw errors.forbidden('node_mismatch', `node ${claims.iss} cannot report for ${body.node_id}`);
