@@ -1,3 +1,6 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE } from '../shared/api.js';
 import { NODE_QUERIES, NODE_REPORTS } from '../shared/reports.js';
@@ -81,5 +84,34 @@ describe('bodies are read only after auth, and only up to the limit', () => {
     const unread = endlessBody(8 * MiB);
     expect(await errorOf(await post('/api/v1/upload/sessions', 'not-a-key', unread.stream))).toEqual({ status: 401, error: 'invalid_api_key' });
     expect(unread.counter.pulled).toBeLessThanOrEqual(128 * 1024);
+  });
+
+  it('over a socket: a 64 MiB chunked junk-token report gets its 401 without the server holding the body', async () => {
+    const server = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((r) => (server.listening ? r() : server.once('listening', () => r())));
+    const { port } = server.address() as AddressInfo;
+    const chunk = Buffer.alloc(MiB, 0x7b);
+    const rss = process.memoryUsage().rss;
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: NODE_REPORTS['copy.stored'].path, headers: { authorization: 'Bearer junk.junk.junk', 'transfer-encoding': 'chunked' } });
+        let answered = false;
+        req.on('response', (res) => {
+          answered = true;
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', (err) => (answered ? undefined : reject(err)));
+        void (async () => {
+          for (let sent = 0; sent < 64 && !answered && !req.destroyed; sent++)
+            if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+          if (!req.destroyed) req.end();
+        })();
+      });
+      expect(status).toBe(401);
+      expect(process.memoryUsage().rss - rss).toBeLessThan(16 * MiB);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
