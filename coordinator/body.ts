@@ -8,13 +8,18 @@ function tooLarge(what: string, max: number): AppError {
   return new AppError({ code: 'too_large', status: 413, message: `${what} is over ${max} bytes`, headers: { connection: 'close' } });
 }
 
+/** 413 when the request's Content-Length is over `max` (nothing is read). */
+export function refuseDeclaredLength(req: Request, max: number, what = 'body'): void {
+  if (Number(req.headers.get('content-length') ?? 0) > max) throw tooLarge(what, max);
+}
+
 /**
  * Reads a request body while counting its bytes and stops past `max` with a 413, so a body
  * without a Content-Length (chunked) is never held beyond the limit. A declared length over the
  * limit is refused before a byte is read.
  */
 export async function readLimitedBody(req: Request, max: number, what = 'body'): Promise<Uint8Array> {
-  if (Number(req.headers.get('content-length') ?? 0) > max) throw tooLarge(what, max);
+  refuseDeclaredLength(req, max, what);
   if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -11,7 +11,7 @@ import {
 } from '../shared/reports.js';
 import { bearerToken, sha256Hex } from '../shared/tokens.js';
 import { verifyNodeToken, type CoordinatorEnv } from './auth.js';
-import { parseJsonBody, readLimitedBody } from './body.js';
+import { parseJsonBody, readLimitedBody, refuseDeclaredLength } from './body.js';
 import type { NodesRepo } from './db/nodes.js';
 import { validate } from './validate.js';
 
@@ -34,10 +34,6 @@ const MAX_NODE_BODY = 64 * 1024;
 const EMPTY_SHA256 = sha256Hex('');
 
 /**
- * Mounts node → coordinator routes on `app` from shared/reports.ts, each at its full path: the
- * one place that checks a node's signature, parses a report and holds a node to speaking for itself.
- */
-/**
  * The body hash the token claims, so the signature can be checked before the body is read; the
  * body is then held to it. A token that does not decode fails verification anyway.
  */
@@ -50,6 +46,10 @@ function claimedSha256(token: string): string {
   }
 }
 
+/**
+ * Mounts node → coordinator routes on `app` from shared/reports.ts, each at its full path: the
+ * one place that checks a node's signature, parses a report and holds a node to speaking for itself.
+ */
 export function nodeSignedRoutes(app: Hono<CoordinatorEnv>, nodes: NodesRepo) {
   return {
     /** `POST {path}`: token for the kind's purpose bound to the body's SHA-256, body valid, `node_id` the signer. */
@@ -57,7 +57,8 @@ export function nodeSignedRoutes(app: Hono<CoordinatorEnv>, nodes: NodesRepo) {
       const spec: NodeReportSpec = NODE_REPORTS[kind];
       app.post(spec.path, async (c) => {
         const token = bearerToken(c.req.header('authorization'), 'missing_token');
-        if (Number(c.req.header('content-length') ?? 0) > MAX_NODE_BODY) throw errors.tooLarge('callback body too large');
+        // A declared length over the limit is refused before any crypto, as it always was.
+        refuseDeclaredLength(c.req.raw, MAX_NODE_BODY, 'callback body');
         // Everything but the body hash is checked before a byte is read: a stranger's body is
         // never read at all, and a signed one only up to the limit.
         const claims = await verifyNodeToken(nodes, token, spec.purpose, claimedSha256(token));
