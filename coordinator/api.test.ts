@@ -6,7 +6,8 @@ import { Redis } from 'ioredis';
 import { createLocalJWKSet } from 'jose';
 import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { COORDINATOR_AUDIENCE, PURPOSE_UPLOAD_COMPLETE, type UploadComplete } from '../shared/api.js';
+import { COORDINATOR_AUDIENCE, type UploadComplete } from '../shared/api.js';
+import { NODE_REPORTS } from '../shared/reports.js';
 import { encodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
 import { ed25519FromPrivate } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
@@ -150,7 +151,7 @@ async function cluster(h: Harness, free = 1_000_000) {
 async function complete(h: Harness, key: ReturnType<typeof nodeKey>, body: UploadComplete, issuer = 'n1') {
   const raw = JSON.stringify(body);
   const token = await signNodeRequest(
-    { nodeId: issuer, audience: COORDINATOR_AUDIENCE, purpose: PURPOSE_UPLOAD_COMPLETE, sha256: sha256Hex(raw) },
+    { nodeId: issuer, audience: COORDINATOR_AUDIENCE, purpose: NODE_REPORTS['upload.complete'].purpose, sha256: sha256Hex(raw) },
     key.privateKey,
   );
   return h.app.request('/api/internal/uploads/complete', {
@@ -352,7 +353,7 @@ describe('upload completion', () => {
 
     const raw = JSON.stringify(completion(s.session_id));
     const token = await signNodeRequest(
-      { nodeId: 'n1', audience: COORDINATOR_AUDIENCE, purpose: PURPOSE_UPLOAD_COMPLETE, sha256: sha256Hex('{}') },
+      { nodeId: 'n1', audience: COORDINATOR_AUDIENCE, purpose: NODE_REPORTS['upload.complete'].purpose, sha256: sha256Hex('{}') },
       key.privateKey,
     );
     const tampered = await h.app.request('/api/internal/uploads/complete', {

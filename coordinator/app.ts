@@ -9,7 +9,7 @@ import { imageRoutes, userRoutes } from './routes/images.js';
 import { imageEventRoutes } from './routes/image-events.js';
 import { internalRoutes } from './routes/internal.js';
 import { publicRoutes } from './routes/public.js';
-import { RESTORE_ROUTES_BASE, restoreListRoutes } from './routes/restore-list.js';
+import { restoreListRoutes } from './routes/restore-list.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { staticPages } from './routes/ui.js';
 
@@ -23,12 +23,12 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/api/v1/images', imageRoutes(deps));
   app.route('/api/v1/users', userRoutes(deps));
   app.route('/api/v1/admin', adminRoutes(deps));
-  app.route('/api/internal/images', imageEventRoutes(deps));
-  app.route('/api/internal/backups', backupReportRoutes(deps));
-  app.route(RESTORE_ROUTES_BASE, restoreListRoutes(deps));
-  app.route('/api/internal', internalRoutes(deps));
-  // Full paths from shared/replication.ts, so the node and the coordinator cannot drift apart.
+  // Node reports carry their full paths from shared/reports.ts, so node and coordinator cannot drift apart.
+  app.route('/', internalRoutes(deps));
+  app.route('/', imageEventRoutes(deps));
   app.route('/', copyReportRoutes(deps));
+  app.route('/', backupReportRoutes(deps));
+  app.route('/', restoreListRoutes(deps));
   app.route('/', publicRoutes(deps));
   // Static pages whose API calls carry the key the person types in.
   app.route('/', staticPages([

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { COORDINATOR_AUDIENCE } from '../shared/api.js';
-import { AppError, errors } from '../shared/errors.js';
-import { bearerToken, sha256Hex, verifyNodeRequest, type NodeRequestClaims } from '../shared/tokens.js';
+import { errors } from '../shared/errors.js';
+import { bearerToken, verifyNodeRequest, type NodeRequestClaims } from '../shared/tokens.js';
 import type { AppRow, AppsRepo } from './db/apps.js';
 import type { NodesRepo } from './db/nodes.js';
 
@@ -10,8 +10,6 @@ import type { NodesRepo } from './db/nodes.js';
 export type CoordinatorEnv = {
   Variables: {
     app: AppRow;
-    nodeClaims: NodeRequestClaims;
-    nodeBody: unknown;
   };
 };
 
@@ -39,56 +37,16 @@ export function appAuth(apps: AppsRepo): MiddlewareHandler<CoordinatorEnv> {
   };
 }
 
-/** Node callbacks are small JSON documents; anything bigger is not one. */
-const MAX_NODE_BODY = 64 * 1024;
-
 /**
- * Node-signed routes: reads the raw body once, verifies the node's token is for this audience,
- * this purpose and exactly these bytes, and sets `nodeClaims` and `nodeBody` (parsed JSON).
+ * A node-signed request's token: the issuer must be a registered node whose key signed it, for
+ * the coordinator, for this purpose and for exactly the body with this SHA-256. The report and
+ * query helpers (node-reports.ts) are its callers.
  */
-export function nodeAuth(opts: { nodes: NodesRepo; purpose: string }): MiddlewareHandler<CoordinatorEnv> {
-  return async function nodeAuthMiddleware(c, next) {
-    const token = bearerToken(c.req.header('authorization'), 'missing_token');
-    if (Number(c.req.header('content-length') ?? 0) > MAX_NODE_BODY) throw errors.tooLarge('callback body too large');
-    const raw = new Uint8Array(await c.req.arrayBuffer());
-    if (raw.byteLength > MAX_NODE_BODY) throw errors.tooLarge('callback body too large');
-    const claims = await verifyNodeRequest(token, {
-      audience: COORDINATOR_AUDIENCE,
-      purpose: opts.purpose,
-      sha256: sha256Hex(raw),
-      resolveNodeKey: (nodeId) => opts.nodes.publicKey(nodeId),
-    });
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.from(raw).toString('utf8'));
-    } catch (err) {
-      throw new AppError({ code: 'invalid_body', status: 400, message: 'body is not JSON', cause: err });
-    }
-    c.set('nodeClaims', claims);
-    c.set('nodeBody', body);
-    await next();
-  };
-}
-
-const EMPTY_SHA256 = sha256Hex('');
-
-/**
- * Node-signed GETs: the token binds the empty body and, in `bind.url`, the path and query it was
- * signed for, so a token for one page of one pool is good for nothing else. Sets `nodeClaims`.
- */
-export function nodeAuthGet(opts: { nodes: NodesRepo; purpose: string }): MiddlewareHandler<CoordinatorEnv> {
-  return async function nodeAuthGetMiddleware(c, next) {
-    const token = bearerToken(c.req.header('authorization'), 'missing_token');
-    const claims = await verifyNodeRequest(token, {
-      audience: COORDINATOR_AUDIENCE,
-      purpose: opts.purpose,
-      sha256: EMPTY_SHA256,
-      resolveNodeKey: (nodeId) => opts.nodes.publicKey(nodeId),
-    });
-    const url = new URL(c.req.url);
-    if (claims.bind?.url !== `${url.pathname}${url.search}`)
-      throw errors.unauthorized('invalid_token', 'token is bound to another URL');
-    c.set('nodeClaims', claims);
-    await next();
-  };
+export function verifyNodeToken(nodes: NodesRepo, token: string, purpose: string, sha256: string): Promise<NodeRequestClaims> {
+  return verifyNodeRequest(token, {
+    audience: COORDINATOR_AUDIENCE,
+    purpose,
+    sha256,
+    resolveNodeKey: (nodeId) => nodes.publicKey(nodeId),
+  });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BACKUP_SCHEDULED, BACKUP_SCHEDULED_ROUTE, BACKUP_STORED, BACKUP_STORED_ROUTE } from '../shared/backup.js';
+import { BACKUP_SCHEDULED, BACKUP_STORED } from '../shared/backup.js';
+import { NODE_REPORTS } from '../shared/reports.js';
 import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
 import { sha256Hex } from '../shared/tokens.js';
 import { registerDurabilityGauges } from './metrics.js';
@@ -45,14 +46,14 @@ describe('S3 backup reports', () => {
     const o = h.object(1000);
     const due = '2026-12-02T10:00:00.000Z';
     for (let i = 0; i < 2; i++) {
-      const res = await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, h.scheduled(o, due));
+      const res = await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, due));
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, state: 'scheduled', changed: i === 0 });
     }
     expect(h.repos.backups.get(o.image_uuid)).toMatchObject({ state: 'scheduled', due_at: Date.parse(due) });
 
     for (let i = 0; i < 2; i++) {
-      const res = await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(o));
+      const res = await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o));
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, state: 'stored', changed: i === 0 });
     }
@@ -60,9 +61,9 @@ describe('S3 backup reports', () => {
     expect(row).toMatchObject({ state: 'stored', bucket: 'fennec-backup', object_key: `b/2026/01/01/${o.image_uuid}.jpg`, backed_up_at: Date.parse('2026-01-01T12:00:00.000Z') });
 
     // A late schedule and a report of another location leave the stored backup as it was.
-    const late = await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, h.scheduled(o, '2027-01-01T00:00:00.000Z'));
+    const late = await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, '2027-01-01T00:00:00.000Z'));
     expect(await late.json()).toEqual({ ok: true, state: 'stored', changed: false });
-    const elsewhere = await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, { ...h.stored(o), bucket: 'other' });
+    const elsewhere = await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), bucket: 'other' });
     expect(await elsewhere.json()).toEqual({ ok: true, state: 'stored', changed: false });
     expect(h.repos.backups.get(o.image_uuid)).toEqual(row);
 
@@ -81,26 +82,26 @@ describe('S3 backup reports', () => {
     const o = h.object(1000);
     const code = async (res: Response) => ({ status: res.status, error: ((await res.json()) as any).error });
 
-    expect(await code(await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, { ...h.stored(o), sha256: 'f'.repeat(64) }))).toEqual({ status: 422, error: 'checksum_mismatch' });
-    expect(await code(await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, { ...h.stored(o), size: 999 }))).toEqual({ status: 422, error: 'checksum_mismatch' });
-    expect(await code(await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, { ...h.stored(o), image_uuid: randomUUID() }))).toEqual({ status: 404, error: 'unknown_object' });
-    expect(await code(await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, h.scheduled({ image_uuid: randomUUID() }, '2026-12-02T10:00:00Z')))).toEqual({ status: 404, error: 'unknown_object' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), sha256: 'f'.repeat(64) }))).toEqual({ status: 422, error: 'checksum_mismatch' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), size: 999 }))).toEqual({ status: 422, error: 'checksum_mismatch' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), image_uuid: randomUUID() }))).toEqual({ status: 404, error: 'unknown_object' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled({ image_uuid: randomUUID() }, '2026-12-02T10:00:00Z')))).toEqual({ status: 404, error: 'unknown_object' });
     // Not registered: the signature cannot be checked.
-    expect((await h.signed('n9', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(o, 'n9'))).status).toBe(401);
+    expect((await h.signed('n9', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n9'))).status).toBe(401);
     // Registered, but speaking for another node, or for an object it never held.
-    expect(await code(await h.signed('n2', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(o, 'n1')))).toEqual({ status: 403, error: 'node_mismatch' });
-    expect(await code(await h.signed('n4', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(o, 'n4')))).toEqual({ status: 403, error: 'not_a_holder' });
-    expect(await code(await h.signed('n4', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, h.scheduled(o, '2026-12-02T10:00:00Z', 'n4')))).toEqual({ status: 403, error: 'not_a_holder' });
-    expect(await code(await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, { ...h.stored(o), pool_id: 'p2' }))).toEqual({ status: 409, error: 'pool_mismatch' });
+    expect(await code(await h.signed('n2', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n1')))).toEqual({ status: 403, error: 'node_mismatch' });
+    expect(await code(await h.signed('n4', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n4')))).toEqual({ status: 403, error: 'not_a_holder' });
+    expect(await code(await h.signed('n4', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, '2026-12-02T10:00:00Z', 'n4')))).toEqual({ status: 403, error: 'not_a_holder' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), pool_id: 'p2' }))).toEqual({ status: 409, error: 'pool_mismatch' });
     // Signed for the other kind.
-    expect((await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_SCHEDULED, h.stored(o))).status).toBe(401);
-    expect(await code(await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, h.scheduled(o, 'soon')))).toEqual({ status: 400, error: 'invalid_body' });
-    expect(await code(await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, { ...h.stored(o), sha256: 'xyz' }))).toEqual({ status: 400, error: 'invalid_body' });
+    expect((await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_SCHEDULED, h.stored(o))).status).toBe(401);
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, 'soon')))).toEqual({ status: 400, error: 'invalid_body' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), sha256: 'xyz' }))).toEqual({ status: 400, error: 'invalid_body' });
     expect(h.repos.backups.get(o.image_uuid)).toBeUndefined();
 
     // A replica's node may report too.
     const r = h.object(5, ['p1', 'p2']);
-    expect((await h.signed('n2', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(r, 'n2'))).status).toBe(200);
+    expect((await h.signed('n2', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(r, 'n2'))).status).toBe(200);
     h.close();
   });
 });
@@ -128,11 +129,11 @@ describe('GET /api/v1/admin/durability', () => {
     // Live ok copies: two of `two`, one each of the others (n3's is on a down node).
     expect(before.unscrubbed_copies).toBe(4);
 
-    expect((await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(two))).status).toBe(200);
+    expect((await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(two))).status).toBe(200);
     const due1 = '2020-12-01T08:00:00.000Z'; // overdue: the node has not reported it stored
     const due2 = '2099-12-02T10:00:00.000Z';
-    expect((await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, h.scheduled(one, due2))).status).toBe(200);
-    expect((await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, h.scheduled(onDown, due1))).status).toBe(200);
+    expect((await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(one, due2))).status).toBe(200);
+    expect((await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(onDown, due1))).status).toBe(200);
     h.db.prepare("UPDATE copies SET last_scrub_at = ? WHERE image_uuid = ? AND pool_id = 'p1'").run(Date.parse('2026-01-05T00:00:00Z'), two.image_uuid);
 
     const after = await h.durability();

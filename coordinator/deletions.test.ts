@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { BACKUP_DELETED, BACKUP_DELETED_ROUTE, BACKUP_SCHEDULED, BACKUP_SCHEDULED_ROUTE, BACKUP_STORED, BACKUP_STORED_ROUTE } from '../shared/backup.js';
-import { PURPOSE_IMAGE_READY } from '../shared/api.js';
+import { BACKUP_DELETED, BACKUP_SCHEDULED, BACKUP_STORED } from '../shared/backup.js';
 import type { NodeHeartbeat } from '../shared/heartbeat.js';
 import type { BackupDeleteJob, JobData } from '../shared/jobs.js';
-import { COPY_REPORT_ROUTES } from '../shared/replication.js';
+import { NODE_REPORTS } from '../shared/reports.js';
 const COPY_STORED = 'copy.stored';
 import { sha256Hex } from '../shared/tokens.js';
 import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
@@ -47,7 +46,7 @@ describe('image delete (coordinator)', () => {
     const h = await harness();
     const a = h.object(1000);
     const b = h.object(500);
-    expect((await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(a))).status).toBe(200);
+    expect((await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(a))).status).toBe(200);
     const usageBefore = (await (await h.req('GET', '/api/v1/users/u1/usage', undefined, h.appRow.api_key)).json()) as any;
 
     const res = await h.del(a.image_uuid);
@@ -96,33 +95,33 @@ describe('image delete (coordinator)', () => {
   it('late reports: a copy that lands after the delete is to be deleted, a late backup is recorded for its clean-up', async () => {
     const h = await harness();
     const a = h.object(1000);
-    expect((await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, { image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', due_at: new Date(Date.now() + 60_000).toISOString() })).status).toBe(200);
+    expect((await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, { image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', due_at: new Date(Date.now() + 60_000).toISOString() })).status).toBe(200);
     expect((await h.del(a.image_uuid)).status).toBe(204);
     // The scheduled backup was cancelled with the image.
     expect(h.repos.backups.get(a.image_uuid)).toBeUndefined();
     h.repos.copies.remove(a.image_uuid, 'p2');
 
-    const copy = await h.signed('n2', COPY_REPORT_ROUTES[COPY_STORED], COPY_STORED, { image_uuid: a.image_uuid, node_id: 'n2', pool_id: 'p2', rel_path: `original/2026/01/01/${a.image_uuid}.jpg`, size: a.size, sha256: a.sha256, at: new Date().toISOString() });
+    const copy = await h.signed('n2', NODE_REPORTS[COPY_STORED].path, COPY_STORED, { image_uuid: a.image_uuid, node_id: 'n2', pool_id: 'p2', rel_path: `original/2026/01/01/${a.image_uuid}.jpg`, size: a.size, sha256: a.sha256, at: new Date().toISOString() });
     expect(copy.status).toBe(200);
     expect(h.repos.copies.get(a.image_uuid, 'p2')?.state).toBe('deleting');
 
-    const scheduled = await h.signed('n1', BACKUP_SCHEDULED_ROUTE, BACKUP_SCHEDULED, { image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', due_at: new Date().toISOString() });
+    const scheduled = await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, { image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', due_at: new Date().toISOString() });
     expect(await scheduled.json()).toMatchObject({ state: 'none', changed: false });
     // Stored by a node whose copy is already gone: still recorded, so the grace clean-up deletes it.
     h.repos.copies.remove(a.image_uuid, 'p1');
-    const late = await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(a));
+    const late = await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(a));
     expect(late.status).toBe(200);
     expect(h.repos.backups.get(a.image_uuid)?.state).toBe('stored');
     expect(h.repos.deletions.get(a.image_uuid)?.backup_pending).toBe(1);
     // Its variants job finished after the delete: the milestone is accepted and dropped, not retried forever.
-    const ready = await h.signed('n1', '/api/internal/images/ready', PURPOSE_IMAGE_READY, {
+    const ready = await h.signed('n1', '/api/internal/images/ready', NODE_REPORTS['image.ready'].purpose, {
       event: 'image.ready', image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', width: 10, height: 10, format: 'jpeg',
       variants: [], reason: null, at: new Date().toISOString(),
     });
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ ok: true, duplicate: true });
     // An image never recorded is still "not yet" (its upload.complete may be on its way).
-    const unknown = await h.signed('n1', '/api/internal/images/ready', PURPOSE_IMAGE_READY, {
+    const unknown = await h.signed('n1', '/api/internal/images/ready', NODE_REPORTS['image.ready'].purpose, {
       event: 'image.ready', image_uuid: randomUUID(), node_id: 'n1', pool_id: 'p1', width: 10, height: 10, format: 'jpeg',
       variants: [], reason: null, at: new Date().toISOString(),
     });
@@ -133,7 +132,7 @@ describe('image delete (coordinator)', () => {
   it('after the grace period a node that can reach the bucket gets the backup_delete job; its report ends it', async () => {
     const h = await harness();
     const a = h.object(1000);
-    await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(a));
+    await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(a));
     await h.del(a.image_uuid);
     const deletedAt = h.repos.deletions.get(a.image_uuid)!.deleted_at;
 
@@ -177,9 +176,9 @@ describe('image delete (coordinator)', () => {
     expect(await deleteExpiredBackups(deps, ctxAt(deletedAt + GRACE_MS + 10, ['n1']))).toEqual({ ensured: 0, no_node: 0 });
 
     const report = { image_uuid: a.image_uuid, node_id: 'n1', pool_id: 'p1', bucket: 'fennec-backup', keys: added[0]!.data.backup.keys, at: new Date().toISOString() };
-    expect((await h.signed('n1', BACKUP_DELETED_ROUTE, BACKUP_DELETED, { ...report, bucket: 'elsewhere' })).status).toBe(409);
+    expect((await h.signed('n1', NODE_REPORTS[BACKUP_DELETED].path, BACKUP_DELETED, { ...report, bucket: 'elsewhere' })).status).toBe(409);
     for (let i = 0; i < 2; i++) {
-      const res = await h.signed('n1', BACKUP_DELETED_ROUTE, BACKUP_DELETED, report);
+      const res = await h.signed('n1', NODE_REPORTS[BACKUP_DELETED].path, BACKUP_DELETED, report);
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, changed: i === 0 });
     }
@@ -189,8 +188,8 @@ describe('image delete (coordinator)', () => {
 
     // A live image's backup is never deleted by this report.
     const b = h.object(10);
-    await h.signed('n1', BACKUP_STORED_ROUTE, BACKUP_STORED, h.stored(b));
-    const live = await h.signed('n1', BACKUP_DELETED_ROUTE, BACKUP_DELETED, { ...report, image_uuid: b.image_uuid, keys: [`b/2026/01/01/${b.image_uuid}.jpg`] });
+    await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(b));
+    const live = await h.signed('n1', NODE_REPORTS[BACKUP_DELETED].path, BACKUP_DELETED, { ...report, image_uuid: b.image_uuid, keys: [`b/2026/01/01/${b.image_uuid}.jpg`] });
     expect(live.status).toBe(409);
     expect(h.repos.backups.get(b.image_uuid)?.state).toBe('stored');
     h.close();

@@ -51,7 +51,10 @@ describe('nodeJobs.ensure', () => {
 
 describe('nodeBaseUrl', () => {
   it('strips the upload route, else uses the public URL or the origin', () => {
+    expect(nodeBaseUrl({ upload_api_url: 'http://s01.example.com:8081/api/v1/upload', public_url: null })).toBe('http://s01.example.com:8081');
+    // Nodes registered before the public path keep the old one in their upload URL.
     expect(nodeBaseUrl({ upload_api_url: 'http://s01.example.com:8081/api/internal/upload', public_url: null })).toBe('http://s01.example.com:8081');
+    expect(nodeBaseUrl({ upload_api_url: 'https://s01.example.com/node/api/v1/upload/', public_url: 'https://x' })).toBe('https://s01.example.com/node');
     expect(nodeBaseUrl({ upload_api_url: 'http://s01/upload', public_url: 'https://s01.example.com/' })).toBe('https://s01.example.com');
     expect(nodeBaseUrl({ upload_api_url: 'http://s01:1/x/y', public_url: null })).toBe('http://s01:1');
     expect(copyTarget({ node_id: 'n2', upload_api_url: 'http://n2/api/internal/upload', public_url: null }, 'p2')).toEqual({ node_id: 'n2', pool_id: 'p2', url: 'http://n2' });

@@ -1,4 +1,5 @@
 import type { JobsOptions } from 'bullmq';
+import { LEGACY_UPLOAD_PATH, UPLOAD_PATH } from '../shared/api.js';
 import { jobId, policyOf, retryOptions, type CopyTarget, type JobData } from '../shared/jobs.js';
 import type { NodeRow } from './db/nodes.js';
 import type { NodeQueues } from './queues.js';
@@ -56,13 +57,13 @@ export function nodeJobs(opts: { queues: NodeQueues; timeoutMs?: number; onError
 }
 
 /**
- * A node's base URL for peer PUTs (`http://host:port`): its upload URL without the upload route,
- * else its public URL.
+ * A node's base URL for peer PUTs (`http://host:port`): its upload URL without the upload route
+ * (the public one, or the old one nodes registered before it keep), else its public URL.
  */
 export function nodeBaseUrl(node: Pick<NodeRow, 'upload_api_url' | 'public_url'>): string {
-  const suffix = '/api/internal/upload';
   const upload = node.upload_api_url.replace(/\/+$/, '');
-  if (upload.endsWith(suffix)) return upload.slice(0, -suffix.length);
+  const suffix = [UPLOAD_PATH, LEGACY_UPLOAD_PATH].find((p) => upload.endsWith(p));
+  if (suffix) return upload.slice(0, -suffix.length);
   return (node.public_url ?? new URL(upload).origin).replace(/\/+$/, '');
 }
 

@@ -5,13 +5,14 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COORDINATOR_AUDIENCE, PURPOSE_IMAGE_READY, PURPOSE_UPLOAD_COMPLETE } from '../shared/api.js';
+import { COORDINATOR_AUDIENCE } from '../shared/api.js';
 import { encodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
 import { jobId, type JobData } from '../shared/jobs.js';
 import { ed25519FromPrivate, type Ed25519Key } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { redisKeys } from '../shared/redis-keys.js';
-import { COPY_REPORT_ROUTES, MOVE_ITEM_ROUTE, NODE_KEYS_PATH, PURPOSE_MOVE_ITEM } from '../shared/replication.js';
+import { NODE_KEYS_PATH } from '../shared/replication.js';
+import { NODE_REPORTS, type NodeReportKind } from '../shared/reports.js';
 import { sha256Hex, signNodeRequest } from '../shared/tokens.js';
 import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { buildApp } from './app.js';
@@ -157,7 +158,7 @@ async function cluster(opts: { rf?: number; free?: number } = {}) {
     const image_uuid = randomUUID();
     const sha256 = sha256Hex(image_uuid);
     const rel_path = `original/2026/01/01/${image_uuid}.jpg`;
-    const res = await signed('n1', '/api/internal/uploads/complete', PURPOSE_UPLOAD_COMPLETE, {
+    const res = await signed('n1', '/api/internal/uploads/complete', NODE_REPORTS['upload.complete'].purpose, {
       session_id: s.session_id, image_uuid, user_id: 'u1', node_id: 'n1', pool_id: 'p1', rel_path, size, sha256, mime: 'image/jpeg', created_at: new Date().toISOString(),
     });
     expect(res.status).toBe(200);
@@ -203,7 +204,7 @@ describe('replication and self-repair', () => {
 
     const stored = { image_uuid: obj.image_uuid, node_id: 'n3', pool_id: 'p3', rel_path: obj.rel_path, size: obj.size, sha256: obj.sha256, at: new Date().toISOString() };
     for (let i = 0; i < 2; i++) {
-      const res = await c.signed('n3', COPY_REPORT_ROUTES['copy.stored'], 'copy.stored', stored);
+      const res = await c.signed('n3', NODE_REPORTS['copy.stored'].path, 'copy.stored', stored);
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, state: 'ok' });
     }
@@ -211,7 +212,7 @@ describe('replication and self-repair', () => {
 
     // The replica reports its own variants: accepted, the object is unchanged.
     const event = { event: 'image.ready', image_uuid: obj.image_uuid, node_id: 'n3', pool_id: 'p3', width: 10, height: 10, format: 'jpeg', variants: [], reason: null, at: new Date().toISOString() };
-    const ev = await c.signed('n3', '/api/internal/images/ready', PURPOSE_IMAGE_READY, event);
+    const ev = await c.signed('n3', '/api/internal/images/ready', NODE_REPORTS['image.ready'].purpose, event);
     expect(ev.status).toBe(200);
     expect(await ev.json()).toMatchObject({ ok: true, replica: true });
     expect(c.repos.objects.get(obj.image_uuid)?.status).toBe('processing');
@@ -237,7 +238,7 @@ describe('replication and self-repair', () => {
     // n1 is back and n2's copy lands: three good copies for RF 2; the newest (n2) goes.
     const back = Date.now() + GRACE + 2000;
     for (const n of ['n1', 'n2', 'n3']) await c.beat(n, back);
-    expect((await c.signed('n2', COPY_REPORT_ROUTES['copy.stored'], 'copy.stored', { ...stored, node_id: 'n2', pool_id: 'p2' })).status).toBe(200);
+    expect((await c.signed('n2', NODE_REPORTS['copy.stored'].path, 'copy.stored', { ...stored, node_id: 'n2', pool_id: 'p2' })).status).toBe(200);
     const r2 = await c.loop.tick(back);
     expect(r2.liveness.back).toEqual(['n1']);
     expect(r2.surplus.marked).toBe(1);
@@ -249,8 +250,8 @@ describe('replication and self-repair', () => {
     const del = await c.job('n2', { kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2' });
     expect(del?.data).toEqual({ kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2' });
     const deleted = { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', at: new Date().toISOString() };
-    expect(await (await c.signed('n2', COPY_REPORT_ROUTES['copy.deleted'], 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: true });
-    expect(await (await c.signed('n2', COPY_REPORT_ROUTES['copy.deleted'], 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: false });
+    expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: true });
+    expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: false });
     expect(c.copies(obj.image_uuid)).toHaveLength(2);
 
     const img = (await (await c.req('GET', `/api/v1/images/${obj.image_uuid}`, undefined, c.apiKey)).json()) as any;
@@ -266,7 +267,7 @@ describe('replication and self-repair', () => {
     const c = await cluster({ rf: 2 });
     const obj = await c.upload();
     const stored = { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', rel_path: obj.rel_path, size: obj.size, sha256: obj.sha256, at: new Date().toISOString() };
-    const post = (nodeId: string, body: unknown, kind: keyof typeof COPY_REPORT_ROUTES = 'copy.stored') => c.signed(nodeId, COPY_REPORT_ROUTES[kind], kind, body);
+    const post = (nodeId: string, body: unknown, kind: NodeReportKind = 'copy.stored') => c.signed(nodeId, NODE_REPORTS[kind].path, kind, body);
     expect((await post('n2', { ...stored, sha256: 'f'.repeat(64) })).status).toBe(422);
     expect((await post('n2', { ...stored, pool_id: 'p3' })).status).toBe(409);
     expect((await post('n3', stored)).status).toBe(403);
@@ -294,7 +295,7 @@ describe('replication and self-repair', () => {
   it('declares a node lost at once: copies leave the index, primaries fail over, DELETE waits for it to be empty', async () => {
     const c = await cluster({ rf: 2 });
     const obj = await c.upload();
-    await c.signed('n2', COPY_REPORT_ROUTES['copy.stored'], 'copy.stored', { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', rel_path: obj.rel_path, size: obj.size, sha256: obj.sha256, at: new Date().toISOString() });
+    await c.signed('n2', NODE_REPORTS['copy.stored'].path, 'copy.stored', { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', rel_path: obj.rel_path, size: obj.size, sha256: obj.sha256, at: new Date().toISOString() });
     expect((await c.req('DELETE', '/api/v1/admin/nodes/n2')).status).toBe(409);
     const res = await c.req('POST', '/api/v1/admin/nodes/n1/lost');
     expect(res.status).toBe(200);
@@ -396,15 +397,15 @@ describe('pool moves', () => {
 
     const item = { move_id: move.move_id, image_uuid: a.image_uuid, node_id: 'n1', outcome: 'copied', target_pool_id: 'p2', bytes: 1500, error: null };
     for (let i = 0; i < 2; i++) {
-      const res = await c.signed('n1', MOVE_ITEM_ROUTE, PURPOSE_MOVE_ITEM, item);
+      const res = await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, item);
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, delete_source: true });
       expect(c.copies(a.image_uuid)).toEqual([{ node_id: 'n2', pool_id: 'p2', state: 'ok' }]);
       expect(c.repos.objects.get(a.image_uuid)).toMatchObject({ pool_id: 'p2', node_id: 'n2' });
     }
-    expect((await c.signed('n1', MOVE_ITEM_ROUTE, PURPOSE_MOVE_ITEM, { ...item, move_id: 'nope' })).status).toBe(404);
-    expect((await c.signed('n2', MOVE_ITEM_ROUTE, PURPOSE_MOVE_ITEM, { ...item, node_id: 'n2' })).status).toBe(403);
-    const missing = await c.signed('n1', MOVE_ITEM_ROUTE, PURPOSE_MOVE_ITEM, { ...item, image_uuid: b.image_uuid, outcome: 'missing', bytes: 0, error: 'ENOENT' });
+    expect((await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, move_id: 'nope' })).status).toBe(404);
+    expect((await c.signed('n2', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, node_id: 'n2' })).status).toBe(403);
+    const missing = await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, image_uuid: b.image_uuid, outcome: 'missing', bytes: 0, error: 'ENOENT' });
     expect(await missing.json()).toEqual({ ok: true, delete_source: false });
 
     await c.loop.tick();
@@ -444,7 +445,7 @@ describe('pool moves', () => {
     await c.loop.tick();
     const target = body.moves[0].target_pool_id as string;
     const report = { move_id: body.moves[0].move_id, image_uuid: a.image_uuid, node_id: 'n1', outcome: 'copied', target_pool_id: target, bytes: 1000, error: null };
-    expect((await c.signed('n1', MOVE_ITEM_ROUTE, PURPOSE_MOVE_ITEM, report)).status).toBe(200);
+    expect((await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, report)).status).toBe(200);
     await c.loop.tick();
     expect(c.repos.nodes.get('n1')?.state).toBe('retired');
     // A drain never gives the pool back to placement.

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { errors } from '../shared/errors.js';
+import { parseJsonBody, readLimitedBody } from './body.js';
 
 /** Validates a value with zod; a failure is a 400 `invalid_body` listing every problem. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
@@ -10,13 +11,11 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infe
   throw errors.badRequest('invalid_body', problems.join('; '));
 }
 
-/** Reads and validates a JSON request body. */
+/** App and admin requests are small JSON documents (a node with its pools is the largest). */
+const MAX_JSON_BODY = 256 * 1024;
+
+/** Reads (counting bytes, 413 past the limit) and validates a JSON request body. */
 export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  let value: unknown;
-  try {
-    value = await c.req.json();
-  } catch (err) {
-    throw errors.badRequest('invalid_body', 'body must be JSON', err);
-  }
-  return validate(schema, value);
+  const raw = await readLimitedBody(c.req.raw, MAX_JSON_BODY);
+  return validate(schema, parseJsonBody(raw, 'body must be JSON'));
 }

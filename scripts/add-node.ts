@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { TIERS } from '../shared/api.js';
+import { TIERS, UPLOAD_PATH } from '../shared/api.js';
 import { ConfigError, parseConfig } from '../shared/config.js';
 import { initConfigSchema } from '../storage-node/config.js';
 import { renderCoordinatorSite, renderNodeSite, repoRoot, type NodeSitePool } from './operators/nginx.js';
@@ -189,7 +189,7 @@ const known = new Map<string, { weight: number; accepting: boolean; replication_
 const reg = await admin('POST', '/api/v1/admin/nodes', {
   node_id: nodeId,
   public_key: { kty: 'OKP', crv: 'Ed25519', x: public_key.x },
-  upload_api_url: `${publicUrl}/api/internal/upload`,
+  upload_api_url: `${publicUrl}${UPLOAD_PATH}`,
   public_url: publicUrl,
   replace_key: a['replace-key'],
   pools: [

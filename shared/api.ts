@@ -28,7 +28,19 @@ export interface DuplicateResponse {
   urls: { original: string };
 }
 
-/** 201 from the node's `POST /api/internal/upload`: the file is durable on disk. */
+/**
+ * The node's direct upload (`POST`, the session token as bearer; `HEAD` says what it takes). It
+ * is a public API, called by browsers and apps, so it lives beside the coordinator's `/api/v1/`
+ * routes; `/api/internal/` is left to calls between nodes and the coordinator.
+ */
+export const UPLOAD_PATH = '/api/v1/upload';
+/**
+ * Where UPLOAD_PATH was before; nodes still answer it, with the same handler, for one release:
+ * nodes registered earlier keep it in their upload URL, and clients may have kept an `upload_url`.
+ */
+export const LEGACY_UPLOAD_PATH = '/api/internal/upload';
+
+/** 201 from the node's `POST {UPLOAD_PATH}`: the file is durable on disk. */
 export interface UploadResponse {
   image_uuid: string;
   sha256: string;
@@ -40,7 +52,7 @@ export interface UploadResponse {
   urls: { original: string };
 }
 
-/** Node → coordinator: an upload finished (`POST /api/internal/uploads/complete`, node-signed). */
+/** Node → coordinator: an upload finished (report `upload.complete`, shared/reports.ts). */
 export const uploadCompleteSchema = z.object({
   session_id: z.string().min(1),
   image_uuid: z.string().uuid(),
@@ -55,8 +67,8 @@ export const uploadCompleteSchema = z.object({
 });
 export type UploadComplete = z.infer<typeof uploadCompleteSchema>;
 
+/** `aud` of every token a node signs for the coordinator (shared/reports.ts lists the purposes). */
 export const COORDINATOR_AUDIENCE = 'fennec-coordinator';
-export const PURPOSE_UPLOAD_COMPLETE = 'upload.complete';
 
 /** One variant file of an image, as the node made it (path relative to the pool). */
 export const variantFileSchema = z.object({
@@ -73,8 +85,8 @@ export const IMAGE_EVENTS = ['image.thumbnails_ready', 'image.ready', 'image.fai
 export type ImageEventType = (typeof IMAGE_EVENTS)[number];
 
 /**
- * Node → coordinator: the variant job reached a milestone (`POST /api/internal/images/{event}`,
- * node-signed with the purpose of the same name). Carries the whole state so far, so delivering
+ * Node → coordinator: the variant job reached a milestone (the report of the same kind,
+ * shared/reports.ts). Carries the whole state so far, so delivering
  * it twice or late changes nothing.
  */
 export const imageEventSchema = z.object({
@@ -90,7 +102,3 @@ export const imageEventSchema = z.object({
   at: z.string(),
 });
 export type ImageEvent = z.infer<typeof imageEventSchema>;
-
-export const PURPOSE_IMAGE_THUMBNAILS_READY = 'image.thumbnails_ready';
-export const PURPOSE_IMAGE_READY = 'image.ready';
-export const PURPOSE_IMAGE_FAILED = 'image.failed';

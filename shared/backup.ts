@@ -14,9 +14,8 @@ export function backupKey(prefix: string, originalRelPath: string): string {
   return p ? `${p}/${m[1]}` : m[1]!;
 }
 
-/** Outbox kind and token purpose; route on the coordinator. */
+/** Report kinds (outbox kind and token purpose; the routes are in shared/reports.ts). */
 export const BACKUP_STORED = 'backup.stored';
-export const BACKUP_STORED_ROUTE = '/api/internal/backups/stored';
 
 /** A node put (or found) an original in its pool's bucket with the right SHA-256. */
 export const backupStoredSchema = z.object({
@@ -33,7 +32,6 @@ export type BackupStored = z.infer<typeof backupStoredSchema>;
 
 /** Outbox kind: a backup was scheduled with a delay (the ledger shows the unprotected window). */
 export const BACKUP_SCHEDULED = 'backup.scheduled';
-export const BACKUP_SCHEDULED_ROUTE = '/api/internal/backups/scheduled';
 export const backupScheduledSchema = z.object({
   image_uuid: z.string().uuid(),
   node_id: z.string().min(1),
@@ -53,7 +51,6 @@ export function variantKeyBeside(originalKey: string, variantRelPath: string): s
 
 /** Outbox kind: a deleted image's backup keys were removed from the bucket (after the grace period). */
 export const BACKUP_DELETED = 'backup.deleted';
-export const BACKUP_DELETED_ROUTE = '/api/internal/backups/deleted';
 export const backupDeletedSchema = z.object({
   image_uuid: z.string().uuid(),
   node_id: z.string().min(1),

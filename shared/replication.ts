@@ -65,7 +65,7 @@ export function decodeMeta(header: string): ReplicaMeta {
 /** Coordinator's published node identity keys (JWKS, `kid` = node id), fetched and cached by nodes. */
 export const NODE_KEYS_PATH = '/.well-known/fennec-node-keys.json';
 
-// ---- Copy reports: node → coordinator, through the node's outbox (signed, retried until 2xx) ----
+// ---- Copy reports: node → coordinator, through the node's outbox (shared/reports.ts) ----
 
 /** A node now holds a verified original (a replica it received, or a repaired one). */
 export const copyStoredSchema = z.object({
@@ -107,20 +107,9 @@ export const copiesScrubbedSchema = z.object({
 });
 export type CopiesScrubbed = z.infer<typeof copiesScrubbedSchema>;
 
-/** Outbox kind → coordinator route and token purpose (the purpose is the kind). */
-export const COPY_REPORT_ROUTES = {
-  'copy.stored': '/api/internal/copies/stored',
-  'copy.corrupt': '/api/internal/copies/corrupt',
-  'copy.deleted': '/api/internal/copies/deleted',
-  'copies.scrubbed': '/api/internal/copies/scrubbed',
-} as const;
-export type CopyReportKind = keyof typeof COPY_REPORT_ROUTES;
-
 // ---- Pool moves: the source node's move job asks the coordinator synchronously ----
 
-/** `POST /api/internal/moves/item` (node-signed, purpose `move.item`). */
-export const PURPOSE_MOVE_ITEM = 'move.item';
-export const MOVE_ITEM_ROUTE = '/api/internal/moves/item';
+/** Report `move.item` (shared/reports.ts), sent directly: the node waits for the MoveItemAnswer. */
 export const moveItemReportSchema = z.object({
   move_id: z.string().min(1),
   image_uuid: z.string().uuid(),

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../scripts/cluster/ports.js';
 import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UPLOAD_PATH } from '../shared/api.js';
 import { decodeHeartbeat } from '../shared/heartbeat.js';
 import { createLogger } from '../shared/logger.js';
 import { redisKeys } from '../shared/redis-keys.js';
@@ -65,7 +66,7 @@ describe('Heartbeat', () => {
     const key = redisKeys(prefix).node('n1');
     for (let i = 0; i < 50 && !(await redis.exists(key)); i++) await new Promise((r) => setTimeout(r, 20));
     const decoded = decodeHeartbeat(await redis.hgetall(key))!;
-    expect(decoded).toMatchObject({ node_id: 'n1', upload_api_url: 'http://n1.test:8081/api/internal/upload', active_uploads: 2, accepting: true });
+    expect(decoded).toMatchObject({ node_id: 'n1', upload_api_url: `http://n1.test:8081${UPLOAD_PATH}`, active_uploads: 2, accepting: true });
     expect(decoded.pools[0]).toMatchObject({ pool_id: 'p1', total_bytes: 10_000, free_bytes: 10_000, writable: true });
     const ttl = await redis.pttl(key);
     expect(ttl).toBeGreaterThan(0);

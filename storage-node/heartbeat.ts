@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { UPLOAD_PATH } from '../shared/api.js';
 import { encodeHeartbeat, type NodeHeartbeat, type PoolHeartbeat } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
@@ -92,7 +93,7 @@ export class Heartbeat {
     return {
       node_id: this.#deps.nodeId,
       version: this.#deps.version,
-      upload_api_url: `${this.#deps.publicUrl}/api/internal/upload`,
+      upload_api_url: `${this.#deps.publicUrl}${UPLOAD_PATH}`,
       tus_url: `${this.#deps.publicUrl}/api/internal/tus`,
       ts: Date.now(),
       accepting: !this.#stopped,

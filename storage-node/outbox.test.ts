@@ -1,6 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { COORDINATOR_AUDIENCE, PURPOSE_UPLOAD_COMPLETE, type UploadComplete } from '../shared/api.js';
+import { COORDINATOR_AUDIENCE, type UploadComplete } from '../shared/api.js';
+import { NODE_REPORTS } from '../shared/reports.js';
 import { createLogger } from '../shared/logger.js';
 import { sha256Hex, verifyNodeRequest } from '../shared/tokens.js';
 import { openDb, type Db } from './db/open.js';
@@ -53,7 +55,7 @@ describe('Outbox', () => {
     expect(seen[0]!.url).toBe('http://coord.test/api/internal/uploads/complete');
     const claims = await verifyNodeRequest(seen[0]!.token, {
       audience: COORDINATOR_AUDIENCE,
-      purpose: PURPOSE_UPLOAD_COMPLETE,
+      purpose: NODE_REPORTS['upload.complete'].purpose,
       sha256: sha256Hex(seen[0]!.body),
       resolveNodeKey: (id) => (id === 'n1' ? key.publicKey : undefined),
     });
@@ -96,5 +98,24 @@ describe('Outbox', () => {
     await outbox.stop();
     expect(calls).toBe(1);
     expect(db!.prepare('SELECT dead, last_error FROM outbox').get()).toEqual({ dead: 1, last_error: 'http 409' });
+  });
+
+  it('sends each kind to its path in the report table, signed for its purpose; a direct report or an unknown kind is dead', async () => {
+    const seen: { url: string; token: string }[] = [];
+    const { store, outbox } = setup(async (url, _body, token) => {
+      seen.push({ url, token });
+      return 200;
+    });
+    const add = db!.prepare('INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)');
+    const outboxKinds = Object.entries(NODE_REPORTS).filter(([, r]) => r.delivery === 'outbox');
+    for (const [kind] of outboxKinds) add.run(kind, JSON.stringify({ kind }), 0, 0);
+    add.run('move.item', '{}', 0, 0);
+    add.run('no.such.kind', '{}', 0, 0);
+    outbox.start();
+    await until(() => store.outboxPending() === 0);
+    await outbox.stop();
+    expect(seen.map((s) => s.url)).toEqual(outboxKinds.map(([, r]) => `http://coord.test${r.path}`));
+    for (const [i, [, r]] of outboxKinds.entries()) expect(decodeJwt(seen[i]!.token).sub).toBe(r.purpose);
+    expect(db!.prepare('SELECT kind FROM outbox WHERE dead = 1 ORDER BY id').pluck().all()).toEqual(['move.item', 'no.such.kind']);
   });
 });

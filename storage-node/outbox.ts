@@ -1,25 +1,10 @@
 import { request } from 'undici';
-import {
-  COORDINATOR_AUDIENCE,
-  PURPOSE_IMAGE_FAILED,
-  PURPOSE_IMAGE_READY,
-  PURPOSE_IMAGE_THUMBNAILS_READY,
-  PURPOSE_UPLOAD_COMPLETE,
-} from '../shared/api.js';
-import {
-  BACKUP_DELETED,
-  BACKUP_DELETED_ROUTE,
-  BACKUP_SCHEDULED,
-  BACKUP_SCHEDULED_ROUTE,
-  BACKUP_STORED,
-  BACKUP_STORED_ROUTE,
-} from '../shared/backup.js';
-import { COPY_REPORT_ROUTES } from '../shared/replication.js';
+import { COORDINATOR_AUDIENCE } from '../shared/api.js';
+import { isNodeReportKind, NODE_REPORTS, type NodeReportSpec } from '../shared/reports.js';
 import { DeliveryLoop } from '../shared/delivery-loop.js';
 import type { Logger } from '../shared/logger.js';
 import { sha256Hex, signNodeRequest, type SigningKey } from '../shared/tokens.js';
 import type { NodeStore, OutboxRow } from './db/store.js';
-import { OUTBOX_UPLOAD_COMPLETE } from './db/store.js';
 
 export interface OutboxDeps {
   store: NodeStore;
@@ -37,20 +22,12 @@ export interface OutboxDeps {
 
 const BATCH = 32;
 
-/** Where each kind of outbox row goes on the coordinator. */
-const ROUTES: Record<string, { path: string; purpose: string }> = {
-  [OUTBOX_UPLOAD_COMPLETE]: { path: '/api/internal/uploads/complete', purpose: PURPOSE_UPLOAD_COMPLETE },
-  // Variant milestones (storage-node/jobs/image-state.ts writes them with the state change).
-  'image.thumbnails_ready': { path: '/api/internal/images/thumbnails-ready', purpose: PURPOSE_IMAGE_THUMBNAILS_READY },
-  'image.ready': { path: '/api/internal/images/ready', purpose: PURPOSE_IMAGE_READY },
-  'image.failed': { path: '/api/internal/images/failed', purpose: PURPOSE_IMAGE_FAILED },
-  // Copy reports (shared/replication.ts): the kind is also the token's purpose.
-  ...Object.fromEntries(Object.entries(COPY_REPORT_ROUTES).map(([kind, path]) => [kind, { path, purpose: kind }])),
-  // S3 backups (shared/backup.ts).
-  [BACKUP_STORED]: { path: BACKUP_STORED_ROUTE, purpose: BACKUP_STORED },
-  [BACKUP_SCHEDULED]: { path: BACKUP_SCHEDULED_ROUTE, purpose: BACKUP_SCHEDULED },
-  [BACKUP_DELETED]: { path: BACKUP_DELETED_ROUTE, purpose: BACKUP_DELETED },
-};
+/** Where a row goes: the report of its kind, if that report travels through the outbox. */
+function reportOf(kind: string): NodeReportSpec | undefined {
+  if (!isNodeReportKind(kind)) return undefined;
+  const spec: NodeReportSpec = NODE_REPORTS[kind];
+  return spec.delivery === 'outbox' ? spec : undefined;
+}
 
 async function undiciSend(url: string, body: string, token: string): Promise<number> {
   const res = await request(url, {
@@ -106,7 +83,7 @@ export class Outbox {
 
   async #deliver(row: OutboxRow): Promise<void> {
     const { store, logger } = this.#deps;
-    const route = ROUTES[row.kind];
+    const route = reportOf(row.kind);
     if (!route) {
       store.outboxDead(row.id, `unknown kind ${row.kind}`);
       logger.error({ outbox_id: row.id, kind: row.kind }, 'outbox row of unknown kind marked dead');

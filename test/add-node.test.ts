@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseEnv, promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UPLOAD_PATH } from '../shared/api.js';
 import { parseConfig } from '../shared/config.js';
 import { nodeConfigSchema } from '../storage-node/config.js';
 import { startTestCluster, type TestCluster } from './support/test-cluster.js';
@@ -68,7 +69,7 @@ describe('scripts/add-node', () => {
 
     const { nodes } = await admin('GET', '/api/v1/admin/nodes');
     const s09 = nodes.find((n: any) => n.node_id === 's09');
-    expect(s09).toMatchObject({ upload_api_url: 'https://s09.example.com/api/internal/upload', public_url: 'https://s09.example.com' });
+    expect(s09).toMatchObject({ upload_api_url: `https://s09.example.com${UPLOAD_PATH}`, public_url: 'https://s09.example.com' });
     expect(s09.pools.map((p: any) => p.pool_id).sort()).toEqual(['s09-archive', 's09-hot']);
   });
 

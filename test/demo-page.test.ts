@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UPLOAD_PATH } from '../shared/api.js';
 import { openBrowser, type TestBrowser } from './support/browser.js';
 import { makePhoto } from './support/photos.js';
 import { startTestCluster, type TestCluster } from './support/test-cluster.js';
@@ -26,7 +27,7 @@ describe('demo upload page in a real headless Chromium', () => {
   it('the node answers CORS preflights for the direct and tus upload routes', async () => {
     const node = t.cluster.info.nodes[0]!.url;
     const origin = t.cluster.info.coordinator_url;
-    for (const route of ['/api/internal/upload', '/api/internal/tus']) {
+    for (const route of [UPLOAD_PATH, '/api/internal/upload', '/api/internal/tus']) {
       const res = await fetch(`${node}${route}`, {
         method: 'OPTIONS',
         headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,x-checksum-sha256' },
@@ -38,7 +39,7 @@ describe('demo upload page in a real headless Chromium', () => {
       expect(res.headers.get('access-control-allow-credentials')).toBeNull();
     }
     // An error answer is readable by the page too (no token → 401 with CORS headers).
-    const denied = await fetch(`${node}/api/internal/upload`, { method: 'POST', headers: { origin }, body: 'x' });
+    const denied = await fetch(`${node}${UPLOAD_PATH}`, { method: 'POST', headers: { origin }, body: 'x' });
     expect(denied.status).toBe(401);
     expect(denied.headers.get('access-control-allow-origin')).toBe('*');
     // tus discovery (OPTIONS without a preflight) still reaches the tus server.

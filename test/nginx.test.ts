@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatePorts, waitForPort } from '../scripts/cluster/ports.js';
 import { renderCoordinatorSite, renderNodeSite } from '../scripts/operators/nginx.js';
 import { NGINX, startNginx, type TestNginx } from './support/nginx.js';
-import type { SessionResponse } from '../shared/api.js';
+import { LEGACY_UPLOAD_PATH, UPLOAD_PATH, type SessionResponse } from '../shared/api.js';
 import { loadOrCreateEd25519Key } from '../shared/keys.js';
 import { signUrl } from '../shared/signed-url.js';
 import { makePhoto } from './support/photos.js';
@@ -76,8 +76,11 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
     const s = (await res.json()) as SessionResponse;
     const form = new FormData();
     form.append('file', new Blob([photo]), 'photo.jpg');
+    expect(new URL(s.upload_url).pathname).toBe(UPLOAD_PATH);
     const up = await fetch(viaNginx(s.upload_url), { method: 'POST', headers: { authorization: `Bearer ${s.token}` }, body: form });
     expect(up.status).toBe(201);
+    // The old path is proxied too, for the release it stays an alias.
+    expect((await fetch(viaNginx(s.upload_url.replace(UPLOAD_PATH, LEGACY_UPLOAD_PATH)), { method: 'HEAD' })).status).toBe(204);
     const body = (await up.json()) as { image_uuid: string; urls: { original: string } };
     const img = await eventually(async () => {
       const r = await t.appGet(`/api/v1/images/${body.image_uuid}`);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEGACY_UPLOAD_PATH, UPLOAD_PATH } from '../shared/api.js';
 import { fakeJpeg, fakePng } from './support/images.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
@@ -20,7 +21,7 @@ describe('direct upload, end to end through both binaries', () => {
     const photo = fakeJpeg(300_000);
     const s = await t.session('alice', photo.length, { content_type: 'image/jpeg', filename: 'IMG_0001.jpg' });
     expect(s).toMatchObject({ node_id: 's01', pool_id: 's01-hot', max_size: photo.length });
-    expect(s.upload_url).toBe(`${t.cluster.info.nodes[0]!.url}/api/internal/upload`);
+    expect(s.upload_url).toBe(`${t.cluster.info.nodes[0]!.url}${UPLOAD_PATH}`);
     expect(s.tus_url).toBe(`${t.cluster.info.nodes[0]!.url}/api/internal/tus`);
     expect(Date.parse(s.expires_at)).toBeGreaterThan(Date.now());
 
@@ -101,8 +102,10 @@ describe('direct upload, end to end through both binaries', () => {
   });
 
   it('answers HEAD on the upload route with 204 so clients can probe a node', async () => {
-    const res = await fetch(`${t.cluster.info.nodes[0]!.url}/api/internal/upload`, { method: 'HEAD' });
-    expect(res.status).toBe(204);
+    for (const p of [UPLOAD_PATH, LEGACY_UPLOAD_PATH]) {
+      const res = await fetch(`${t.cluster.info.nodes[0]!.url}${p}`, { method: 'HEAD' });
+      expect(res.status, p).toBe(204);
+    }
   });
 
   it('publishes its keys and health on both binaries', async () => {

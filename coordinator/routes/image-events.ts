@@ -1,27 +1,14 @@
 import { Hono } from 'hono';
-import {
-  imageEventSchema,
-  PURPOSE_IMAGE_FAILED,
-  PURPOSE_IMAGE_READY,
-  PURPOSE_IMAGE_THUMBNAILS_READY,
-  type ImageEventType,
-} from '../../shared/api.js';
-import { errors } from '../../shared/errors.js';
-import { nodeAuth, type CoordinatorEnv } from '../auth.js';
+import { IMAGE_EVENTS, type ImageEvent } from '../../shared/api.js';
+import type { CoordinatorEnv } from '../auth.js';
 import { imageEventsRepo } from '../db/image-events.js';
 import { urlSigner, type CoordinatorDeps } from '../deps.js';
 import { imageView } from '../image-view.js';
+import { nodeSignedRoutes } from '../node-reports.js';
 import { webhookOutboxRepo } from '../webhooks/outbox-repo.js';
-import { validate } from '../validate.js';
-
-const ROUTES: [string, ImageEventType, string][] = [
-  ['/thumbnails-ready', 'image.thumbnails_ready', PURPOSE_IMAGE_THUMBNAILS_READY],
-  ['/ready', 'image.ready', PURPOSE_IMAGE_READY],
-  ['/failed', 'image.failed', PURPOSE_IMAGE_FAILED],
-];
 
 /**
- * `/api/internal/images/{thumbnails-ready|ready|failed}`: a node reports variant milestones.
+ * The image-event reports (shared/reports.ts): a node reports variant milestones.
  * The state change and the app's webhook row commit together; a repeated event is a 200 that
  * changes nothing and queues nothing.
  */
@@ -31,7 +18,7 @@ export function imageEventRoutes(deps: CoordinatorDeps) {
   const webhooks = webhookOutboxRepo(deps.db);
   const webhookUrl = deps.db.prepare('SELECT webhook_url FROM apps WHERE app_id = ?').pluck();
 
-  const record = deps.db.transaction((body: ReturnType<typeof imageEventSchema.parse>, nodeId: string) => {
+  const record = deps.db.transaction((body: ImageEvent, nodeId: string) => {
     const { object, changed, replica } = events.apply(body, nodeId);
     if (replica || !object) return { changed: false, queued: false, replica };
     const url = webhookUrl.get(object.app_id) as string | null | undefined;
@@ -45,11 +32,10 @@ export function imageEventRoutes(deps: CoordinatorDeps) {
     return { changed, queued, replica: false };
   });
 
-  for (const [path, event, purpose] of ROUTES) {
-    app.post(path, nodeAuth({ nodes: deps.repos.nodes, purpose }), (c) => {
-      const body = validate(imageEventSchema, c.get('nodeBody'));
-      if (body.event !== event) throw errors.badRequest('invalid_body', `this route takes ${event} events`);
-      const { changed, queued, replica } = record(body, c.get('nodeClaims').iss);
+  const { report } = nodeSignedRoutes(app, deps.repos.nodes);
+  for (const event of IMAGE_EVENTS) {
+    report(event, (c, { body, node }) => {
+      const { changed, queued, replica } = record(body, node);
       if (queued) deps.webhooks?.wake();
       deps.logger.debug({ image_uuid: body.image_uuid, event, changed, replica }, 'image event recorded');
       return c.json({ ok: true, duplicate: !changed, ...(replica ? { replica: true } : {}) });

@@ -1,21 +1,10 @@
 import { Hono } from 'hono';
 import { errors } from '../../shared/errors.js';
-import {
-  RESTORE_LIST,
-  RESTORE_LIST_DEFAULT_LIMIT,
-  RESTORE_LIST_MAX_LIMIT,
-  RESTORE_LIST_ROUTE,
-  type RestorePage,
-} from '../../shared/restore.js';
-import { nodeAuthGet, type CoordinatorEnv } from '../auth.js';
+import { RESTORE_LIST_DEFAULT_LIMIT, RESTORE_LIST_MAX_LIMIT, type RestorePage } from '../../shared/restore.js';
+import type { CoordinatorEnv } from '../auth.js';
 import { restoreListRepo } from '../db/restore-list.js';
 import type { CoordinatorDeps } from '../deps.js';
-
-/** Where app.ts mounts these routes; the full path comes from shared/restore.ts. */
-export const RESTORE_ROUTES_BASE = '/api/internal/pools';
-
-const SUB_ROUTE = '/:pool_id/restore-list';
-if (`${RESTORE_ROUTES_BASE}${SUB_ROUTE}` !== RESTORE_LIST_ROUTE) throw new Error(`${RESTORE_LIST_ROUTE} is not under ${RESTORE_ROUTES_BASE}`);
+import { nodeSignedRoutes } from '../node-reports.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -40,20 +29,16 @@ function query(c: { req: { query: (k: string) => string | undefined } }) {
 export function restoreListRoutes(deps: CoordinatorDeps) {
   const repo = restoreListRepo(deps.db);
   const app = new Hono<CoordinatorEnv>();
-  app.get(
-    SUB_ROUTE,
-    nodeAuthGet({ nodes: deps.repos.nodes, purpose: RESTORE_LIST }),
-    (c) => {
-      const poolId = c.req.param('pool_id');
-      const owner = repo.poolNode(poolId);
-      if (owner === undefined) throw errors.notFound('unknown_pool', `no pool ${poolId}`);
-      const issuer = c.get('nodeClaims').iss;
-      if (owner !== issuer) throw errors.forbidden('not_pool_owner', `pool ${poolId} is not a pool of node ${issuer}`);
-      const q = query(c);
-      const items = repo.page({ poolId, ...q });
-      const page: RestorePage = { items, next_after: items.length === q.limit ? items[items.length - 1]!.image_uuid : null };
-      return c.json(page);
-    },
-  );
+  nodeSignedRoutes(app, deps.repos.nodes).query('restore.list', (c, node) => {
+    const poolId = c.req.param('pool_id');
+    if (poolId === undefined) throw errors.notFound('unknown_pool', 'no pool');
+    const owner = repo.poolNode(poolId);
+    if (owner === undefined) throw errors.notFound('unknown_pool', `no pool ${poolId}`);
+    if (owner !== node) throw errors.forbidden('not_pool_owner', `pool ${poolId} is not a pool of node ${node}`);
+    const q = query(c);
+    const items = repo.page({ poolId, ...q });
+    const page: RestorePage = { items, next_after: items.length === q.limit ? items[items.length - 1]!.image_uuid : null };
+    return c.json(page);
+  });
   return app;
 }

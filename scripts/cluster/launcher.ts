@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { UPLOAD_PATH } from '../../shared/api.js';
 import { ManagedProcess } from './managed-process.js';
 import { allocatePorts, waitForPort } from './ports.js';
 
@@ -226,7 +227,7 @@ export class Cluster {
     await this.admin('POST', '/api/v1/admin/nodes', {
       node_id: node.node_id,
       public_key,
-      upload_api_url: `${node.url}/api/internal/upload`,
+      upload_api_url: `${node.url}${UPLOAD_PATH}`,
       public_url: node.url,
       pools: node.pools.map((p) => ({ pool_id: p.pool_id, tier: p.tier, public_base_url: p.public_base_url })),
     });

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UPLOAD_PATH } from '../../shared/api.js';
 import { mimeForExt } from '../../shared/mime.js';
 
 /** The repository root, from dist/scripts/operators/ or scripts/operators/ alike. */
@@ -110,6 +111,7 @@ export function renderNodeSite(o: NodeSiteOptions): string {
     MAX_BODY: safe('max body', o.maxBody, /^\d+[kmgKMG]?$/),
     BODY_IDLE_TIMEOUT: safe('body idle timeout', o.bodyIdleTimeout ?? '60s', /^\d+(ms|s|m)?$/),
     POOL_LOCATIONS: blocks.join('\n'),
+    UPLOAD_PATH: safe('upload path', UPLOAD_PATH),
   });
 }
 

@@ -1,7 +1,8 @@
 import { request } from 'undici';
 import { COORDINATOR_AUDIENCE } from '../../shared/api.js';
 import { AppError } from '../../shared/errors.js';
-import { MOVE_ITEM_ROUTE, PURPOSE_MOVE_ITEM, type MoveItemAnswer, type MoveItemReport } from '../../shared/replication.js';
+import type { MoveItemAnswer, MoveItemReport } from '../../shared/replication.js';
+import { NODE_REPORTS } from '../../shared/reports.js';
 import { sha256Hex, signNodeRequest, type SigningKey } from '../../shared/tokens.js';
 
 /**
@@ -12,10 +13,10 @@ export function moveItemReporter(opts: { nodeId: string; nodeKey: SigningKey; co
   return async function reportMoveItem(report: MoveItemReport): Promise<MoveItemAnswer> {
     const body = JSON.stringify(report);
     const token = await signNodeRequest(
-      { nodeId: opts.nodeId, audience: COORDINATOR_AUDIENCE, purpose: PURPOSE_MOVE_ITEM, sha256: sha256Hex(body) },
+      { nodeId: opts.nodeId, audience: COORDINATOR_AUDIENCE, purpose: NODE_REPORTS['move.item'].purpose, sha256: sha256Hex(body) },
       opts.nodeKey,
     );
-    const res = await request(`${opts.coordinatorUrl}${MOVE_ITEM_ROUTE}`, {
+    const res = await request(`${opts.coordinatorUrl}${NODE_REPORTS['move.item'].path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body,

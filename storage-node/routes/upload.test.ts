@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SignJWT, base64url, createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEGACY_UPLOAD_PATH, UPLOAD_PATH } from '../../shared/api.js';
 import { createLogger } from '../../shared/logger.js';
 import { UPLOAD_TOKEN_TYP, signUploadToken } from '../../shared/tokens.js';
 import { buildApp } from '../app.js';
@@ -90,14 +91,14 @@ interface Reply {
 
 /** POSTs with node:http so the test controls framing (chunked, lying Content-Length, endless bodies). */
 function post(
-  opts: { token?: string; headers?: Record<string, string | number>; body?: Buffer | AsyncIterable<Buffer> },
+  opts: { token?: string; headers?: Record<string, string | number>; body?: Buffer | AsyncIterable<Buffer>; path?: string },
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request({
       port,
       host: '127.0.0.1',
       method: 'POST',
-      path: '/api/internal/upload',
+      path: opts.path ?? LEGACY_UPLOAD_PATH,
       headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...opts.headers },
     });
     let answered = false;
@@ -145,7 +146,7 @@ async function expectNothingLeft(objectsBefore: number): Promise<void> {
   expect(originals()).toHaveLength(objectsBefore);
 }
 
-describe('POST /api/internal/upload', () => {
+describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
   let stored = 0;
 
   it('stores a raw JPEG durably and answers 201', async () => {
@@ -173,6 +174,16 @@ describe('POST /api/internal/upload', () => {
     expect(r.status).toBe(201);
     expect(r.body.sha256).toBe(sha(body));
     stored++;
+  });
+
+  it('takes an upload on the public path and on the old one, with the same answer', async () => {
+    for (const p of [UPLOAD_PATH, LEGACY_UPLOAD_PATH]) {
+      const body = jpeg(3_000);
+      const r = await post({ path: p, token: await token(), headers: { 'content-type': 'image/jpeg' }, body });
+      expect(r.status, p).toBe(201);
+      expect(r.body).toMatchObject({ sha256: sha(body), size: body.length, pool_id: 'p1', node_id: NODE, status: 'processing' });
+      stored++;
+    }
   });
 
   describe('refusals leave nothing behind', () => {

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import type { HttpBindings } from '@hono/node-server';
 import type { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
-import type { UploadResponse } from '../../shared/api.js';
+import { LEGACY_UPLOAD_PATH, UPLOAD_PATH, type UploadResponse } from '../../shared/api.js';
 import { errors, isAppError } from '../../shared/errors.js';
 import { ALLOWED_MIME_TYPES } from '../../shared/mime.js';
 import { publicUrl } from '../../shared/paths.js';
@@ -45,15 +45,13 @@ type Env = { Bindings: HttpBindings };
 
 export function uploadRoutes(deps: UploadDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/api/internal/upload', uploadCors());
-
   // HEAD is dispatched to GET handlers by hono: a probe that tells clients what we take.
-  app.get('/api/internal/upload', (c) => {
+  const probe = (c: Context<Env>) => {
     c.header('accept', ALLOWED_MIME_TYPES.join(', '));
     return c.body(null, 204);
-  });
+  };
 
-  app.post('/api/internal/upload', async (c) => {
+  const upload = async (c: Context<Env>) => {
     const incoming = c.env.incoming;
     const endTimer = deps.metrics.uploadDuration.startTimer({ kind: 'direct' });
     try {
@@ -72,7 +70,14 @@ export function uploadRoutes(deps: UploadDeps): Hono<Env> {
       }
       throw err;
     }
-  });
+  };
+
+  // The old path answers with the same handler for one release (shared/api.ts).
+  for (const path of [UPLOAD_PATH, LEGACY_UPLOAD_PATH]) {
+    app.use(path, uploadCors());
+    app.get(path, probe);
+    app.post(path, upload);
+  }
   return app;
 }
 
