@@ -28,6 +28,8 @@ export const coordinatorEnvSchema = z
     FENNEC_WEBHOOK_BACKOFF_MS: env.int(1000, 1),
     FENNEC_WEBHOOK_MAX_BACKOFF_MS: env.int(10 * 60_000, 1),
     FENNEC_WEBHOOK_MAX_ATTEMPTS: env.int(20, 1),
+    // Webhooks to loopback, private and link-local addresses (a local cluster, an app on the LAN); off: SSRF.
+    FENNEC_WEBHOOK_ALLOW_PRIVATE: env.bool(false),
     FENNEC_NODE_DOWN_GRACE_MS: env.int(30 * 60_000, 0),
     FENNEC_REPAIR_INTERVAL_MS: env.int(10_000, 100),
     FENNEC_REPAIR_BATCH: env.int(200, 1),
@@ -68,6 +70,8 @@ export const coordinatorEnvSchema = z
       baseBackoffMs: e.FENNEC_WEBHOOK_BACKOFF_MS,
       maxBackoffMs: e.FENNEC_WEBHOOK_MAX_BACKOFF_MS,
       maxAttempts: e.FENNEC_WEBHOOK_MAX_ATTEMPTS,
+      /** Loopback, private and link-local webhook targets allowed (webhooks/target.ts). */
+      allowPrivate: e.FENNEC_WEBHOOK_ALLOW_PRIVATE,
     },
     /**
      * Replication, repair and moves (coordinator/durability/): a node unseen for nodeDownGraceMs

@@ -30,7 +30,7 @@ export type AppSettings = Pick<
   | 'defaultQuotaBytes'
   | 'heartbeatMaxAgeMs'
 > &
-  Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds' | 'backupDeleteGraceSeconds'>>;
+  Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds' | 'backupDeleteGraceSeconds' | 'webhooks'>>;
 
 /** Signs private files' URLs with the current upload-token key (default lifetime one hour). */
 export function urlSigner(deps: Pick<CoordinatorDeps, 'signingKeys' | 'settings'>): UrlSigner {

@@ -8,6 +8,7 @@ import {
 } from 'jose';
 import type { Logger } from 'pino';
 import { errors } from '../shared/errors.js';
+import { assertSecureKeySource } from './key-source.js';
 
 function parseJwks(text: string, from: string): JSONWebKeySet {
   const jwks = JSON.parse(text) as JSONWebKeySet;
@@ -27,6 +28,11 @@ export interface CachedKeySetOptions {
   refreshMs?: number;
   cooldownMs?: number;
   timeoutMs?: number;
+  /**
+   * Fetch over plain http from a host other than this machine (FENNEC_ALLOW_INSECURE_KEYS, for a
+   * private network without TLS). Off: such a URL is refused at construction (key-source.ts).
+   */
+  allowInsecure?: boolean;
 }
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
@@ -52,6 +58,7 @@ export class CachedKeySet {
     /** What the set is, for log lines and the 503 message. */
     private readonly what: string,
   ) {
+    assertSecureKeySource(`the URL of ${what}`, opts.url, opts.allowInsecure);
     try {
       this.local = createLocalJWKSet(parseJwks(readFileSync(opts.cacheFile, 'utf8'), opts.cacheFile));
     } catch {

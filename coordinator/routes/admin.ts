@@ -1,8 +1,10 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { errors } from '../../shared/errors.js';
 import { adminAuth, type CoordinatorEnv } from '../auth.js';
 import type { CoordinatorDeps } from '../deps.js';
 import { jsonBody } from '../validate.js';
+import { WEBHOOK_URL_REFUSED, webhookUrlProblem } from '../webhooks/target.js';
 import { adminDurabilityRoutes } from './admin-durability.js';
 import { adminMoveRoutes } from './admin-moves.js';
 import { adminRestoreRoutes } from './admin-restore.js';
@@ -22,6 +24,8 @@ export function adminRoutes(deps: CoordinatorDeps) {
 
   app.post('/apps', async (c) => {
     const body = await jsonBody(c, appSchema);
+    const refused = body.webhook_url && webhookUrlProblem(body.webhook_url, { allowPrivate: deps.settings.webhooks?.allowPrivate });
+    if (refused) throw errors.badRequest(WEBHOOK_URL_REFUSED, refused);
     const created = repos.apps.create(body.name, body.webhook_url ?? null);
     // The only time the key is shown: we keep its hash.
     return c.json(

@@ -5,7 +5,7 @@ import { jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
 import { openDatabase } from '../db/open.js';
-import { WebhookDispatcher } from './dispatcher.js';
+import { WebhookDispatcher, type WebhookDispatcherDeps } from './dispatcher.js';
 import { webhookOutboxRepo } from './outbox-repo.js';
 import { WEBHOOK_SIGNATURE_HEADER } from './sign.js';
 
@@ -34,17 +34,18 @@ describe('webhook dispatcher', () => {
     for (const c of closers) await c();
   });
 
-  function setup(maxAttempts: number) {
+  /** The apps here listen on 127.0.0.1: delivering to them needs allowPrivate (as the local cluster sets it). */
+  function setup(maxAttempts: number, policy: Partial<WebhookDispatcherDeps> = { allowPrivate: true }) {
     const db = openDatabase(':memory:');
     const outbox = webhookOutboxRepo(db);
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const d = new WebhookDispatcher({
       outbox, logger, issuer: 'fennec-coordinator', signingKey: () => ({ kid: 'k1', privateKey }),
-      baseBackoffMs: 20, maxBackoffMs: 100, maxAttempts, pollMs: 20,
+      baseBackoffMs: 20, maxBackoffMs: 100, maxAttempts, pollMs: 20, ...policy,
     });
     d.start();
     closers.push(() => d.stop());
-    return { outbox, publicKey, d };
+    return { outbox, publicKey, d, db };
   }
 
   it('retries a 500, delivers each event once, queues an event only once, signs the exact body', async () => {
@@ -73,5 +74,51 @@ describe('webhook dispatcher', () => {
     while (outbox.pending() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     expect(outbox.pending()).toBe(0);
     expect(a.got).toHaveLength(3);
+  });
+
+  describe('SSRF: webhooks go to public hosts only unless allowed (issue 17, item 7)', () => {
+    /** Waits until the row is no longer pending or retried once; returns the outbox row. */
+    async function settle({ outbox, d, db }: ReturnType<typeof setup>, url: string, id: string) {
+      outbox.add({ event_id: id, app_id: 'app-1', url, event: 'image.ready', payload: '{}' }, Date.now());
+      d.wake();
+      const end = Date.now() + 3000;
+      const row = () => db.prepare('SELECT attempts, last_error, dead, delivered_at FROM webhook_outbox WHERE event_id = ?').get(id) as Record<string, unknown>;
+      while (Date.now() < end && !row().dead && !row().delivered_at && Number(row().attempts) === 0) await new Promise((r) => setTimeout(r, 20));
+      return row();
+    }
+
+    it('never connects to a loopback, link-local or mapped-loopback literal; the row is dead at once', async () => {
+      const a = await app([]);
+      closers.push(a.close);
+      const h = setup(5, {});
+      const port = new URL(a.url).port;
+      for (const [i, url] of [`http://127.0.0.1:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://localhost:${port}/`, 'http://169.254.169.254/latest/meta-data/'].entries()) {
+        const row = await settle(h, url, `lit-${i}`);
+        expect(row.dead, url).toBe(1);
+        expect(String(row.last_error)).toContain('not a public');
+      }
+      expect(a.got).toEqual([]);
+    });
+
+    it('never connects to a name that resolves to a private address (checked on the address connected to)', async () => {
+      const a = await app([]);
+      closers.push(a.close);
+      const resolveAll: WebhookDispatcherDeps['resolveAll'] = (_host, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]);
+      const row = await settle(setup(5, { resolveAll }), `http://hooks.example:${new URL(a.url).port}/`, 'dns-1');
+      expect(row.dead).toBe(1);
+      expect(String(row.last_error)).toContain('127.0.0.1');
+      expect(a.got).toEqual([]);
+    });
+
+    it('does not follow a redirect (to a private address or anywhere)', async () => {
+      const inner = await app([]);
+      closers.push(inner.close);
+      const redirect = http.createServer((_req, res) => res.writeHead(302, { location: inner.url }).end());
+      await new Promise<void>((r) => redirect.listen(0, '127.0.0.1', r));
+      closers.push(() => redirect.close());
+      const row = await settle(setup(5), `http://127.0.0.1:${(redirect.address() as AddressInfo).port}/`, 'redir-1');
+      expect(row.last_error).toBe('http 302');
+      expect(inner.got).toEqual([]);
+    });
   });
 });

@@ -1,9 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import { request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { DeliveryLoop } from '../../shared/delivery-loop.js';
 import type { WebhookOutboxRepo, WebhookRow } from './outbox-repo.js';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from './sign.js';
+import { publicOnlyLookup, WEBHOOK_URL_REFUSED, webhookUrlProblem, type ResolveAll } from './target.js';
 
 export interface WebhookDispatcherDeps {
   outbox: WebhookOutboxRepo;
@@ -18,12 +19,23 @@ export interface WebhookDispatcherDeps {
   pollMs?: number;
   /** Told each attempt's outcome (for /metrics). */
   onOutcome?: (outcome: 'delivered' | 'retried' | 'dead') => void;
+  /** Deliver to loopback, private and link-local targets too (FENNEC_WEBHOOK_ALLOW_PRIVATE; target.ts). */
+  allowPrivate?: boolean;
+  /** Name resolution of webhook hosts (default: the system's); tests resolve without DNS. */
+  resolveAll?: ResolveAll;
 }
 
 const BATCH = 16;
 
-async function post(url: string, body: string, headers: Record<string, string>): Promise<number> {
-  const res = await request(url, { method: 'POST', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000 });
+/** A target refused by the policy: retrying cannot help, so the row is dead at once. */
+class RefusedTarget extends Error {}
+
+/**
+ * One POST. undici's request follows no redirect (a 3xx is a failed attempt), so a public host
+ * cannot bounce the coordinator to a private one.
+ */
+async function post(dispatcher: Dispatcher | undefined, url: string, body: string, headers: Record<string, string>): Promise<number> {
+  const res = await request(url, { method: 'POST', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000, dispatcher });
   await res.body.dump();
   return res.statusCode;
 }
@@ -37,9 +49,12 @@ async function post(url: string, body: string, headers: Record<string, string>):
 export class WebhookDispatcher {
   readonly #deps: WebhookDispatcherDeps;
   readonly #loop: DeliveryLoop<WebhookRow>;
+  /** Connections whose every resolved address is checked; undefined = the global one (private allowed). */
+  readonly #agent: Agent | undefined;
 
   constructor(deps: WebhookDispatcherDeps) {
     this.#deps = deps;
+    this.#agent = deps.allowPrivate ? undefined : new Agent({ connect: { lookup: publicOnlyLookup(deps.resolveAll) } });
     // Apps are independent receivers: a batch is delivered side by side.
     this.#loop = new DeliveryLoop<WebhookRow>({
       due: (now, limit) => deps.outbox.due(now, limit),
@@ -61,19 +76,23 @@ export class WebhookDispatcher {
     this.#loop.wake();
   }
 
-  stop(): Promise<void> {
-    return this.#loop.stop();
+  async stop(): Promise<void> {
+    await this.#loop.stop();
+    await this.#agent?.close();
   }
 
   async #deliver(row: WebhookRow): Promise<void> {
     const { outbox, logger } = this.#deps;
     let error: string;
+    let refused = false;
     try {
+      const problem = webhookUrlProblem(row.url, { allowPrivate: this.#deps.allowPrivate });
+      if (problem) throw new RefusedTarget(problem);
       const signature = await signWebhook(
         { issuer: this.#deps.issuer, appId: row.app_id, event: row.event, eventId: row.event_id, body: row.payload },
         this.#deps.signingKey(),
       );
-      const status = await post(row.url, row.payload, {
+      const status = await post(this.#agent, row.url, row.payload, {
         'content-type': 'application/json',
         'user-agent': 'fennec-webhooks',
         [WEBHOOK_SIGNATURE_HEADER]: signature,
@@ -88,9 +107,10 @@ export class WebhookDispatcher {
       }
       error = `http ${status}`;
     } catch (err) {
-      error = `network: ${(err as Error).message}`;
+      refused = err instanceof RefusedTarget || (err as NodeJS.ErrnoException).code === WEBHOOK_URL_REFUSED;
+      error = refused ? `refused: ${(err as Error).message}` : `network: ${(err as Error).message}`;
     }
-    if (row.attempts + 1 >= this.#deps.maxAttempts) {
+    if (refused || row.attempts + 1 >= this.#deps.maxAttempts) {
       outbox.dead(row.id, error);
       this.#deps.onOutcome?.('dead');
       logger.error({ event_id: row.event_id, app_id: row.app_id, error }, 'webhook given up after its last attempt');

@@ -118,6 +118,7 @@ export class Cluster {
         FENNEC_DATA_DIR: path.join(this.dataDir, 'coordinator'),
         FENNEC_REDIS_URL: redisUrl,
         FENNEC_ADMIN_KEY: secrets.admin_key,
+        FENNEC_WEBHOOK_ALLOW_PRIVATE: '1', // the cluster's apps (demo, tests) listen on 127.0.0.1
         ...opts.coordinatorEnv,
       },
       logFile: path.join(logs, 'coordinator.log'),

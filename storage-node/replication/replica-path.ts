@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errors } from '../../shared/errors.js';
+import { mimeForExt } from '../../shared/mime.js';
 import { resolveInPool } from '../../shared/paths.js';
 import { REPLICATE_ROUTE_PREFIX } from '../../shared/replication.js';
 import type { PoolRuntime } from '../pools.js';
@@ -12,12 +13,20 @@ export interface ReplicaTarget {
   rel: string;
 }
 
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** A thumbnail's name as the recipe allows it (variants/recipe.ts `thumbnails[].name`), after `_`. */
+const SIZE_SUFFIX = '(?:_[a-z][a-z0-9]*)?';
+
 /**
- * The files a peer may write: `[private/]original|variants/YYYY/MM/DD/{name}` (DESIGN.md "On
- * disk"), never tmp/, the pool marker or anything else.
+ * The files a peer may write (DESIGN.md "On disk"), never tmp/, the pool marker or anything else:
+ * `[private/]original/YYYY/MM/DD/{uuid}.{ext}` and `[private/]variants/YYYY/MM/DD/{uuid}[_{size}].{ext}`
+ * with `ext` a known image type (mimeForExt). A name of the peer's choosing (`evil.html`) would
+ * be served from our origin.
  */
-const POOL_FILE = /^(?:private\/)?(original|variants)\/\d{4}\/\d{2}\/\d{2}\/[^/]+$/;
-const ORIGINAL = /^(?:private\/)?original\/\d{4}\/\d{2}\/\d{2}\/([0-9a-f-]{36})\.[a-z0-9]+$/;
+const POOL_FILE = new RegExp(
+  `^(?:private/)?(original|variants)/\\d{4}/\\d{2}/\\d{2}/(${UUID})(${SIZE_SUFFIX})\\.([a-z0-9]+)$`,
+);
+const OCTET_STREAM = mimeForExt('');
 const POOL_ID = /^[a-z0-9][a-z0-9-]*$/;
 
 const badPath = (message: string) => errors.badRequest('bad_path', message);
@@ -39,13 +48,16 @@ export function parseReplicaTarget(rawUrl: string): ReplicaTarget {
   const rel = rest.slice(slash + 1);
   if (!POOL_ID.test(poolId)) throw badPath('not a pool id');
   resolveInPool('/pool', rel); // spelling only; the real root comes with the pool
-  if (!POOL_FILE.test(rel)) throw badPath('only original/ and variants/ files (…/YYYY/MM/DD/name) are replicated');
+  const file = POOL_FILE.exec(rel);
+  if (!file || (file[1] === 'original' && file[3] !== '') || mimeForExt(file[4]!) === OCTET_STREAM)
+    throw badPath('only original/…/YYYY/MM/DD/{uuid}.{ext} and variants/…/YYYY/MM/DD/{uuid}[_{size}].{ext} image files are replicated');
   return { poolId, rel };
 }
 
 /** The uuid an original's path names, or undefined for any other file (a variant). */
 export function originalUuid(rel: string): string | undefined {
-  return ORIGINAL.exec(rel)?.[1];
+  const file = POOL_FILE.exec(rel);
+  return file?.[1] === 'original' && file[3] === '' ? file[2] : undefined;
 }
 
 /** Whether the path is in an original area (it must then carry its record). */

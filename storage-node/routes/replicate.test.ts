@@ -393,8 +393,10 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
       symlinkSync(outside, path.join(p1, 'variants', '2026', '12', '01'));
       mkdirSync(path.join(p1, 'variants', '2026', '12', '02'), { recursive: true });
       writeFileSync(path.join(outside, 'target'), 'keep');
-      symlinkSync(path.join(outside, 'target'), path.join(p1, 'variants', '2026', '12', '02', 'x.webp'));
-      for (const rel of ['original/2026/evil/x.jpg', 'variants/2026/12/01/x.webp', 'variants/2026/12/02/x.webp']) {
+      // Names a variant job writes: anything else is refused for its name before the link is looked at.
+      const name = `${randomUUID()}.webp`;
+      symlinkSync(path.join(outside, 'target'), path.join(p1, 'variants', '2026', '12', '02', name));
+      for (const rel of ['original/2026/evil/x.jpg', `variants/2026/12/01/${name}`, `variants/2026/12/02/${name}`]) {
         const body = bytes(200);
         const r = await refused(put('p1', rel, body), 400, 'bad_path');
         // the first is not even a day directory; the others are refused for the link
@@ -537,5 +539,46 @@ describe('NodeKeys (the peer key set)', () => {
     } finally {
       await new Promise((r) => coordinator.close(r));
     }
+  });
+});
+
+describe('variant names a peer may write (issue 17, item 8)', () => {
+  // A well-signed PUT of any name used to be stored under variants/ (an evil.html was).
+  const refusedNames = (uuid: string) => [
+    `variants/${day}/evil.html`,
+    `variants/${day}/${uuid}.html`,
+    `variants/${day}/${uuid}_small.html`,
+    `variants/${day}/${uuid}_small.webp.html`,
+    `variants/${day}/${uuid}.svg`,
+    `variants/${day}/${uuid}_Small.webp`,
+    `variants/${day}/${uuid}_.webp`,
+    `variants/${day}/${uuid}_small_x.webp`,
+    `variants/${day}/${uuid.toUpperCase()}_small.webp`,
+    `variants/${day}/not-a-uuid_small.webp`,
+    `variants/${day}/${uuid}`,
+    `private/variants/${day}/index.html`,
+  ];
+  for (const rel of refusedNames('0b6c1d6e-3f5a-4a8e-9c41-6f2d7e8a9b10'))
+    it(`400 bad_path for ${rel}`, async () => {
+      await refused(put('p1', rel, bytes(100)), 400, 'bad_path');
+    });
+
+  it('400 bad_path for an original with an extension no upload is stored under', async () => {
+    const uuid = randomUUID();
+    for (const ext of ['html', 'svg', 'js', 'exe'])
+      await refused(put('p1', `original/${day}/${uuid}.${ext}`, bytes(100), { meta: meta(uuid) }), 400, 'bad_path');
+  });
+
+  it('still stores every name a variant job writes, public and private', async () => {
+    const uuid = randomUUID();
+    for (const rel of [
+      `variants/${day}/${uuid}.webp`,
+      `variants/${day}/${uuid}.avif`,
+      `variants/${day}/${uuid}_small.jpg`,
+      `variants/${day}/${uuid}_medium.png`,
+      `private/variants/${day}/${uuid}_medium.avif`,
+      `variants/${day}/${uuid}_thumb2x.gif`,
+    ])
+      expect((await put('p1', rel, bytes(120))).status, rel).toBe(201);
   });
 });

@@ -18,7 +18,7 @@ import type { DirSync } from '../upload/dir-sync.js';
 import { finishUpload } from '../upload/finish.js';
 import { bodySource, ingestToTmp } from '../upload/ingest.js';
 import { lingerThenClose } from '../upload/linger.js';
-import { ingestMultipart } from '../upload/multipart.js';
+import { ingestMultipart, MULTIPART_OVERHEAD_BYTES } from '../upload/multipart.js';
 import type { UploadTracker } from '../upload/tracker.js';
 
 export interface UploadDeps extends TokenCheckDeps {
@@ -34,12 +34,6 @@ export interface UploadDeps extends TokenCheckDeps {
   /** After the durable finish of every upload (direct and tus): queues its variant job. */
   onStored?: (row: ObjectRow) => void;
 }
-
-/**
- * A multipart body carries boundaries and part headers around the file, so its Content-Length
- * may exceed the token's max by this much; the file itself is still limited exactly while it streams.
- */
-export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
 type Env = { Bindings: HttpBindings };
 
@@ -100,7 +94,9 @@ async function handleUpload(deps: UploadDeps, c: Context<Env>): Promise<Response
     const uuid = randomUUID();
     const ingest = (source: Readable) =>
       ingestToTmp({ source, poolPath: pool.config.path, uuid, max: claims.max, signal: upload.signal });
-    const ingested = multipart ? await ingestMultipart(incoming, ingest) : await ingest(bodySource(incoming));
+    const ingested = multipart
+      ? await ingestMultipart(incoming, ingest, { maxFileBytes: claims.max, discard: (r) => fs.rm(r.tmpPath, { force: true }) })
+      : await ingest(bodySource(incoming));
     if (checksum && checksum !== ingested.sha256) {
       await fs.rm(ingested.tmpPath, { force: true });
       throw errors.checksumMismatch(`body SHA-256 is ${ingested.sha256}, x-checksum-sha256 says ${checksum}`);
