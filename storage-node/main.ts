@@ -19,7 +19,7 @@ import { Outbox } from './outbox.js';
 import { PoolSet, PoolSetupError, preparePool } from './pools.js';
 import { createRateLimit } from './rate-limit.js';
 import { closeServer, listen } from './server.js';
-import { createShutdown } from './shutdown.js';
+import { createShutdown } from '../shared/shutdown.js';
 import { createStore } from './store.js';
 import { createTusRegistry } from './tus/registry.js';
 import { TusService } from './tus/service.js';
