@@ -3,13 +3,12 @@ import path from 'node:path';
 import type { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { Redis } from 'ioredis';
-import { loadOrCreateEd25519Key, type Ed25519Key } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import { redisKeys, type RedisKeys } from '../shared/redis-keys.js';
 import type { ShutdownStep } from '../shared/shutdown.js';
 import { buildApp } from './app.js';
+import { composeNodeCore, type NodeCore } from './compose-core.js';
 import type { NodeConfig } from './config.js';
-import { openDb, walFile, type Db } from './db.js';
+import { walFile } from './db.js';
 import { Heartbeat } from './heartbeat.js';
 import { setupNodeJobs, type NodeJobsSetup } from './jobs/setup.js';
 import type { WorkerMessage } from './jobs/worker-messages.js';
@@ -17,7 +16,6 @@ import { JobWorkerSupervisor } from './jobs/worker-supervisor.js';
 import { CoordinatorKeys, NodeKeys, staticKeySource } from './jwks.js';
 import { createMetrics, type NodeMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
-import { PoolSet } from './pools.js';
 import { createRateLimit } from './rate-limit.js';
 import { closeServer } from './server.js';
 import { createStore, type NodeStore } from './store.js';
@@ -25,34 +23,6 @@ import { createTusRegistry } from './tus/registry.js';
 import { TusService } from './tus/service.js';
 import { DirSync } from './upload/dir-sync.js';
 import { UploadTracker } from './upload/tracker.js';
-
-/** What every node process opens (the daemon, its job worker, the restore command). */
-export interface NodeCore {
-  cfg: NodeConfig;
-  logger: Logger;
-  dbFile: string;
-  /** The node's SQLite, shared by the processes in WAL mode. */
-  db: Db;
-  pools: PoolSet;
-  /** The node's Ed25519 identity: signs its reports to the coordinator and its replication PUTs. */
-  nodeKey: Ed25519Key;
-  keys: RedisKeys;
-}
-
-/**
- * Opens the node's SQLite, identity key and pools. `onlyPool` limits the pools to one disk pool
- * (the restore command, which must not touch the others while the node runs).
- */
-export function composeNodeCore(cfg: NodeConfig, logger: Logger, opts: { onlyPool?: string } = {}): NodeCore {
-  const nodeKey = loadOrCreateEd25519Key(cfg.nodeKeyFile);
-  if (nodeKey.created) logger.info({ file: cfg.nodeKeyFile }, 'created node identity key');
-  const dbFile = path.join(cfg.stateDir, 'node.db');
-  const pools =
-    opts.onlyPool === undefined
-      ? new PoolSet(cfg.pools, cfg.s3Pools)
-      : new PoolSet(cfg.pools.filter((p) => p.id === opts.onlyPool));
-  return { cfg, logger, dbFile, db: openDb(dbFile), pools, nodeKey, keys: redisKeys(cfg.redisPrefix) };
-}
 
 /** The node's entry script and arguments, re-used to fork its job worker. */
 export interface WorkerCommand {
