@@ -17,7 +17,7 @@ export interface PoolConfig {
   public_base_url: string;
   /** Caps the capacity this node reports for the pool (a shared disk, a soft quota); null = whole disk. */
   max_bytes: number | null;
-  /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DESIGN.md defaults. */
+  /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DEFAULT_RECIPE. */
   variants?: VariantRecipe;
   /** S3 bucket the pool's originals are backed up to (storage-node/backup/); unset = no backup. */
   backup?: BackupTarget;

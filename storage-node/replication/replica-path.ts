@@ -13,8 +13,8 @@ export interface ReplicaTarget {
 }
 
 /**
- * The files a peer may write: `[private/]original|variants/YYYY/MM/DD/{name}` (DESIGN.md "On
- * disk"), never tmp/, the pool marker or anything else.
+ * The files a peer may write: `[private/]original|variants/YYYY/MM/DD/{name}` (the pool
+ * layout in shared/paths.ts), never tmp/, the pool marker or anything else.
  */
 const POOL_FILE = /^(?:private\/)?(original|variants)\/\d{4}\/\d{2}\/\d{2}\/[^/]+$/;
 const ORIGINAL = /^(?:private\/)?original\/\d{4}\/\d{2}\/\d{2}\/([0-9a-f-]{36})\.[a-z0-9]+$/;

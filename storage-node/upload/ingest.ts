@@ -47,8 +47,8 @@ export function bodySource(incoming: IncomingMessage): Readable {
 /**
  * Streams `source` into `{pool}/tmp/{uuid}.part` through the meter (count, SHA-256, size limit)
  * and the sniffer. Nothing is held in memory beyond stream buffers and the sniffed head.
- * The file is fsynced before close (`flush: true`; see DESIGN.md known traps). On any failure
- * the temp file is gone before this rejects.
+ * The file is fsynced before close (`flush: true`: on Node 20 a FileHandle stream's `sync()` then
+ * `close()` can hang forever). On any failure the temp file is gone before this rejects.
  */
 export async function ingestToTmp(opts: {
   source: Readable;
