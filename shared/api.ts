@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Wire types both binaries (and clients) share. DESIGN.md is the contract for each. */
+/** Wire types both binaries (and clients) share: changing one changes an HTTP contract (README "API"). */
 
 export const TIERS = ['hot', 'warm', 'cold'] as const;
 export type Tier = (typeof TIERS)[number];

@@ -73,7 +73,7 @@ const diskPoolSchema = z.object({
   public_base_url: z.string().url(),
   /** Caps the capacity this node reports for the pool (a shared disk, a soft quota); null = whole disk. */
   max_bytes: z.number().int().positive().nullable().optional().default(null),
-  /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DESIGN.md defaults. */
+  /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DEFAULT_RECIPE. */
   variants: variantRecipeSchema,
   /** S3 bucket the pool's originals are backed up to (storage-node/backup/); unset = no backup. */
   backup: backupSchema.optional(),

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
 import { redisKeys } from '../../shared/redis-keys.js';
+import { eventually } from '../../test/support/eventually.js';
 import { startRedisServer, type TestRedis } from '../../test/support/redis-server.js';
 import type { JobData } from './kinds.js';
 import { NodeJobs, type JobHandler } from './queue.js';
@@ -80,7 +81,8 @@ describe('NodeJobs against a real redis-server', () => {
       () => [...pending].map((id) => ({ kind: 'variants', image_uuid: id, phase: 'thumbnails' })),
     );
     jobs.start();
-    await new Promise((r) => setTimeout(r, 300)); // queued from SQLite at start
+    const queued = async () => Object.values(await jobs.counts()).reduce((a, b) => a + b, 0);
+    await eventually(async () => (await queued()) === 3, 10_000, 'the three images queued from SQLite at start');
     await conn.flushall();
     gate();
     await until(() => pending.size === 0, 15_000);
