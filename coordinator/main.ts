@@ -82,6 +82,8 @@ function main(): void {
   let jobErrorLoggedAt = -Infinity;
   const jobs = nodeJobs({
     queues: queueHandles,
+    issuer: config.issuer,
+    signingKeys: () => signingKeys,
     // At most once a minute: during a Redis outage every tick fails every ensure.
     onError: (err, nodeId) => {
       if (Date.now() - jobErrorLoggedAt < 60_000) return;
