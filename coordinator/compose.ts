@@ -67,7 +67,7 @@ export function composeCoordinator(config: CoordinatorConfig, overrides: Coordin
   });
   const queueHandles = nodeQueues({ redis, keys });
   const queues = queueCounts({ queues: queueHandles });
-  const jobs = nodeJobs({ queues: queueHandles, onError: onceAMinute(logger) });
+  const jobs = nodeJobs({ queues: queueHandles, issuer: config.issuer, signingKeys: () => signingKeys, onError: onceAMinute(logger) });
   const heartbeats = heartbeatSnapshot({
     redis,
     keys,

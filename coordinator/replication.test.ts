@@ -158,7 +158,7 @@ describe('replication and self-repair', () => {
     ]);
     const replicate: JobData = { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n3', pool_id: 'p3', url: 'http://n3.test' } };
     const j = await c.job('n1', replicate);
-    expect(j?.data).toEqual(replicate);
+    expect(j?.data).toEqual({ ...replicate, sig: expect.any(String) });
     expect(j?.opts).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
     // A second tick plans nothing more.
     await c.loop.tick();
@@ -210,7 +210,7 @@ describe('replication and self-repair', () => {
       { node_id: 'n3', pool_id: 'p3', state: 'ok' },
     ]);
     const del = await c.job('n2', { kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2' });
-    expect(del?.data).toEqual({ kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2' });
+    expect(del?.data).toEqual({ kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2', sig: expect.any(String) });
     const deleted = { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', at: new Date().toISOString() };
     expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: true });
     expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: false });
@@ -354,7 +354,7 @@ describe('pool moves', () => {
 
     await c.loop.tick();
     const jobData: JobData = { kind: 'move', image_uuid: a.image_uuid, move_id: move.move_id, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } };
-    expect((await c.job('n1', jobData))?.data).toEqual(jobData);
+    expect((await c.job('n1', jobData))?.data).toEqual({ ...jobData, sig: expect.any(String) });
     expect(((await (await c.req('GET', `/api/v1/admin/moves/${move.move_id}`)).json()) as any).counts).toMatchObject({ planned: 0, queued: 2 });
 
     const item = { move_id: move.move_id, image_uuid: a.image_uuid, node_id: 'n1', outcome: 'copied', target_pool_id: 'p2', bytes: 1500, error: null };

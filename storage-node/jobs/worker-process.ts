@@ -20,6 +20,7 @@ import { DEFAULT_RECIPE } from '../variants/recipe.js';
 import { deleteHandler, moveHandler, replicateHandler, type CopyJobDeps } from './copy-jobs.js';
 import { jobsConnection } from './connection.js';
 import { createImageState } from './image-state.js';
+import { workerJobAuth } from './job-auth.js';
 import { createNodeQueues, type NodeQueuesOptions } from './node-queues.js';
 import type { NodeJobs } from './queue.js';
 import { restoreHandler, restoreJobDeps } from './restore-job.js';
@@ -70,6 +71,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   });
   const copies = copyJobDeps(cfg, { db, pools, logger, send, nodeKey: core.nodeKey.privateKey });
   const destinations = backupDestinations(cfg);
+  const jobAuth = workerJobAuth(cfg, logger);
   const queues = createNodeQueues({
     cfg,
     connection,
@@ -93,6 +95,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
         }),
       },
       pending: () => state.pending().map(nextVariantJob),
+      verifySigned: jobAuth.verify,
       // Monotonic: a no-op when the handler already recorded the failure (or the image is ready).
       onFailed: (data, reason) => {
         if (data.kind === 'variants') state.failed(data.image_uuid, reason);
@@ -128,6 +131,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     forceExitAfter(drainMs, logger);
     stopping = createShutdown(logger, [
       { name: 'scrub', run: () => scrubber.stop() },
+      { name: 'job-auth', run: () => jobAuth.stop() },
       { name: 'jobs', run: () => jobs.close(), timeoutMs: drainMs },
       { name: 'backup-jobs', run: () => backupJobs?.close(), timeoutMs: drainMs },
       { name: 'redis', run: () => connection.quit().catch(() => connection.disconnect()) },
