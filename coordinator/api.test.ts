@@ -273,6 +273,16 @@ describe('upload sessions', () => {
     expect((await post('b', '203.0.113.7')).status).toBe(429);
     expect((await post('c', '203.0.113.8')).status).toBe(201);
   });
+
+  it('counts an app-given native IPv6 client_ip by its /64, like a socket address', async () => {
+    const h = harness({ rateIp: 1 });
+    const { apiKey } = await cluster(h);
+    const post = (user_id: string, client_ip: string) =>
+      h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id, file_size: 1, client_ip } });
+    expect((await post('a', '2001:db8:1:2::1')).status).toBe(201);
+    expect((await post('b', '2001:db8:1:2:ffff::9')).status).toBe(429);
+    expect((await post('c', '2001:db8:1:3::1')).status).toBe(201);
+  });
 });
 
 describe('upload completion', () => {

@@ -2,6 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { sha256HexSchema, TIERS, type DuplicateResponse, type SessionResponse } from '../../shared/api.js';
+import { addressBucket } from '../../shared/ip-address.js';
 import { clientAddress } from '../../shared/client-address.js';
 import { errors, isAppError } from '../../shared/errors.js';
 import { signUploadToken } from '../../shared/tokens.js';
@@ -41,7 +42,8 @@ export function sessionRoutes(deps: CoordinatorDeps) {
       const body = await jsonBody(c, sessionBodySchema);
       if (body.file_size > settings.maxFileBytes)
         throw errors.tooLarge(`file_size ${body.file_size} exceeds the limit of ${settings.maxFileBytes} bytes`);
-      await deps.rateLimits.consume(body.user_id, body.client_ip ?? socketAddress(c));
+      // The app's client_ip counts in the same buckets as a socket's address (native IPv6 by /64).
+      await deps.rateLimits.consume(body.user_id, body.client_ip ? addressBucket(body.client_ip) : socketAddress(c));
       const appRow = c.get('app');
 
       if (body.sha256) {
