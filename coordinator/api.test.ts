@@ -383,10 +383,10 @@ describe('upload completion', () => {
     expect(sweeper.sweep(Date.now())).toBe(0);
     expect(sweeper.sweep(Date.now() + 900_000 + 3600_000 + 1000)).toBe(1);
     sweeper.stop();
-    expect(h.deps.repos.users.get('u1').reserved_bytes).toBe(0);
+    expect(h.deps.repos.users.get(h.deps.repos.apps.list()[0]!.app_id, 'u1').reserved_bytes).toBe(0);
     expect(h.deps.repos.pools.get('p1')!.reserved_bytes).toBe(0);
     expect((await complete(h, key, completion(s.session_id, 600))).status).toBe(200);
-    expect(h.deps.repos.users.get('u1')).toMatchObject({ used_bytes: 600, reserved_bytes: 0, objects: 1 });
+    expect(h.deps.repos.users.get(h.deps.repos.apps.list()[0]!.app_id, 'u1')).toMatchObject({ used_bytes: 600, reserved_bytes: 0, objects: 1 });
   });
 });
 
@@ -399,5 +399,35 @@ describe('public', () => {
     expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: h.deps.signingKeys.kid });
     expect((await h.req('GET', '/metrics')).status).toBe(200);
     expect((await h.req('GET', '/nope')).status).toBe(404);
+  });
+});
+
+describe('users are an app’s (issue 17)', () => {
+  it('keeps usage and quota of the same user_id apart in two apps', async () => {
+    const h = harness({ defaultQuotaBytes: 1000 });
+    const { apiKey: appA } = await cluster(h);
+    const bRes = await h.req('POST', '/api/v1/admin/apps', { auth: ADMIN, body: { name: 'other' } });
+    const { api_key: appB, app_id: appBId } = (await bRes.json()) as { api_key: string; app_id: string };
+    const session = (auth: string, file_size: number) =>
+      h.req('POST', '/api/v1/upload/sessions', { auth, body: { user_id: 'alice', file_size } });
+
+    expect((await session(appA, 800)).status).toBe(201);
+    // App B sees its own alice, not A's reservation, and cannot spend A's quota.
+    const usageB = await (await h.req('GET', '/api/v1/users/alice/usage', { auth: appB })).json();
+    expect(usageB).toMatchObject({ reserved_bytes: 0, used_bytes: 0 });
+    expect((await session(appB, 900)).status).toBe(201);
+    expect((await session(appA, 150)).status).toBe(201);
+
+    // With two apps the admin quota route must be told whose alice it means.
+    const noApp = await h.req('PUT', '/api/v1/admin/users/alice/quota', { auth: ADMIN, body: { quota_bytes: 5000 } });
+    expect(noApp.status).toBe(400);
+    expect(await noApp.json()).toMatchObject({ error: 'app_id_required' });
+    const setB = await h.req('PUT', `/api/v1/admin/users/alice/quota?app_id=${appBId}`, { auth: ADMIN, body: { quota_bytes: 5000 } });
+    expect(setB.status).toBe(200);
+    expect(await setB.json()).toMatchObject({ app_id: appBId, quota_bytes: 5000, reserved_bytes: 900 });
+    const usageA = await (await h.req('GET', '/api/v1/users/alice/usage', { auth: appA })).json();
+    expect(usageA).toMatchObject({ quota_bytes: 1000, reserved_bytes: 950 });
+    const unknownApp = await h.req('PUT', '/api/v1/admin/users/alice/quota?app_id=nope', { auth: ADMIN, body: { quota_bytes: 1 } });
+    expect(unknownApp.status).toBe(404);
   });
 });

@@ -104,11 +104,11 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
   /** Inside a transaction; the caller reports the released rows to `candidates` after commit. */
   const release = (row: SessionRow) => {
     pools.reserve(row.pool_id, -row.file_size);
-    users.reserve(row.user_id, -row.file_size);
+    users.reserve(row.app_id, row.user_id, -row.file_size);
   };
 
   const createTx = db.transaction((req: SessionRequest, ctx: SessionContext): CreatedSession => {
-    const user = users.get(req.user_id);
+    const user = users.get(req.app_id, req.user_id);
     const quota = user.quota_bytes ?? ctx.defaultQuotaBytes;
     const committed = user.used_bytes + user.reserved_bytes;
     if (committed + req.file_size > quota)
@@ -131,7 +131,7 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     const expires_at = ctx.now + ctx.ttlMs;
     s.insert.run({ ...req, session_id, pool_id: placement.pool.pool_id, node_id: placement.pool.node_id, now: ctx.now, expires_at });
     pools.reserve(placement.pool.pool_id, req.file_size);
-    users.reserve(req.user_id, req.file_size);
+    users.reserve(req.app_id, req.user_id, req.file_size);
     return { session_id, expires_at, placement };
   });
 
@@ -169,7 +169,7 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     const released = session.state === 'open';
     if (released) release(session);
     s.markCompleted.run(now, session.session_id);
-    users.addObject(session.user_id, body.size);
+    users.addObject(session.app_id, session.user_id, body.size);
     return { session, released, replicationFactor: pools.get(session.pool_id)?.replication_factor ?? 1 };
   });
 
