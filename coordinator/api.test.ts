@@ -431,3 +431,37 @@ describe('users are an app’s (issue 17)', () => {
     expect(unknownApp.status).toBe(404);
   });
 });
+
+describe('reservations that hold (issue 17)', () => {
+  it('signs the session deadline into the token and refuses a late completion past quota', async () => {
+    const h = harness({ defaultQuotaBytes: 200_000, sessionGraceSeconds: 60 });
+    const { apiKey, key } = await cluster(h);
+    const open = async () => (await (await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 150_000 } })).json()) as any;
+    const late = await open();
+    const claims = await verifyUploadToken(late.token, createLocalJWKSet(h.deps.signingKeys.jwks), { nodeId: 'n1', clockToleranceSeconds: 5 });
+    expect(claims.dl).toBe(Math.ceil((Date.parse(late.expires_at) + 60_000) / 1000));
+
+    // The sweeper gives the first reservation back; a second session takes the bytes.
+    const sweeper = startSweeper({ sessions: h.deps.repos.sessions, logger: h.deps.logger, graceMs: 60_000, intervalMs: 1e9 });
+    expect(sweeper.sweep(Date.now() + 900_000 + 61_000)).toBe(1);
+    sweeper.stop();
+    const live = await open();
+    expect(live.session_id).toBeDefined();
+
+    // The late upload would take u1 to 300,000 of 200,000: refused, for good, and counted nowhere.
+    const body = completion(late.session_id, 150_000);
+    const refused = await complete(h, key, body);
+    expect(refused.status).toBe(410);
+    expect(await refused.json()).toMatchObject({ error: 'upload_refused' });
+    expect((await complete(h, key, body)).status).toBe(410);
+    const appId = h.deps.repos.apps.list()[0]!.app_id;
+    expect(h.deps.repos.users.get(appId, 'u1')).toMatchObject({ used_bytes: 0, reserved_bytes: 150_000, objects: 0 });
+    expect((await h.req('GET', `/api/v1/images/${body.image_uuid}`, { auth: apiKey })).status).toBe(404);
+
+    // The live one completes normally, once, however often the outbox delivers it.
+    const ok = completion(live.session_id, 150_000);
+    expect((await complete(h, key, ok)).status).toBe(200);
+    expect(await (await complete(h, key, ok)).json()).toMatchObject({ duplicate: true });
+    expect(h.deps.repos.users.get(appId, 'u1')).toMatchObject({ used_bytes: 150_000, reserved_bytes: 0, objects: 1 });
+  });
+});
