@@ -25,6 +25,7 @@ import { createTusRegistry } from './db/tus.js';
 import { TusService } from './tus/service.js';
 import { DirSync } from './upload/dir-sync.js';
 import { UploadTracker } from './upload/tracker.js';
+import { dropRefusedUpload } from './upload/refused.js';
 
 const IN_FLIGHT_MAX_MS = 30_000;
 /** The job worker gets this long after its SIGTERM before it is killed (under systemd's 60 s TimeoutStopSec with the steps before it). */
@@ -81,6 +82,7 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     nodeKey: nodeKey.privateKey,
     coordinatorUrl: cfg.coordinatorUrl,
     maxBackoffMs: cfg.outboxMaxBackoffMs,
+    onRefused: (row) => dropRefusedUpload({ store, pools }, row),
   });
   const jobs = setupNodeJobs({ cfg, db, logger, metrics, keys });
   const worker = new JobWorkerSupervisor({

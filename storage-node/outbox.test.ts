@@ -85,6 +85,40 @@ describe('Outbox', () => {
     expect(gaps[3]).toBeGreaterThanOrEqual(70);
   });
 
+  it('on a 410 undoes the row on this node (onRefused) and does not retry it', async () => {
+    let calls = 0;
+    db = openDb(':memory:');
+    const store = createStore(db);
+    const refused: string[] = [];
+    const outbox = new Outbox({
+      store,
+      logger: createLogger({ name: 't', level: 'silent' }),
+      nodeId: 'n1',
+      nodeKey: key.privateKey,
+      coordinatorUrl: 'http://coord.test',
+      maxBackoffMs: 2000,
+      send: async () => {
+        calls++;
+        return 410;
+      },
+      pollMs: 20,
+      onRefused: async (row) => {
+        refused.push((JSON.parse(row.payload) as UploadComplete).image_uuid);
+        store.deleteObject((JSON.parse(row.payload) as UploadComplete).image_uuid);
+      },
+    });
+    const uuid = '00000000-0000-4000-8000-000000000009';
+    insert(store, uuid);
+    outbox.start();
+    await until(() => store.outboxPending() === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    await outbox.stop();
+    expect(calls).toBe(1);
+    expect(refused).toEqual([uuid]);
+    expect(store.getObject(uuid)).toBeUndefined();
+    expect(db.prepare('SELECT COUNT(*) AS n FROM outbox').get()).toEqual({ n: 0 });
+  });
+
   it('marks a row dead on other 4xx and stops retrying it', async () => {
     let calls = 0;
     const { store, outbox } = setup(async () => {
