@@ -4,23 +4,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createLocalJWKSet } from 'jose';
+import { testCoordinator } from '../test/support/coordinator-harness.js';
 import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE, type UploadComplete } from '../shared/api.js';
 import { NODE_REPORTS } from '../shared/reports.js';
 import { encodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
 import { ed25519FromPrivate } from '../shared/keys.js';
-import { createLogger } from '../shared/logger.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { sha256Hex, signNodeRequest, verifyUploadToken } from '../shared/tokens.js';
-import { buildApp } from './app.js';
-import { openDatabase } from './db/open.js';
-import type { AppSettings, CoordinatorDeps } from './deps.js';
-import { heartbeatSnapshot } from './heartbeats.js';
-import { coordinatorMetrics } from './metrics.js';
-import { sessionRateLimits } from './rate-limit.js';
-import { createRepos } from './repos.js';
-import { loadSigningKeys } from './signing-keys.js';
+import type { ComposedCoordinator } from './compose.js';
+import type { CoordinatorDeps } from './deps.js';
 import { startSweeper } from './sweeper.js';
 
 const ADMIN = 'test-admin-key-0123456789';
@@ -42,43 +36,22 @@ afterAll(async () => {
 
 interface Harness {
   deps: CoordinatorDeps;
-  app: ReturnType<typeof buildApp>;
+  app: ComposedCoordinator['app'];
   prefix: string;
   req(method: string, url: string, opts?: { body?: unknown; auth?: string; headers?: Record<string, string> }): Promise<Response>;
 }
 
-function harness(overrides: Partial<AppSettings> & { rateUser?: number; rateIp?: number } = {}): Harness {
-  const dir = mkdtempSync(path.join(tmp, 'h-'));
-  const db = openDatabase(path.join(dir, 'coordinator.db'));
-  const prefix = `t${randomUUID().slice(0, 8)}:`;
-  const keys = redisKeys(prefix);
-  const logger = createLogger({ name: 'test', level: 'silent' });
-  const settings: AppSettings = {
-    adminKey: ADMIN,
-    issuer: 'fennec-coordinator',
-    tokenTtlSeconds: 900,
-    maxFileBytes: 1_000_000,
-    defaultQuotaBytes: 10_000_000,
-    heartbeatMaxAgeMs: 15_000,
-    ...overrides,
-  };
-  const deps: CoordinatorDeps = {
-    settings,
-    logger,
-    db,
+function harness(overrides: { rateUser?: number; rateIp?: number; quotaBytes?: number; graceSeconds?: number } = {}): Harness {
+  const { deps, app, prefix } = testCoordinator({
     redis,
-    repos: createRepos(db),
-    heartbeats: heartbeatSnapshot({ redis, keys, logger, refreshMs: 0 }),
-    rateLimits: sessionRateLimits({
-      redis,
-      keys,
-      userPerMinute: overrides.rateUser ?? 10_000,
-      ipPerMinute: overrides.rateIp ?? 10_000,
-    }),
-    signingKeys: loadSigningKeys(path.join(dir, 'signing-keys')),
-    metrics: coordinatorMetrics(),
-  };
-  const app = buildApp(deps);
+    tmp,
+    env: {
+      FENNEC_DEFAULT_QUOTA_BYTES: String(overrides.quotaBytes ?? 10_000_000),
+      ...(overrides.graceSeconds !== undefined ? { FENNEC_SESSION_GRACE_SECONDS: String(overrides.graceSeconds) } : {}),
+      ...(overrides.rateUser ? { FENNEC_RATE_USER_PER_MIN: String(overrides.rateUser) } : {}),
+      ...(overrides.rateIp ? { FENNEC_RATE_IP_PER_MIN: String(overrides.rateIp) } : {}),
+    },
+  });
   return {
     deps,
     app,
@@ -218,7 +191,10 @@ describe('admin', () => {
     expect((await h.req('PATCH', '/api/v1/admin/pools/zz', { auth: ADMIN, body: { weight: 1 } })).status).toBe(404);
     const pools = (await (await h.req('GET', '/api/v1/admin/pools', { auth: ADMIN })).json()) as { pools: unknown[] };
     expect(pools.pools).toHaveLength(2);
-    expect(await (await h.req('GET', '/api/v1/admin/queues', { auth: ADMIN })).json()).toEqual({ queues: [] });
+    // The node's queue exists but is empty: nothing was uploaded.
+    const { queues } = (await (await h.req('GET', '/api/v1/admin/queues', { auth: ADMIN })).json()) as { queues: Array<{ node_id: string; counts: Record<string, number> | null }> };
+    expect(queues.map((q) => q.node_id)).toEqual(['n1']);
+    expect(Object.values(queues[0]!.counts ?? { missing: 1 }).every((n) => n === 0)).toBe(true);
   });
 });
 
@@ -404,7 +380,7 @@ describe('public', () => {
 
 describe('users are an app’s (issue 17)', () => {
   it('keeps usage and quota of the same user_id apart in two apps', async () => {
-    const h = harness({ defaultQuotaBytes: 1000 });
+    const h = harness({ quotaBytes: 1000 });
     const { apiKey: appA } = await cluster(h);
     const bRes = await h.req('POST', '/api/v1/admin/apps', { auth: ADMIN, body: { name: 'other' } });
     const { api_key: appB, app_id: appBId } = (await bRes.json()) as { api_key: string; app_id: string };
@@ -434,7 +410,7 @@ describe('users are an app’s (issue 17)', () => {
 
 describe('reservations that hold (issue 17)', () => {
   it('signs the session deadline into the token and refuses a late completion past quota', async () => {
-    const h = harness({ defaultQuotaBytes: 200_000, sessionGraceSeconds: 60 });
+    const h = harness({ quotaBytes: 200_000, graceSeconds: 60 });
     const { apiKey, key } = await cluster(h);
     const open = async () => (await (await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 150_000 } })).json()) as any;
     const late = await open();

@@ -4,14 +4,13 @@ import { BACKUP_SCHEDULED, BACKUP_STORED } from '../shared/backup.js';
 import { NODE_REPORTS } from '../shared/reports.js';
 import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
 import { sha256Hex } from '../shared/tokens.js';
-import { registerDurabilityGauges } from './metrics.js';
 
 const env = useRedisAndTmp('backups');
 
 /** A coordinator with nodes n1, n2, n3 (pools p1, p2, p3), n4 registered but holding nothing, and an app. */
 async function harness() {
-  const { deps, db, repos, req, signed, appRow: created } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3', 'n4'] });
-  registerDurabilityGauges(deps.metrics, repos);
+  // The harness registers the durability gauges, as main.ts does.
+  const { db, repos, req, signed, appRow: created } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3', 'n4'] });
 
   /** An object whose primary is on p1/n1, with good copies on `copies` (pool ids). */
   const object = (size: number, copies: string[] = ['p1']) => {

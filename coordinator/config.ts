@@ -5,7 +5,7 @@ import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
 
 const GIB = 1024 ** 3;
 
-/** Every coordinator setting, keyed by its environment variable (CONTRACT.md "Coordinator env vars"). */
+/** Every coordinator setting, keyed by its environment variable (README "Configuration"). */
 export const coordinatorEnvSchema = z
   .object({
     FENNEC_LISTEN_HOST: z.string().min(1).default('127.0.0.1'),

@@ -1,5 +1,8 @@
 import type { Queue } from 'bullmq';
 import { describe, expect, it, vi } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
+import { createLocalJWKSet, exportJWK } from 'jose';
+import { verifyJob } from '../shared/job-signature.js';
 import { jobId, type JobData } from '../shared/jobs.js';
 import { copyTarget, nodeBaseUrl, nodeJobs } from './node-jobs.js';
 import type { NodeQueues } from './queues.js';
@@ -18,25 +21,38 @@ function fakeQueues(state: string | undefined, opts: { fail?: boolean } = {}) {
   return { queues, add, remove };
 }
 
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const signer = { issuer: 'fennec-coordinator', signingKeys: () => ({ kid: 'k-1', privateKey }) };
+
 const data: JobData = { kind: 'delete', image_uuid: '7f0c1d7e-3f4c-4a35-9a57-5d9c9e0c1f00', pool_id: 'p2' };
 
 describe('nodeJobs.ensure', () => {
   it('adds an absent job by its deterministic id with the copy job options', async () => {
     const f = fakeQueues(undefined);
-    expect(await nodeJobs({ queues: f.queues }).ensure('n1', data)).toBe('added');
-    expect(f.add).toHaveBeenCalledWith('delete', data, expect.objectContaining({
+    expect(await nodeJobs({ ...signer, queues: f.queues }).ensure('n1', data)).toBe('added');
+    expect(f.add).toHaveBeenCalledWith('delete', { ...data, sig: expect.any(String) }, expect.objectContaining({
       jobId: jobId(data), priority: 50, attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: true,
     }));
+  });
+
+  it('signs the payload for the node it is added to', async () => {
+    const f = fakeQueues(undefined);
+    await nodeJobs({ ...signer, queues: f.queues }).ensure('n1', data);
+    const added = (f.add.mock.calls[0] as unknown[])[1];
+    const getKey = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k-1', alg: 'EdDSA' }] });
+    const check = (nodeId: string) => verifyJob(added, { nodeId, jobId: jobId(data), getKey, clockToleranceSeconds: 5 });
+    expect(await check('n1')).toEqual(data);
+    await expect(check('n2')).rejects.toMatchObject({ code: 'invalid_job' });
   });
 
   it('leaves a waiting or active job alone and re-adds a failed one', async () => {
     for (const state of ['waiting', 'active', 'delayed', 'prioritized']) {
       const f = fakeQueues(state);
-      expect(await nodeJobs({ queues: f.queues }).ensure('n1', data)).toBe('exists');
+      expect(await nodeJobs({ ...signer, queues: f.queues }).ensure('n1', data)).toBe('exists');
       expect(f.add).not.toHaveBeenCalled();
     }
     const f = fakeQueues('failed');
-    expect(await nodeJobs({ queues: f.queues }).ensure('n1', data)).toBe('re-added');
+    expect(await nodeJobs({ ...signer, queues: f.queues }).ensure('n1', data)).toBe('re-added');
     expect(f.remove).toHaveBeenCalledOnce();
     expect(f.add).toHaveBeenCalledOnce();
   });
@@ -44,7 +60,7 @@ describe('nodeJobs.ensure', () => {
   it('fails soft when Redis is down', async () => {
     const onError = vi.fn();
     const f = fakeQueues(undefined, { fail: true });
-    expect(await nodeJobs({ queues: f.queues, onError }).ensure('n1', data)).toBe('error');
+    expect(await nodeJobs({ ...signer, queues: f.queues, onError }).ensure('n1', data)).toBe('error');
     expect(onError).toHaveBeenCalledOnce();
   });
 });

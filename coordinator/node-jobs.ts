@@ -1,8 +1,10 @@
 import type { JobsOptions } from 'bullmq';
-import { LEGACY_UPLOAD_PATH, UPLOAD_PATH } from '../shared/api.js';
+import { signJob } from '../shared/job-signature.js';
 import { jobId, policyOf, retryOptions, type CopyTarget, type JobData } from '../shared/jobs.js';
 import type { NodeRow } from './db/nodes.js';
+import { nodeBaseUrl } from './node-urls.js';
 import type { NodeQueues } from './queues.js';
+import type { SigningKeys } from './signing-keys.js';
 
 /** What `ensure` found: a job was added (or re-added after failing), one was there, or Redis failed. */
 export type EnsureOutcome = 'added' | 're-added' | 'exists' | 'error';
@@ -27,7 +29,16 @@ export function copyJobOptions(data: JobData): JobsOptions & { jobId: string } {
   return { ...retryOptions(policy), removeOnComplete: true, removeOnFail: { age: 7 * DAY_S }, jobId: jobId(data), priority: policy.priority };
 }
 
-export function nodeJobs(opts: { queues: NodeQueues; timeoutMs?: number; onError?: (err: Error, nodeId: string) => void }): NodeJobs {
+export interface NodeJobsOptions {
+  queues: NodeQueues;
+  /** The token `iss` and the current signing key: every job is signed for the node it is added to. */
+  issuer: string;
+  signingKeys: () => Pick<SigningKeys, 'kid' | 'privateKey'>;
+  timeoutMs?: number;
+  onError?: (err: Error, nodeId: string) => void;
+}
+
+export function nodeJobs(opts: NodeJobsOptions): NodeJobs {
   const timeoutMs = opts.timeoutMs ?? 2000;
   const within = <T>(p: Promise<T>) =>
     Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('redis timeout')), timeoutMs).unref())]);
@@ -46,7 +57,10 @@ export function nodeJobs(opts: { queues: NodeQueues; timeoutMs?: number; onError
           if (state !== 'unknown') await within(existing.remove());
           outcome = 're-added';
         }
-        await within(q.add(data.kind, data, jobOptions));
+        const { kid, privateKey } = opts.signingKeys();
+        // Signed at each add, so a job re-added after failing (an expired signature included) runs.
+        const signed = await signJob(data, { issuer: opts.issuer, nodeId, key: privateKey, kid });
+        await within(q.add(data.kind, signed, jobOptions));
         return outcome;
       } catch (err) {
         opts.onError?.(err as Error, nodeId);
@@ -56,16 +70,7 @@ export function nodeJobs(opts: { queues: NodeQueues; timeoutMs?: number; onError
   };
 }
 
-/**
- * A node's base URL for peer PUTs (`http://host:port`): its upload URL without the upload route
- * (the public one, or the old one nodes registered before it keep), else its public URL.
- */
-export function nodeBaseUrl(node: Pick<NodeRow, 'upload_api_url' | 'public_url'>): string {
-  const upload = node.upload_api_url.replace(/\/+$/, '');
-  const suffix = [UPLOAD_PATH, LEGACY_UPLOAD_PATH].find((p) => upload.endsWith(p));
-  if (suffix) return upload.slice(0, -suffix.length);
-  return (node.public_url ?? new URL(upload).origin).replace(/\/+$/, '');
-}
+export { nodeBaseUrl } from './node-urls.js';
 
 export function copyTarget(node: Pick<NodeRow, 'node_id' | 'upload_api_url' | 'public_url'>, poolId: string): CopyTarget {
   return { node_id: node.node_id, pool_id: poolId, url: nodeBaseUrl(node) };

@@ -114,4 +114,18 @@ describe('bodies are read only after auth, and only up to the limit', () => {
       await new Promise((r) => server.close(r));
     }
   });
+
+  it('over a socket: a signed report within the limit is read and answered', async () => {
+    const server = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((r) => (server.listening ? r() : server.once('listening', () => r())));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const raw = JSON.stringify({ image_uuid: '00000000-0000-4000-8000-000000000009', node_id: 'n1', pool_id: 'p1', at: new Date().toISOString() });
+      const token = await signNodeRequest({ nodeId: 'n1', audience: COORDINATOR_AUDIENCE, purpose: 'copy.deleted', sha256: sha256Hex(raw) }, h.keyOf('n1').privateKey);
+      const res = await fetch(`http://127.0.0.1:${port}${NODE_REPORTS['copy.deleted'].path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: raw });
+      expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { ok: true, removed: false } });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
 });

@@ -29,7 +29,7 @@ async function consumeOne(l: RateLimiterRedis, key: string): Promise<void> {
   }
 }
 
-/** Per-user and per-IP limits on session creation (CONTRACT.md): the session path's only Redis calls. */
+/** Per-user and per-IP limits on session creation (a 429 with Retry-After): the session path's only Redis calls. */
 export function sessionRateLimits(opts: {
   redis: Redis;
   keys: RedisKeys;

@@ -9,24 +9,12 @@ import { COORDINATOR_AUDIENCE } from '../shared/api.js';
 import { encodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
 import { jobId, type JobData } from '../shared/jobs.js';
 import { ed25519FromPrivate, type Ed25519Key } from '../shared/keys.js';
-import { createLogger } from '../shared/logger.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { NODE_KEYS_PATH } from '../shared/replication.js';
 import { NODE_REPORTS, type NodeReportKind } from '../shared/reports.js';
 import { sha256Hex, signNodeRequest } from '../shared/tokens.js';
+import { testCoordinator } from '../test/support/coordinator-harness.js';
 import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
-import { buildApp } from './app.js';
-import { openDatabase } from './db/open.js';
-import type { CoordinatorDeps } from './deps.js';
-import type { DurabilitySettings } from './durability/context.js';
-import { DurabilityLoop } from './durability/loop.js';
-import { heartbeatSnapshot } from './heartbeats.js';
-import { coordinatorMetrics, registerDurabilityGauges } from './metrics.js';
-import { nodeJobs } from './node-jobs.js';
-import { nodeQueues, type NodeQueues } from './queues.js';
-import { sessionRateLimits } from './rate-limit.js';
-import { createRepos } from './repos.js';
-import { loadSigningKeys } from './signing-keys.js';
 
 const ADMIN = 'test-admin-key-0123456789';
 const GRACE = 60_000;
@@ -54,39 +42,13 @@ interface NodeSpec {
 
 /** A coordinator with three nodes (n1 eu, n2 eu, n3 us), one pool each, and its durability loop. */
 async function cluster(opts: { rf?: number; free?: number } = {}) {
-  const dir = mkdtempSync(path.join(tmp, 'h-'));
-  const db = openDatabase(path.join(dir, 'coordinator.db'));
-  const prefix = `t${randomUUID().slice(0, 8)}:`;
-  const keys = redisKeys(prefix);
-  const logger = createLogger({ name: 'test', level: 'silent' });
-  const repos = createRepos(db);
-  const heartbeats = heartbeatSnapshot({ redis, keys, logger, refreshMs: 0 });
-  const queues: NodeQueues = nodeQueues({ redis, keys });
-  const jobs = nodeJobs({ queues });
-  const settings: DurabilitySettings = {
-    heartbeatMaxAgeMs: 15_000,
-    nodeDownGraceMs: GRACE,
-    repairIntervalMs: 1_000_000,
-    repairBatch: 200,
-    moveBatch: 20,
-    jobRetryMs: 30_000,
-  };
-  const loop = new DurabilityLoop({ repos, heartbeats, jobs, logger, settings });
-  const deps: CoordinatorDeps = {
-    settings: { adminKey: ADMIN, issuer: 'fennec-coordinator', tokenTtlSeconds: 900, maxFileBytes: 1e6, defaultQuotaBytes: 1e8, heartbeatMaxAgeMs: 15_000 },
-    logger,
-    db,
+  const { deps, app, prefix } = testCoordinator({
     redis,
-    repos,
-    heartbeats,
-    rateLimits: sessionRateLimits({ redis, keys, userPerMinute: 10_000, ipPerMinute: 10_000 }),
-    signingKeys: loadSigningKeys(path.join(dir, 'signing-keys')),
-    metrics: coordinatorMetrics(),
-    durability: loop,
-    jobs,
-  };
-  registerDurabilityGauges(deps.metrics, repos);
-  const app = buildApp(deps);
+    tmp,
+    env: { FENNEC_NODE_DOWN_GRACE_MS: String(GRACE), FENNEC_REPAIR_INTERVAL_MS: '1000000' },
+  });
+  const { db, repos, durability: loop } = deps;
+  const keys = redisKeys(prefix);
   const req = async (method: string, url: string, body?: unknown, auth = ADMIN) =>
     app.request(url, {
       method,
@@ -176,7 +138,7 @@ async function cluster(opts: { rf?: number; free?: number } = {}) {
   const close = async () => {
     await loop.stop();
     await Promise.all(testQueues.map((q) => q.close()));
-    await queues.close();
+    await deps.queues.close();
     db.close();
   };
   return { app, deps, repos, req, beat, silence, signed, upload, job, copies, loop, apiKey: appRes.api_key, close, frees };
@@ -196,7 +158,7 @@ describe('replication and self-repair', () => {
     ]);
     const replicate: JobData = { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n3', pool_id: 'p3', url: 'http://n3.test' } };
     const j = await c.job('n1', replicate);
-    expect(j?.data).toEqual(replicate);
+    expect(j?.data).toEqual({ ...replicate, sig: expect.any(String) });
     expect(j?.opts).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
     // A second tick plans nothing more.
     await c.loop.tick();
@@ -248,7 +210,7 @@ describe('replication and self-repair', () => {
       { node_id: 'n3', pool_id: 'p3', state: 'ok' },
     ]);
     const del = await c.job('n2', { kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2' });
-    expect(del?.data).toEqual({ kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2' });
+    expect(del?.data).toEqual({ kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2', sig: expect.any(String) });
     const deleted = { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', at: new Date().toISOString() };
     expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: true });
     expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: false });
@@ -392,7 +354,7 @@ describe('pool moves', () => {
 
     await c.loop.tick();
     const jobData: JobData = { kind: 'move', image_uuid: a.image_uuid, move_id: move.move_id, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } };
-    expect((await c.job('n1', jobData))?.data).toEqual(jobData);
+    expect((await c.job('n1', jobData))?.data).toEqual({ ...jobData, sig: expect.any(String) });
     expect(((await (await c.req('GET', `/api/v1/admin/moves/${move.move_id}`)).json()) as any).counts).toMatchObject({ planned: 0, queued: 2 });
 
     const item = { move_id: move.move_id, image_uuid: a.image_uuid, node_id: 'n1', outcome: 'copied', target_pool_id: 'p2', bytes: 1500, error: null };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Wire types both binaries (and clients) share. DESIGN.md is the contract for each. */
+/** Wire types both binaries (and clients) share: changing one changes an HTTP contract (README "API"). */
 
 export const TIERS = ['hot', 'warm', 'cold'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -39,6 +39,8 @@ export const UPLOAD_PATH = '/api/v1/upload';
  * nodes registered earlier keep it in their upload URL, and clients may have kept an `upload_url`.
  */
 export const LEGACY_UPLOAD_PATH = '/api/internal/upload';
+/** The node's tus endpoint: sessions answer it as `tus_url` (the node's base URL + this path). */
+export const TUS_PATH = '/api/internal/tus';
 
 /** 201 from the node's `POST {UPLOAD_PATH}`: the file is durable on disk. */
 export interface UploadResponse {

@@ -1,6 +1,6 @@
 /**
  * Errors are typed values: every failure a client can see is an AppError with a stable
- * machine-readable `code` and the HTTP status DESIGN.md gives it. They are mapped to HTTP in
+ * machine-readable `code` and the HTTP status README "API" lists for it. They are mapped to HTTP in
  * exactly one place (`errorHandler` in shared/http.ts).
  */
 export class AppError extends Error {

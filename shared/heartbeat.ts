@@ -21,7 +21,7 @@ export const poolHeartbeatSchema = z.object({
 });
 export type PoolHeartbeat = z.infer<typeof poolHeartbeatSchema>;
 
-/** The payload of `{prefix}node:{node_id}` (DESIGN.md "Redis"). */
+/** The payload of `{prefix}node:{node_id}`, rewritten every beat with a TTL of ~3 beats (expired = no new uploads). */
 export const nodeHeartbeatSchema = z.object({
   node_id: z.string(),
   version: z.string(),

@@ -1,7 +1,10 @@
 import path from 'node:path';
 import { errors } from './errors.js';
 
-/** The on-disk layout of a pool (DESIGN.md "On disk"). All relative paths use forward slashes. */
+/**
+ * The on-disk layout of a pool: tmp/ is inside the pool so a finished upload is one atomic rename
+ * on the same filesystem. All relative paths use forward slashes.
+ */
 export const POOL_MARKER = '.fennec-pool.json';
 export const TMP_DIR = 'tmp';
 export const ORIGINAL_DIR = 'original';

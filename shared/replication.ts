@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { sha256HexSchema, variantFileSchema } from './api.js';
 
 /**
- * The wire contract of copies between nodes (DESIGN.md "Node-to-node replication") and of the
+ * The wire contract of copies between nodes (README "Copies: replication, scrub, self-repair, pool moves") and of the
  * copy reports nodes send the coordinator. Both binaries import it; neither owns it.
  */
 

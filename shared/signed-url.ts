@@ -3,7 +3,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { AppError, errors } from './errors.js';
 
 /**
- * Signed, expiring URLs for private files (DESIGN.md "Tokens and trust": no shared secrets).
+ * Signed, expiring URLs for private files (README "Private files"; no shared secrets).
  * The coordinator signs `fennec-url/v1\n{pathname}\n{exp}` with its current Ed25519 upload-token
  * key and appends `?exp=…&kid=…&sig=…`; a node checks it against the coordinator's JWKS it
  * already keeps for upload tokens, so the check needs no round trip and no secret on the node.

@@ -14,7 +14,7 @@ import { AppError, errors } from './errors.js';
 /** Keys as jose takes them: Node KeyObjects (what we load from files) or WebCrypto keys. */
 export type SigningKey = KeyObject | CryptoKey;
 
-/** Upload token claims, DESIGN.md "Tokens and trust". Signed by the coordinator, checked by nodes. */
+/** Upload token claims (EdDSA only, `aud` = one node, each `jti` once). Signed by the coordinator, checked by nodes. */
 export interface UploadTokenClaims {
   iss: string;
   /** The node id the upload must go to. */

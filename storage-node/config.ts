@@ -2,74 +2,11 @@ import os from 'node:os';
 import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
-import { TIERS, type Tier } from '../shared/api.js';
+import { TIERS } from '../shared/api.js';
 import { env } from '../shared/config.js';
 import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
 import { NODE_KEYS_PATH } from '../shared/replication.js';
 import { variantRecipeSchema, type VariantRecipe } from './variants/recipe.js';
-
-/** One pool this node stores files in (an entry of FENNEC_POOLS). */
-export interface PoolConfig {
-  id: string;
-  tier: Tier;
-  /** Absolute directory; `tmp/` inside it must be on the same filesystem as `original/` (atomic rename). */
-  path: string;
-  public_base_url: string;
-  /** Caps the capacity this node reports for the pool (a shared disk, a soft quota); null = whole disk. */
-  max_bytes: number | null;
-  /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DESIGN.md defaults. */
-  variants?: VariantRecipe;
-  /** S3 bucket the pool's originals are backed up to (storage-node/backup/); unset = no backup. */
-  backup?: BackupTarget;
-}
-
-/** A pool's S3 backup target (credentials come from the environment, never from FENNEC_POOLS). */
-export interface BackupTarget {
-  /** Unset = AWS for `region`; B2, MinIO, s3rver: their URL. */
-  endpoint?: string;
-  region: string;
-  bucket: string;
-  /** Key prefix: objects go to `{prefix}/YYYY/MM/DD/{uuid}.{ext}` (shared/backup.ts backupKey). */
-  prefix: string;
-  /** Path-style URLs (`endpoint/bucket/key`): B2, MinIO and s3rver need it. */
-  force_path_style: boolean;
-  /** How long after its variants are done an original waits before it is uploaded (0..30 days). */
-  delay_seconds: number;
-  /** Also upload the variant files (they can be regenerated from the original, so off by default). */
-  include_variants: boolean;
-  /** Uploads of this pool at once. */
-  concurrency: number;
-}
-
-/**
- * A pool of type `s3` (the S3 cold tier): no directory, its files live in a bucket under
- * `{s3.prefix}/{pool-relative path}`. Declared on the node whose environment holds the bucket's
- * credentials (the gateway); that node redirects reads to presigned URLs and is the only one
- * that can move objects in. Never takes uploads.
- */
-export interface S3PoolConfig {
-  id: string;
-  tier: Tier;
-  type: 's3';
-  /** Its path is where this node answers for the pool (302 to the bucket); the coordinator's object URLs use it. */
-  public_base_url: string;
-  s3: S3Location;
-  /** How long a presigned GET is valid (a private file's is capped by its signed URL's expiry). */
-  presign_seconds: number;
-  /** What the heartbeat reports as the pool's size (a bucket has none); moves need room to pick it. */
-  capacity_bytes: number;
-}
-
-/** Where a bucket is and how to address it (a backup target and an s3 pool share these). */
-export interface S3Location {
-  /** Unset = AWS for `region`; B2, MinIO, s3rver: their URL. */
-  endpoint?: string;
-  region: string;
-  bucket: string;
-  /** Key prefix without leading or trailing slashes ('' = none). */
-  prefix: string;
-  force_path_style: boolean;
-}
 
 /** An s3 pool with the credentials of its bucket (kept out of S3PoolConfig so the pool list can be logged). */
 export interface S3PoolEntry {
@@ -77,6 +14,7 @@ export interface S3PoolEntry {
   credentials: S3Credentials;
 }
 
+/** A bucket's key pair, read from the environment by name per pool (never from FENNEC_POOLS). */
 export interface S3Credentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -84,16 +22,24 @@ export interface S3Credentials {
 
 const MAX_BACKUP_DELAY_SECONDS = 30 * 24 * 3600;
 
+/** A pool's S3 backup target (credentials come from the environment, never from FENNEC_POOLS). */
 const backupSchema = z.object({
+  /** Unset = AWS for `region`; B2, MinIO, s3rver: their URL. */
   endpoint: z.string().url().optional(),
   region: z.string().min(1).default('us-east-1'),
   bucket: z.string().min(1),
+  /** Key prefix: objects go to `{prefix}/YYYY/MM/DD/{uuid}.{ext}` (shared/backup.ts backupKey). */
   prefix: z.string().default(''),
+  /** Path-style URLs (`endpoint/bucket/key`): B2, MinIO and s3rver need it. */
   force_path_style: z.boolean().default(false),
+  /** How long after its variants are done an original waits before it is uploaded (0..30 days). */
   delay_seconds: z.number().int().min(0).max(MAX_BACKUP_DELAY_SECONDS, 'delay_seconds is at most 30 days').default(0),
+  /** Also upload the variant files (they can be regenerated from the original, so off by default). */
   include_variants: z.boolean().default(false),
+  /** Uploads of this pool at once. */
   concurrency: z.number().int().min(1).max(64).default(2),
 });
+export type BackupTarget = z.output<typeof backupSchema>;
 
 /** `FENNEC_S3_{POOL}_…` for pool `s01-hot` is `FENNEC_S3_S01_HOT_…`. */
 export function s3EnvPrefix(poolId: string): string {
@@ -117,37 +63,64 @@ function credentialsFor(poolId: string, env: Record<string, unknown>): S3Credent
 
 const ID = /^[a-z0-9][a-z0-9-]*$/;
 
+/** One pool this node stores files in (an entry of FENNEC_POOLS). */
 const diskPoolSchema = z.object({
   type: z.literal('disk'),
   id: z.string().regex(ID, 'pool id must match [a-z0-9-]+'),
   tier: z.enum(TIERS),
+  /** Absolute directory; `tmp/` inside it must be on the same filesystem as `original/` (atomic rename). */
   path: z.string({ error: 'a disk pool needs an absolute path' }).refine((p) => path.isAbsolute(p), 'pool path must be absolute'),
   public_base_url: z.string().url(),
+  /** Caps the capacity this node reports for the pool (a shared disk, a soft quota); null = whole disk. */
   max_bytes: z.number().int().positive().nullable().optional().default(null),
+  /** Which variants this pool makes and how (sizes, formats, quality, effort); unset = DEFAULT_RECIPE. */
   variants: variantRecipeSchema,
+  /** S3 bucket the pool's originals are backed up to (storage-node/backup/); unset = no backup. */
   backup: backupSchema.optional(),
 });
+
+/**
+ * A disk pool as the node uses it: without `type` (disk pools kept the shape they had before s3
+ * pools existed). A parsed config always fills `variants`; pools built directly (tests) may leave
+ * it out, and every reader falls back to DEFAULT_RECIPE.
+ */
+export type PoolConfig = Omit<z.output<typeof diskPoolSchema>, 'type' | 'variants'> & { variants?: VariantRecipe };
 
 /** 1 PiB: large enough that a bucket is never "full" to the coordinator's move planning. */
 export const DEFAULT_S3_POOL_CAPACITY = 2 ** 50;
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600; // SigV4's own limit for a presigned URL
 
+/** Where a bucket is and how to address it. */
+const s3LocationSchema = z
+  .object({
+    /** Unset = AWS for `region`; B2, MinIO, s3rver: their URL. */
+    endpoint: z.string().url().optional(),
+    region: z.string().min(1).default('us-east-1'),
+    bucket: z.string({ error: 'an s3 pool needs s3.bucket' }).min(1, 'an s3 pool needs s3.bucket'),
+    /** Key prefix without leading or trailing slashes ('' = none). */
+    prefix: z.string().default('').transform((p) => p.replace(/^\/+|\/+$/g, '')),
+    force_path_style: z.boolean().default(false),
+  })
+  .strict();
+export type S3Location = z.output<typeof s3LocationSchema>;
+
+/**
+ * A pool of type `s3` (the S3 cold tier): no directory, its files live in a bucket under
+ * `{s3.prefix}/{pool-relative path}`. Declared on the node whose environment holds the bucket's
+ * credentials (the gateway); that node redirects reads to presigned URLs and is the only one
+ * that can move objects in. Never takes uploads.
+ */
 const s3PoolSchema = z
   .object({
     type: z.literal('s3'),
     id: z.string().regex(ID, 'pool id must match [a-z0-9-]+'),
     tier: z.enum(TIERS),
+    /** Its path is where this node answers for the pool (302 to the bucket); the coordinator's object URLs use it. */
     public_base_url: z.string().url(),
-    s3: z
-      .object({
-        endpoint: z.string().url().optional(),
-        region: z.string().min(1).default('us-east-1'),
-        bucket: z.string({ error: 'an s3 pool needs s3.bucket' }).min(1, 'an s3 pool needs s3.bucket'),
-        prefix: z.string().default('').transform((p) => p.replace(/^\/+|\/+$/g, '')),
-        force_path_style: z.boolean().default(false),
-      })
-      .strict(),
+    s3: s3LocationSchema,
+    /** How long a presigned GET is valid (a private file's is capped by its signed URL's expiry). */
     presign_seconds: z.number().int().min(60, 'presign_seconds is at least 60').max(MAX_PRESIGN_SECONDS, 'presign_seconds is at most 7 days (SigV4)').default(3600),
+    /** What the heartbeat reports as the pool's size (a bucket has none); moves need room to pick it. */
     capacity_bytes: z.number().int().positive().default(DEFAULT_S3_POOL_CAPACITY),
     // Named so a disk-pool habit gets a clear message instead of a silently ignored key.
     path: z.never({ error: 'an s3 pool has no path: its files are in the bucket' }).optional(),
@@ -155,18 +128,14 @@ const s3PoolSchema = z
     backup: z.never({ error: 'an s3 pool has no backup target: it is the bucket' }).optional(),
     variants: z.never({ error: 'an s3 pool makes no variants: they move in from the disk pool' }).optional(),
   })
-  .transform(({ path: _p, max_bytes: _m, backup: _b, variants: _v, ...p }): S3PoolConfig => p);
+  .transform(({ path: _p, max_bytes: _m, backup: _b, variants: _v, ...p }) => p);
+export type S3PoolConfig = z.output<typeof s3PoolSchema>;
 
 /** `type` defaults to `disk`, so every FENNEC_POOLS written before s3 pools existed means what it meant. */
 const poolSchema = z.preprocess(
   (v) => (v !== null && typeof v === 'object' && !('type' in v) ? { ...v, type: 'disk' } : v),
   z.discriminatedUnion('type', [diskPoolSchema, s3PoolSchema], { error: 'pool type must be "disk" or "s3"' }),
 );
-
-export interface NodePools {
-  disk: PoolConfig[];
-  s3: S3PoolConfig[];
-}
 
 const basePath = (url: string) => new URL(url).pathname.replace(/\/+$/, '');
 
@@ -203,17 +172,18 @@ const poolsSchema = z
       dirs.add(dir);
     }
   })
-  .transform(
-    (pools): NodePools => ({
-      // Disk pools keep the shape they always had (no `type`): every caller of cfg.pools is unchanged.
-      disk: pools.flatMap((p) => {
-        if (p.type === 's3') return [];
-        const { type: _t, ...disk } = p;
-        return [{ ...disk, path: path.resolve(disk.path) }];
-      }),
-      s3: pools.filter((p): p is S3PoolConfig => p.type === 's3'),
+  .transform((pools) => ({
+    // Disk pools keep the shape they always had (no `type`): every caller of cfg.pools is unchanged.
+    disk: pools.flatMap((p) => {
+      if (p.type === 's3') return [];
+      const { type: _t, ...disk } = p;
+      return [{ ...disk, path: path.resolve(disk.path) }];
     }),
-  );
+    s3: pools.filter((p): p is S3PoolConfig => p.type === 's3'),
+  }));
+
+/** FENNEC_POOLS split by kind. */
+export type NodePools = z.output<typeof poolsSchema>;
 
 const required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
 const absPath = (name: string) =>

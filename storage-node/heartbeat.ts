@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { UPLOAD_PATH } from '../shared/api.js';
+import { TUS_PATH, UPLOAD_PATH } from '../shared/api.js';
 import { encodeHeartbeat, type NodeHeartbeat, type PoolHeartbeat } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
@@ -94,7 +94,7 @@ export class Heartbeat {
       node_id: this.#deps.nodeId,
       version: this.#deps.version,
       upload_api_url: `${this.#deps.publicUrl}${UPLOAD_PATH}`,
-      tus_url: `${this.#deps.publicUrl}/api/internal/tus`,
+      tus_url: `${this.#deps.publicUrl}${TUS_PATH}`,
       ts: Date.now(),
       accepting: !this.#stopped,
       active_uploads: this.#deps.activeUploads(),

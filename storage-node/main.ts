@@ -1,35 +1,14 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { ConfigError, parseConfig, readEnvironment } from '../shared/config.js';
 import { loadOrCreateEd25519Key } from '../shared/keys.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { redisKeys } from '../shared/redis-keys.js';
-import { buildApp } from './app.js';
+import { createShutdown } from '../shared/shutdown.js';
+import { composeNode } from './compose.js';
 import { initConfigSchema, nodeConfigSchema, type NodeConfig } from './config.js';
-import { openDb, walFile } from './db/open.js';
-import { Heartbeat } from './heartbeat.js';
-import { setupNodeJobs } from './jobs/setup.js';
-import { JobWorkerSupervisor } from './jobs/worker-supervisor.js';
-import { CoordinatorKeys, NodeKeys, staticKeySource } from './jwks.js';
-import { createMetrics } from './metrics.js';
-import { Outbox } from './outbox.js';
-import { PoolSet, PoolSetupError, preparePool } from './pools.js';
-import { createRateLimit } from './rate-limit.js';
-import { closeServer, listen } from './server.js';
-import { createShutdown } from './shutdown.js';
-import { createStore } from './db/store.js';
-import { createTusRegistry } from './db/tus.js';
-import { TusService } from './tus/service.js';
-import { DirSync } from './upload/dir-sync.js';
-import { UploadTracker } from './upload/tracker.js';
-import { dropRefusedUpload } from './upload/refused.js';
-
-const IN_FLIGHT_MAX_MS = 30_000;
-/** The job worker gets this long after its SIGTERM before it is killed (under systemd's 60 s TimeoutStopSec with the steps before it). */
-const WORKER_STOP_MS = 50_000;
+import { PoolSetupError, preparePool } from './pools.js';
+import { listen } from './server.js';
 
 function version(): string {
   for (const rel of ['../package.json', '../../package.json']) {
@@ -55,144 +34,18 @@ async function run(cfg: NodeConfig, logger: Logger): Promise<void> {
     const removed = preparePool(pool);
     if (removed > 0) logger.warn({ pool_id: pool.id, removed }, 'removed partial uploads of a previous process');
   }
-  const nodeKey = loadOrCreateEd25519Key(cfg.nodeKeyFile);
-  if (nodeKey.created) logger.info({ file: cfg.nodeKeyFile }, 'created node identity key');
-  const dbFile = path.join(cfg.stateDir, 'node.db');
-  const db = openDb(dbFile);
-  const dirSync = new DirSync();
-  const store = createStore(db);
-  const pools = new PoolSet(cfg.pools, cfg.s3Pools);
-  const metrics = createMetrics();
-  const keys = redisKeys(cfg.redisPrefix);
-  // Fail fast while Redis is down: heartbeats and rate limits must never queue behind it.
-  const redis = new Redis(cfg.redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(times * 200, 1000),
-  });
-  redis.on('error', () => undefined); // reported by the heartbeat, once per outage
-  redis.connect().catch(() => undefined);
-
-  const outbox = new Outbox({
-    store,
+  const node = composeNode(cfg, {
     logger,
-    nodeId: cfg.nodeId,
-    nodeKey: nodeKey.privateKey,
-    coordinatorUrl: cfg.coordinatorUrl,
-    maxBackoffMs: cfg.outboxMaxBackoffMs,
-    onRefused: (row) => dropRefusedUpload({ store, pools }, row),
+    worker: { script: fileURLToPath(import.meta.url), args: process.argv.slice(2), execArgv: process.execArgv },
+    version: version(),
   });
-  const jobs = setupNodeJobs({ cfg, db, logger, metrics, keys });
-  const worker = new JobWorkerSupervisor({
-    script: fileURLToPath(import.meta.url),
-    args: process.argv.slice(2),
-    execArgv: process.execArgv,
-    logger,
-    onMessage: (msg) => {
-      if (msg.t === 'outbox') outbox.wake();
-      else if (msg.t === 'objects-changed') store.forgetUsage();
-      else if (msg.t === 'finished') jobs.recordFinished(msg.kind, msg.outcome);
-      else if (msg.t === 'processed') metrics.imagesProcessed.inc({ outcome: msg.outcome });
-      else if (msg.t === 'encoded') metrics.variantEncodeDuration.observe({ variant: msg.variant }, msg.seconds);
-      else if (msg.t === 'phase') metrics.variantPhaseDuration.observe({ phase: msg.phase }, msg.seconds);
-      else if (msg.t === 'scrubbed') {
-        metrics.scrubObjects.inc({ outcome: msg.outcome });
-        metrics.scrubBytes.inc(msg.bytes);
-      } else if (msg.t === 'scrub-pass') {
-        metrics.scrubLastPass.set(msg.at);
-        metrics.scrubPassDuration.set(msg.seconds);
-      }
-    },
-  });
-  const coordinatorKeys = cfg.jwksFile
-    ? undefined
-    : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger });
-  coordinatorKeys?.start();
-  const getKey = cfg.jwksFile ? staticKeySource(cfg.jwksFile) : coordinatorKeys!.getKey;
-  // Peers' replication PUTs are checked against the coordinator's list of registered node keys.
-  const nodeKeys = new NodeKeys({ url: cfg.nodeKeysUrl, cacheFile: path.join(cfg.stateDir, 'node-keys-cache.json'), logger });
-  nodeKeys.start();
-  const tracker = new UploadTracker((n) => metrics.activeUploads.set(n));
-  const tus = new TusService({ pools, registry: createTusRegistry(db), expirationMs: cfg.tusExpirationMs, logger });
-  const app = buildApp({
-    nodeId: cfg.nodeId,
-    getKey,
-    tokenIssuer: cfg.tokenIssuer,
-    clockSkewSeconds: cfg.clockSkewSeconds,
-    pools,
-    logger,
-    store,
-    dirSync,
-    syncDb: () => dirSync.sync(walFile(dbFile)),
-    rateLimit: createRateLimit({ redis, prefix: cfg.redisPrefix, pointsPerMinute: cfg.uploadRateIpPerMin }),
-    metrics,
-    tracker,
-    wakeOutbox: () => outbox.wake(),
-    onStored: jobs.onStored,
-    tus,
-    replication: { resolveNodeKey: nodeKeys.resolveNodeKey },
-  });
-  const { server, port } = await listen(app, { host: cfg.listenHost, port: cfg.listenPort, idleTimeoutMs: cfg.idleTimeoutMs });
+  const { server, port } = await listen(node.app, { host: cfg.listenHost, port: cfg.listenPort, idleTimeoutMs: cfg.idleTimeoutMs });
   const host = cfg.listenHost.includes(':') ? `[${cfg.listenHost}]` : cfg.listenHost;
   const publicUrl = cfg.publicUrl ?? `http://${host}:${port}`;
-  const heartbeat = new Heartbeat({
-    redis,
-    keys,
-    logger,
-    metrics,
-    pools,
-    store,
-    nodeId: cfg.nodeId,
-    version: version(),
-    publicUrl,
-    intervalMs: cfg.heartbeatIntervalMs,
-    activeUploads: () => tracker.active,
-    queueDepth: () => store.outboxPending(),
-  });
-  heartbeat.start();
-  outbox.start();
-  jobs.start();
-  worker.start();
-  tus.start();
-  const prune = setInterval(() => store.pruneTokens(Math.floor(Date.now() / 1000) - cfg.clockSkewSeconds), 60_000);
-  prune.unref();
+  node.start(publicUrl);
   logger.info({ port, host: cfg.listenHost, public_url: publicUrl, node_id: cfg.nodeId }, 'listening');
 
-  let serverClosed: Promise<void> = Promise.resolve();
-  const shutdown = createShutdown(logger, [
-    { name: 'heartbeat', run: () => heartbeat.stop() },
-    { name: 'grace', run: () => new Promise((r) => setTimeout(r, cfg.shutdownGraceMs)), timeoutMs: cfg.shutdownGraceMs + 1000 },
-    {
-      name: 'http',
-      run: () => {
-        serverClosed = closeServer(server);
-      },
-    },
-    {
-      name: 'uploads',
-      run: async () => {
-        const aborted = await tracker.drain(IN_FLIGHT_MAX_MS);
-        if (aborted > 0) logger.warn({ aborted }, 'aborted uploads still running after the wait');
-        // The last 201s may still be on their way out: give the connections a moment to finish.
-        await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 2000).unref())]);
-        server.closeAllConnections();
-      },
-      timeoutMs: IN_FLIGHT_MAX_MS + 3000,
-    },
-    // Running variant jobs finish (their results go to the outbox) before the outbox stops.
-    // The worker bounds its own drain (45 s, 2 s with Redis gone); SIGKILL if it still hangs.
-    { name: 'job-worker', run: () => worker.stop(WORKER_STOP_MS), timeoutMs: WORKER_STOP_MS + 1000 },
-    { name: 'jobs', run: () => jobs.close() },
-    { name: 'outbox', run: () => outbox.stop() },
-    { name: 'tus-sweep', run: () => tus.stop() },
-    { name: 'prune', run: () => clearInterval(prune) },
-    { name: 'jwks', run: () => coordinatorKeys?.stop() },
-    { name: 'node-keys', run: () => nodeKeys.stop() },
-    { name: 'redis', run: () => redis.quit().catch(() => redis.disconnect()) },
-    { name: 'sqlite', run: () => db.close() },
-  ]);
+  const shutdown = createShutdown(logger, node.stopSteps(server));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       logger.info({ signal }, 'shutting down');

@@ -3,7 +3,6 @@ import { fakeJpeg } from './support/images.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const TUS = { 'tus-resumable': '1.0.0' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Issue 17: a reservation is given back at the session's expiry + grace, so nothing may be
@@ -51,7 +50,6 @@ describe('quota holds past the session deadline (built binaries)', () => {
       body: data.subarray(50_000),
     });
     expect(rest.status).toBe(410);
-    await sleep(1000);
     const usage = await eventually(async () => {
       const u = await t.appGet('/api/v1/users/mallory/usage');
       return u.body?.reserved_bytes === 0 ? u.body : undefined;

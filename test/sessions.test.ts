@@ -30,7 +30,7 @@ describe('upload sessions: placement, quotas, limits', () => {
     expect(results.find((r) => r.status === 503)!.body.error).toBe('no_capacity');
   });
 
-  it('rejects bad keys, bad bodies and files over the per-file limit with DESIGN.md statuses', async () => {
+  it('rejects bad keys, bad bodies and files over the per-file limit with the README "API" statuses', async () => {
     const badKey = await t.createSession({ user_id: 'u', file_size: 10 }, { authorization: 'Bearer nope' });
     expect(badKey.status).toBe(401);
     expect(badKey.body.error).toBeTypeOf('string');

@@ -174,7 +174,9 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
     await settled(uuid, 30_000, hookApp.api_key);
     const ids = [`${uuid}.image.thumbnails_ready`, `${uuid}.image.ready`];
     await eventually(async () => ids.every((id) => hooks.received.some((r) => r.id === id && r.status === 200)), 15_000, 'webhooks');
-    await new Promise((r) => setTimeout(r, 800)); // nothing more may arrive
+    // Both rows marked delivered: from then on the dispatcher sends nothing more for them.
+    const metricsUrl = `${t.cluster.info.coordinator_url}/metrics`;
+    await eventually(async () => /^fennec_webhooks_pending 0$/m.test(await (await fetch(metricsUrl)).text()), 10_000, 'no pending webhooks');
     const jwks = createRemoteJWKSet(new URL(`${t.cluster.info.coordinator_url}/.well-known/jwks.json`));
     for (const id of ids) {
       const deliveries = hooks.received.filter((r) => r.id === id);

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { errors } from '../../shared/errors.js';
 import { ed25519PublicFromJwk } from '../../shared/keys.js';
+import { nodeUploadUrls, type NodeUploadUrls } from '../node-urls.js';
 import type { ObjectsRepo } from './objects.js';
 import { poolsChanged } from './pool-candidates.js';
 import type { PoolsRepo } from './pools.js';
@@ -54,6 +55,8 @@ export interface NodesRepo {
   markSeen(nodeId: string, now: number): void;
   /** The node's public key for verifying its requests; a miss re-reads SQLite. */
   publicKey(nodeId: string): KeyObject | undefined;
+  /** Where a session on the node sends its client, from the registration (held in memory: sessions ask each time). */
+  uploadUrls(nodeId: string): NodeUploadUrls | undefined;
 }
 
 export function nodesRepo(db: Database, w: { objects: ObjectsRepo; pools: PoolsRepo }): NodesRepo {
@@ -74,6 +77,7 @@ export function nodesRepo(db: Database, w: { objects: ObjectsRepo; pools: PoolsR
   const deleteNode = db.prepare('DELETE FROM nodes WHERE node_id = ?');
   // Callback verification needs the key on every request; keys change only through upsert below.
   const keys = new Map<string, KeyObject>();
+  const urls = new Map<string, NodeUploadUrls>();
 
   const repo: NodesRepo = {
     get(nodeId: string): NodeRow | undefined {
@@ -97,6 +101,7 @@ export function nodesRepo(db: Database, w: { objects: ObjectsRepo; pools: PoolsR
         );
       update.run(params);
       keys.delete(input.node_id);
+      urls.delete(input.node_id);
       return { node: repo.get(input.node_id)!, created: false };
     },
     remove: db.transaction((nodeId: string): void => {
@@ -115,6 +120,7 @@ export function nodesRepo(db: Database, w: { objects: ObjectsRepo; pools: PoolsR
       w.pools.removeOfNode(nodeId);
       deleteNode.run(nodeId);
       keys.delete(nodeId);
+      urls.delete(nodeId);
       poolsChanged(db);
     }),
     // Placement only uses 'up' nodes, so its cache is invalidated.
@@ -134,6 +140,15 @@ export function nodesRepo(db: Database, w: { objects: ObjectsRepo; pools: PoolsR
       const key = ed25519PublicFromJwk({ kty: 'OKP', crv: 'Ed25519', x: row.public_key_x });
       keys.set(nodeId, key);
       return key;
+    },
+    uploadUrls(nodeId: string): NodeUploadUrls | undefined {
+      const hit = urls.get(nodeId);
+      if (hit) return hit;
+      const row = repo.get(nodeId);
+      if (!row) return undefined;
+      const found = nodeUploadUrls(row);
+      urls.set(nodeId, found);
+      return found;
     },
   };
   return repo;

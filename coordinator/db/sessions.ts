@@ -93,6 +93,8 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
          @filename, @tier, @visibility, 'open', @now, @expires_at)`,
     ),
     get: db.prepare('SELECT * FROM sessions WHERE session_id = ?'),
+    // A read on the completion path: one column, not the pool row.
+    replicationFactor: db.prepare('SELECT replication_factor FROM pools WHERE pool_id = ?').pluck(),
     markCompleted: db.prepare("UPDATE sessions SET state = 'completed', completed_at = ? WHERE session_id = ?"),
     dueForExpiry: db.prepare(
       "SELECT * FROM sessions WHERE state = 'open' AND expires_at < ? ORDER BY expires_at LIMIT ?",
@@ -187,7 +189,7 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     if (released) release(session);
     s.markCompleted.run(now, session.session_id);
     users.addObject(session.app_id, session.user_id, body.size);
-    return { session, released, replicationFactor: pools.get(session.pool_id)?.replication_factor ?? 1 };
+    return { session, released, replicationFactor: (s.replicationFactor.get(session.pool_id) as number | undefined) ?? 1 };
   });
 
   const complete = (body: UploadComplete, issuer: string, now: number, defaultQuotaBytes: number): { duplicate: boolean; replicate: boolean } => {

@@ -84,7 +84,10 @@ export function sessionRoutes(deps: CoordinatorDeps) {
           ttlMs: settings.tokenTtlSeconds * 1000,
         },
       );
-      const { pool, heartbeat } = created.placement;
+      const { pool } = created.placement;
+      // Placement only offers pools of registered nodes, so the row is there.
+      const urls = repos.nodes.uploadUrls(pool.node_id);
+      if (!urls) throw errors.unavailable('no_capacity', `node ${pool.node_id} is no longer registered`);
       const token = await signUploadToken(
         {
           iss: settings.issuer,
@@ -104,8 +107,8 @@ export function sessionRoutes(deps: CoordinatorDeps) {
       metrics.sessions.inc({ outcome: 'created' });
       const res: SessionResponse = {
         session_id: created.session_id,
-        upload_url: heartbeat.upload_api_url,
-        tus_url: heartbeat.tus_url,
+        upload_url: urls.upload_url,
+        tus_url: urls.tus_url,
         token,
         pool_id: pool.pool_id,
         node_id: pool.node_id,

@@ -1,6 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 
-/** The variant set DESIGN.md asks for, as the naive baseline and the figure both name it. */
+/** The default variant set (storage-node/variants/recipe.ts), as the naive baseline and the figure both name it. */
 export interface BaselineVariant {
   name: string;
   size: number | undefined;
@@ -17,7 +17,7 @@ export const DEFAULT_SET: BaselineVariant[] = [
 
 /**
  * The naive way: a fresh decode of the original per variant, sharp's encoder defaults (AVIF
- * quality 50 / effort 4) except where DESIGN.md fixes the quality (WebP q85, JPEG thumbnails
+ * quality 50 / effort 4) except where the default recipe fixes the quality (WebP q85, JPEG thumbnails
  * q90), one variant after the other.
  */
 export async function naiveVariants(file: string): Promise<Map<string, Buffer>> {

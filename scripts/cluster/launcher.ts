@@ -45,6 +45,8 @@ export interface ClusterOptions {
   poolExtra?: (index: number) => Record<string, unknown>;
   /** Progress lines for a person watching; silent when omitted. */
   log?: (line: string) => void;
+  /** Starts Redis with `requirepass` and gives every process a URL carrying it (tests of Redis AUTH). */
+  redisPassword?: string;
 }
 
 export interface PoolInfo {
@@ -94,7 +96,8 @@ export class Cluster {
     this.dataDir = path.resolve(opts.dataDir);
     const [coordPort, redisPort, ...nodePorts] = ports as [number, number, ...number[]];
     const coordinatorUrl = `http://127.0.0.1:${coordPort}`;
-    const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const auth = opts.redisPassword ? `:${encodeURIComponent(opts.redisPassword)}@` : '';
+    const redisUrl = `redis://${auth}127.0.0.1:${redisPort}`;
     const logs = path.join(this.dataDir, 'logs');
     const redisDir = path.join(this.dataDir, 'redis');
     mkdirSync(redisDir, { recursive: true });
@@ -104,7 +107,8 @@ export class Cluster {
       name: 'redis',
       command: 'redis-server',
       args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '',
-        '--appendonly', 'yes', '--protected-mode', 'yes', '--daemonize', 'no'],
+        '--appendonly', 'yes', '--protected-mode', 'yes', '--daemonize', 'no',
+        ...(opts.redisPassword ? ['--requirepass', opts.redisPassword] : [])],
       logFile: path.join(logs, 'redis.log'),
     });
     this.coordinator = new ManagedProcess({
@@ -199,7 +203,7 @@ export class Cluster {
   async startRedis(): Promise<void> {
     this.redis.start();
     await waitForPort(Number(new URL(this.info.redis_url).port));
-    this.say(`redis        ${this.info.redis_url} (pid ${this.redis.pid})`);
+    this.say(`redis        ${this.info.redis_url.replace(/\/\/[^@/]*@/, '//***@')} (pid ${this.redis.pid})`);
   }
 
   async startCoordinator(): Promise<void> {

@@ -3,9 +3,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
 import { redisKeys } from '../../shared/redis-keys.js';
+import { eventually } from '../../test/support/eventually.js';
 import { startRedisServer, type TestRedis } from '../../test/support/redis-server.js';
 import type { JobData } from './kinds.js';
-import { NodeJobs, type JobHandler } from './queue.js';
+import { errors } from '../../shared/errors.js';
+import { NodeJobs, type JobHandler, type NodeJobsOptions } from './queue.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 const until = async (fn: () => boolean, ms = 10_000) => {
@@ -30,7 +32,10 @@ describe('NodeJobs against a real redis-server', () => {
     await server?.stop();
   });
 
-  function make(handler: JobHandler<'variants'>, pending: () => JobData[] = () => []) {
+  // Signatures are checked in shared/job-signature.test.ts and test/redis-trust.test.ts; here every signed kind passes as is.
+  const passThrough: NodeJobsOptions['verifySigned'] = async (raw) => raw;
+
+  function make(handler: JobHandler<'variants'>, pending: () => JobData[] = () => [], verifySigned = passThrough) {
     const conn = new Redis(server.url, { maxRetriesPerRequest: null });
     const jobs = new NodeJobs({
     role: 'both',
@@ -45,6 +50,7 @@ describe('NodeJobs against a real redis-server', () => {
       backoffMs: 50,
       lockMs: 1000,
       markerCheckMs: 100,
+      verifySigned,
     });
     open.push({ jobs, conn });
     return { jobs, conn };
@@ -80,7 +86,8 @@ describe('NodeJobs against a real redis-server', () => {
       () => [...pending].map((id) => ({ kind: 'variants', image_uuid: id, phase: 'thumbnails' })),
     );
     jobs.start();
-    await new Promise((r) => setTimeout(r, 300)); // queued from SQLite at start
+    const queued = async () => Object.values(await jobs.counts()).reduce((a, b) => a + b, 0);
+    await eventually(async () => (await queued()) === 3, 10_000, 'the three images queued from SQLite at start');
     await conn.flushall();
     gate();
     await until(() => pending.size === 0, 15_000);
@@ -138,5 +145,18 @@ describe('NodeJobs against a real redis-server', () => {
       if (Date.now() > deadline) throw new Error('job never failed');
       await new Promise((r) => setTimeout(r, 100));
     }
+  });
+
+  it('a coordinator kind whose signature is refused fails for good without reaching a handler; an unreachable key set retries', async () => {
+    let calls = 0;
+    const { jobs } = make(async () => undefined, () => [], async () => {
+      if (calls++ === 0) throw errors.unavailable('jwks_unavailable', 'cannot fetch the coordinator keys');
+      throw errors.unauthorized('unsigned_job', 'the job carries no coordinator signature');
+    });
+    await jobs.enqueue({ kind: 'delete', image_uuid: 'd2', pool_id: 'p1' });
+    jobs.start();
+    const [failed] = await failedReasons(jobs, 1);
+    expect(failed!.reason).toMatch(/refused delete job .*no coordinator signature/);
+    expect(failed!.attempts).toBe(2);
   });
 });

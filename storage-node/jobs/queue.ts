@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
+import { isAppError } from '../../shared/errors.js';
+import { isSignedKind } from '../../shared/job-signature.js';
 import { retryOptions } from '../../shared/jobs.js';
 import { jobId, parseJobData, policyOf, type JobData, type JobKind, type JobLane, type JobOf } from './kinds.js';
 
@@ -53,6 +55,11 @@ export interface NodeJobsOptions {
   resyncEveryMs?: number;
   /** Cap of the exponential retry backoff (ms); unset: uncapped BullMQ exponential. */
   maxBackoffMs?: number;
+  /**
+   * Worker role: checks the coordinator's signature on a job of a signed kind (job-auth.ts) and
+   * returns the payload that was signed. Unset: such jobs are refused, as nothing can check them.
+   */
+  verifySigned?: (raw: unknown, jobId: string | undefined) => Promise<unknown>;
 }
 
 export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -114,7 +121,7 @@ export class NodeJobs {
     this.#worker = new Worker<JobData>(
       this.queue.name,
       async (job) => {
-        job.data = this.#accepted(job.data);
+        job.data = await this.#accepted(job.data, job.id);
         // Parsed and checked above: the handler of a kind gets that kind's payload.
         const handler = opts.handlers[job.data.kind] as JobHandler | undefined;
         if (!handler) throw new Error(`no handler for ${job.data.kind} jobs on this node yet`);
@@ -156,15 +163,30 @@ export class NodeJobs {
 
   /**
    * What Redis holds may be older or foreign: a payload that does not parse, or a kind that runs
-   * in another lane, fails for good instead of crashing a handler on a missing field.
+   * in another lane, fails for good instead of crashing a handler on a missing field. Redis is
+   * no trust boundary either: a kind the coordinator adds runs only as the coordinator signed it.
    */
-  #accepted(raw: unknown): JobData {
+  async #accepted(raw: unknown, id: string | undefined): Promise<JobData> {
+    const kind = (raw as { kind?: unknown } | null)?.kind;
+    if (isSignedKind(kind)) raw = await this.#signed(raw, id, String(kind));
     const parsed = parseJobData(raw);
     if (!parsed.ok) throw new UnrecoverableError(`not a valid job payload: ${parsed.error}`);
     const lane = this.#opts.lane ?? 'main';
     if (policyOf(parsed.data).lane !== lane)
       throw new UnrecoverableError(`${parsed.data.kind} jobs run in the ${policyOf(parsed.data).lane} lane, not in ${lane}`);
     return parsed.data;
+  }
+
+  async #signed(raw: unknown, id: string | undefined, kind: string): Promise<unknown> {
+    const verify = this.#opts.verifySigned;
+    if (!verify) throw new UnrecoverableError(`${kind} jobs are signed by the coordinator and nothing here checks them`);
+    try {
+      return await verify(raw, id);
+    } catch (err) {
+      // The coordinator's keys out of reach: try again later. Anything else is a forgery or stale.
+      if (isAppError(err) && err.retryable) throw err;
+      throw new UnrecoverableError(`refused ${kind} job ${id}: ${(err as Error).message}`);
+    }
   }
 
   /** Adds one job; resolves false when Redis is down (the resync after reconnect adds it). */

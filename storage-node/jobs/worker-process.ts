@@ -1,16 +1,16 @@
-import path from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import sharp from 'sharp';
 import type { Logger } from '../../shared/logger.js';
-import { redisKeys } from '../../shared/redis-keys.js';
 import type { NodeConfig } from '../config.js';
-import { openDb } from '../db/open.js';
-import { PoolSet } from '../pools.js';
+import { composeNodeCore } from '../compose-core.js';
+import type { Db } from '../db/open.js';
+import type { PoolSet } from '../pools.js';
+import { createShutdown } from '../../shared/shutdown.js';
 import { backupHandler, type BackupDestination } from '../backup/job.js';
 import { backupJob, hasBackups } from '../backup/lane.js';
 import { createBackupRecords } from '../backup/records.js';
 import { backupDeleteHandler } from '../backup/delete.js';
 import { backupDestinations } from '../backup/destinations.js';
-import { loadOrCreateEd25519Key } from '../../shared/keys.js';
 import { localObjects } from '../replication/local-objects.js';
 import { moveItemReporter } from '../replication/move-report.js';
 import { startScrubber } from '../scrub/scrubber.js';
@@ -20,6 +20,7 @@ import { DEFAULT_RECIPE } from '../variants/recipe.js';
 import { deleteHandler, moveHandler, replicateHandler, type CopyJobDeps } from './copy-jobs.js';
 import { jobsConnection } from './connection.js';
 import { createImageState } from './image-state.js';
+import { workerJobAuth } from './job-auth.js';
 import { createNodeQueues, type NodeQueuesOptions } from './node-queues.js';
 import type { NodeJobs } from './queue.js';
 import { restoreHandler, restoreJobDeps } from './restore-job.js';
@@ -39,7 +40,8 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   // One libvips thread per encode: parallelism comes from encoding outputs side by side, sized
   // by FENNEC_VARIANT_PARALLEL, so the CPU budget is one number the operator sets.
   sharp.concurrency(1);
-  const db = openDb(path.join(cfg.stateDir, 'node.db'));
+  const core = composeNodeCore(cfg, logger);
+  const { db, pools } = core;
   const connection = jobsConnection(cfg.redisUrl);
   const backupDelays = new Map(cfg.pools.flatMap((p) => (p.backup ? [[p.id, p.backup.delay_seconds * 1000] as const] : [])));
   let backupJobs: NodeJobs | undefined;
@@ -55,7 +57,6 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     },
   );
   const recipes = new Map(cfg.pools.map((p) => [p.id, p.variants ?? DEFAULT_RECIPE]));
-  const pools = new PoolSet(cfg.pools, cfg.s3Pools);
   let jobs: NodeJobs;
   const handler = variantsHandler({
     state,
@@ -68,12 +69,13 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
     onWritten: (variant, seconds) => send({ t: 'encoded', variant, seconds }),
     onPhase: (phase, seconds) => send({ t: 'phase', phase, seconds }),
   });
-  const copies = copyJobDeps(cfg, { db, pools, logger, send });
+  const copies = copyJobDeps(cfg, { db, pools, logger, send, nodeKey: core.nodeKey.privateKey });
   const destinations = backupDestinations(cfg);
+  const jobAuth = workerJobAuth(cfg, logger);
   const queues = createNodeQueues({
     cfg,
     connection,
-    keys: redisKeys(cfg.redisPrefix),
+    keys: core.keys,
     logger,
     role: 'worker',
     onFinished: (kind, outcome) => send({ t: 'finished', kind, outcome }),
@@ -93,6 +95,7 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
         }),
       },
       pending: () => state.pending().map(nextVariantJob),
+      verifySigned: jobAuth.verify,
       // Monotonic: a no-op when the handler already recorded the failure (or the image is ready).
       onFailed: (data, reason) => {
         if (data.kind === 'variants') state.failed(data.image_uuid, reason);
@@ -119,18 +122,22 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
   });
   logger.info({ pid: process.pid }, 'job worker started');
 
-  let stopping: Promise<void> | undefined;
+  let stopping: (() => Promise<void>) | undefined;
   const stop = (why: string) => {
-    stopping ??= (async () => {
-      logger.info({ why }, 'job worker stopping');
-      forceExitAfter(why === 'SIGTERM' && connection.status === 'ready' ? DRAIN_MS : GONE_MS, logger);
-      await scrubber.stop();
-      await jobs.close();
-      await backupJobs?.close();
-      await connection.quit().catch(() => connection.disconnect());
-      db.close();
-      process.exit(0);
-    })();
+    if (stopping) return;
+    logger.info({ why }, 'job worker stopping');
+    // The whole drain is bounded once, by why it stops; each step may use all of it.
+    const drainMs = why === 'SIGTERM' && connection.status === 'ready' ? DRAIN_MS : GONE_MS;
+    forceExitAfter(drainMs, logger);
+    stopping = createShutdown(logger, [
+      { name: 'scrub', run: () => scrubber.stop() },
+      { name: 'job-auth', run: () => jobAuth.stop() },
+      { name: 'jobs', run: () => jobs.close(), timeoutMs: drainMs },
+      { name: 'backup-jobs', run: () => backupJobs?.close(), timeoutMs: drainMs },
+      { name: 'redis', run: () => connection.quit().catch(() => connection.disconnect()) },
+      { name: 'sqlite', run: () => db.close() },
+    ]);
+    void stopping().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => undefined); // Ctrl-C reaches the whole group: the parent decides
@@ -157,9 +164,9 @@ function forceExitAfter(ms: number, logger: Logger): void {
 /** The replicate, move and delete jobs' deps: the node's key signs every PUT and move report. */
 function copyJobDeps(
   cfg: NodeConfig,
-  ctx: { db: ReturnType<typeof openDb>; pools: PoolSet; logger: Logger; send: (msg: WorkerMessage) => void },
+  ctx: { db: Db; pools: PoolSet; logger: Logger; send: (msg: WorkerMessage) => void; nodeKey: KeyObject },
 ): CopyJobDeps {
-  const nodeKey = loadOrCreateEd25519Key(cfg.nodeKeyFile).privateKey;
+  const { nodeKey } = ctx;
   const objects = localObjects(ctx.db, cfg.nodeId);
   const scrub = createScrubRecords(ctx.db, cfg.nodeId);
   return {
@@ -187,7 +194,7 @@ function copyJobDeps(
 function backupLane(
   cfg: NodeConfig,
   ctx: {
-    db: ReturnType<typeof openDb>;
+    db: Db;
     pools: PoolSet;
     logger: Logger;
     send: (msg: WorkerMessage) => void;

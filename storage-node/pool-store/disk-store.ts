@@ -39,7 +39,7 @@ export async function diskCapacity(dir: string, maxBytes: number | null | undefi
 
 /**
  * A disk pool as a PoolStore, and the only place that makes a file durable: stream to
- * `tmp/*.part` (fsynced before close with `flush: true`; see DESIGN.md known traps), rename into
+ * `tmp/*.part` (fsynced before close with `flush: true`; on Node 20 a FileHandle stream's `sync()` then `close()` can hang forever), rename into
  * place (atomic), fsync the directory through the group-committed DirSync and, for a directory
  * just created, its parents too. `stage`/`commit` split a write for callers that choose the
  * final path only after the bytes went through (the upload names the file by its sniffed type).

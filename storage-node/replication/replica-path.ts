@@ -18,7 +18,7 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const SIZE_SUFFIX = '(?:_[a-z][a-z0-9]*)?';
 
 /**
- * The files a peer may write (DESIGN.md "On disk"), never tmp/, the pool marker or anything else:
+ * The files a peer may write (the pool layout in shared/paths.ts), never tmp/, the pool marker or anything else:
  * `[private/]original/YYYY/MM/DD/{uuid}.{ext}` and `[private/]variants/YYYY/MM/DD/{uuid}[_{size}].{ext}`
  * with `ext` a known image type (mimeForExt). A name of the peer's choosing (`evil.html`) would
  * be served from our origin.

@@ -3,18 +3,16 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../../shared/config.js';
-import { loadOrCreateEd25519Key } from '../../shared/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { TMP_DIR } from '../../shared/paths.js';
 import { redisKeys } from '../../shared/redis-keys.js';
 import { RESTORE_LIST_DEFAULT_LIMIT } from '../../shared/restore.js';
 import { createS3Client } from '../backup/s3.js';
 import { nodeConfigSchema, type NodeConfig } from '../config.js';
-import { openDb } from '../db/open.js';
+import { composeNodeCore } from '../compose-core.js';
 import { nextVariantJob } from '../jobs/kinds.js';
 import { createNodeQueues } from '../jobs/node-queues.js';
 import type { NodeJobs } from '../jobs/queue.js';
-import { PoolSet } from '../pools.js';
 import { createStore } from '../db/store.js';
 import { fetchRestorePage } from './list.js';
 import { restorePool } from './restore.js';
@@ -64,9 +62,8 @@ export async function restoreCommand(argv: string[], env: Record<string, string 
   const logger = createLogger({ name: 'fennec-node-restore', level: cfg.logLevel, destination: process.stderr });
   // Not preparePool: its cleanup of tmp/ would remove the running node's uploads in flight.
   mkdirSync(path.join(poolCfg.path, TMP_DIR), { recursive: true });
-  const pool = new PoolSet([poolCfg]).get(poolCfg.id)!;
-  const nodeKey = loadOrCreateEd25519Key(cfg.nodeKeyFile);
-  const db = openDb(path.join(cfg.stateDir, 'node.db'));
+  const { db, pools, nodeKey } = composeNodeCore(cfg, logger, { onlyPool: poolCfg.id });
+  const pool = pools.get(poolCfg.id)!;
   const s3 = createS3Client(poolCfg.backup, credentials);
   const jobs = await variantsQueue(cfg, logger);
   try {

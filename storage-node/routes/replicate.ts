@@ -17,7 +17,7 @@ export interface ReplicateRouteDeps extends ReceiveDeps, ReplicaAuthDeps {
 type Env = { Bindings: HttpBindings };
 
 /**
- * `PUT /api/internal/replicate/{pool_id}/{path}` (DESIGN.md "Node-to-node replication").
+ * `PUT /api/internal/replicate/{pool_id}/{path}` (README "Copies: replication, scrub, self-repair, pool moves").
  * Mounted as a middleware on every path rather than as a route: the router sees the URL after
  * parsing resolved `..` (`/replicate/p1/../../x` arrives as `/x`), and such a PUT must be
  * refused with 400 `bad_path`, not wander to another route or a 404. The decision uses the raw

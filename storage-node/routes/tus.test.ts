@@ -8,6 +8,7 @@ import { createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
 import { signUploadToken } from '../../shared/tokens.js';
+import { eventually } from '../../test/support/eventually.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
 import { openDb, walFile, type Db } from '../db/open.js';
@@ -240,7 +241,9 @@ describe('tus routes', () => {
       body: slowBody,
       duplex: 'half',
     } as RequestInit);
-    await new Promise((r) => setTimeout(r, 200));
+    // Its first chunk on disk: the first PATCH holds the upload while its body waits on the gate.
+    const file = path.join(pool.path, 'tmp', 'tus', url.split('/').at(-1)!);
+    await eventually(() => existsSync(file) && statSync(file).size >= 1000, 5_000, 'the first chunk written', 20);
     expect((await patch(url, tok, 0, Buffer.alloc(10))).status).toBe(409);
     release();
     const first = await slow;

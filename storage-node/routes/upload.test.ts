@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEGACY_UPLOAD_PATH, UPLOAD_PATH } from '../../shared/api.js';
 import { createLogger } from '../../shared/logger.js';
 import { UPLOAD_TOKEN_TYP, signUploadToken } from '../../shared/tokens.js';
+import { eventually } from '../../test/support/eventually.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
 import { openDb, walFile, type Db } from '../db/open.js';
@@ -134,6 +135,9 @@ function filesUnder(dir: string): string[] {
     .filter((e) => e.isFile())
     .map((e) => path.join(e.parentPath, e.name));
 }
+
+/** The first pool's temp files: an upload in flight has one. */
+const tmpFiles = () => filesUnder(path.join(pools[0]!.path, 'tmp'));
 
 async function expectNothingLeft(objectsBefore: number): Promise<void> {
   const originals = () => pools.flatMap((p) => filesUnder(p.path).filter((f) => f.includes('/original/')));
@@ -304,15 +308,15 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
       const t = await token();
       const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/api/internal/upload', headers: { authorization: `Bearer ${t}`, 'content-length': 100_000 } });
       req.on('error', () => undefined);
+      const stalledClosed = new Promise((r) => req.once('close', r));
       req.write(jpeg(20_000));
-      await new Promise((r) => setTimeout(r, 300));
-      expect(filesUnder(path.join(pools[0]!.path, 'tmp'))).toHaveLength(1);
-      await new Promise((r) => setTimeout(r, 1500));
+      await eventually(() => tmpFiles().length === 1, 5_000, 'a temp file for the stalled upload', 20);
+      await stalledClosed; // the server dropped the silent socket after idleTimeoutMs
       await expectNothingLeft(stored);
       const aborted = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/api/internal/upload', headers: { authorization: `Bearer ${await token()}`, 'content-length': 100_000 } });
       aborted.on('error', () => undefined);
       aborted.write(jpeg(20_000));
-      await new Promise((r) => setTimeout(r, 200));
+      await eventually(() => tmpFiles().length === 1, 5_000, 'a temp file for the aborted upload', 20);
       aborted.destroy();
       await expectNothingLeft(stored);
       // the aborted upload's token was released: it can be used again

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
+import { eventually } from '../../test/support/eventually.js';
 import { openDb, type Db } from '../db/open.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { runScrubPass, startScrubber, type ScrubPassOptions, type ScrubReport } from './scrubber.js';
@@ -172,10 +173,11 @@ describe('scrubber schedule', () => {
   it('stop() ends a running pass promptly and keeps what was verified', async () => {
     const first = addObject(randomBytes(1000));
     addObject(randomBytes(4 * 1024 * 1024));
-    const scrubber = startScrubber({ ...opts({ bytesPerSec: 256 * 1024 }), cron: '0 0 1 1 *' });
+    // One row per page: the small object's ok is committed before the 4 MiB one (16 s at this rate) is read.
+    const scrubber = startScrubber({ ...opts({ bytesPerSec: 256 * 1024, pageSize: 1 }), cron: '0 0 1 1 *' });
     const pass = scrubber.runOnce();
     expect(scrubber.runOnce()).toBe(pass); // never two passes at once
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually(() => state(first.uuid).scrub_state === 'ok', 5_000, 'the first object verified', 20);
     const t0 = performance.now();
     await scrubber.stop();
     await scrubber.stop();

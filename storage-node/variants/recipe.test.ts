@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_RECIPE, planVariants, variantRecipeSchema, variantRelPath } from './recipe.js';
 
 describe('variant recipe', () => {
-  it('defaults to DESIGN.md: full WebP q85 and AVIF, 200/500 px in WebP, AVIF and the original format', () => {
+  it('defaults to full WebP q85 and AVIF, 200/500 px in WebP, AVIF and the original format', () => {
     expect(DEFAULT_RECIPE).toMatchObject({ webp: { quality: 85 }, thumbnails: [{ name: 'small', size: 200 }, { name: 'medium', size: 500 }] });
     const plan = planVariants(DEFAULT_RECIPE, 'jpg');
     expect(plan.map((v) => `${v.phase}:${v.suffix}.${v.ext}`)).toEqual([
@@ -12,7 +12,7 @@ describe('variant recipe', () => {
     ]);
   });
 
-  it('names files exactly as DESIGN.md, under the original day', () => {
+  it('names files {uuid}{suffix}.{ext} under the original day', () => {
     const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e';
     expect(variantRelPath(`original/2026/11/22/${uuid}.jpg`, uuid, { suffix: '_small', ext: 'avif' })).toBe(
       `variants/2026/11/22/${uuid}_small.avif`,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Which variants a pool makes and how (DESIGN.md "On disk"). Defaults: full-size WebP q85 and
+ * Which variants a pool makes and how (README "Variants and jobs"). Defaults: full-size WebP q85 and
  * AVIF, 200 px (`_small`) and 500 px (`_medium`) thumbnails in WebP, AVIF and the original format.
  *
  * AVIF effort 2 / quality 45 instead of sharp's 4 / 50: measured on a 12 MP photo it is ~7× faster

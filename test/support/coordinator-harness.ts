@@ -4,18 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { buildApp } from '../../coordinator/app.js';
-import { openDatabase } from '../../coordinator/db/open.js';
-import type { CoordinatorDeps } from '../../coordinator/deps.js';
-import { heartbeatSnapshot } from '../../coordinator/heartbeats.js';
-import { coordinatorMetrics } from '../../coordinator/metrics.js';
-import { sessionRateLimits } from '../../coordinator/rate-limit.js';
-import { createRepos } from '../../coordinator/repos.js';
-import { loadSigningKeys } from '../../coordinator/signing-keys.js';
+import { composeCoordinator, type ComposedCoordinator } from '../../coordinator/compose.js';
+import { coordinatorEnvSchema } from '../../coordinator/config.js';
 import { COORDINATOR_AUDIENCE } from '../../shared/api.js';
+import { parseConfig } from '../../shared/config.js';
 import { ed25519FromPrivate, type Ed25519Key } from '../../shared/keys.js';
 import { createLogger } from '../../shared/logger.js';
-import { redisKeys } from '../../shared/redis-keys.js';
 import { sha256Hex, signNodeRequest } from '../../shared/tokens.js';
 import { startRedisServer, type TestRedis } from './redis-server.js';
 
@@ -40,28 +34,33 @@ export function useRedisAndTmp(name: string): { redis: () => Redis; tmp: () => s
 }
 
 /**
+ * A coordinator built the way main.ts builds it (composeCoordinator over a parsed config), on its
+ * own data dir and Redis key prefix, with nothing started: tests call its app (no sockets) and
+ * start what they need. `env` overrides the test defaults by variable name.
+ */
+export function testCoordinator(opts: { redis: Redis; tmp: string; env?: Record<string, string> }): ComposedCoordinator & { prefix: string } {
+  const prefix = `t${randomUUID().slice(0, 8)}:`;
+  const config = parseConfig(coordinatorEnvSchema, {
+    FENNEC_DATA_DIR: mkdtempSync(path.join(opts.tmp, 'h-')),
+    FENNEC_ADMIN_KEY: ADMIN_KEY,
+    FENNEC_REDIS_PREFIX: prefix,
+    FENNEC_MAX_FILE_BYTES: '1000000',
+    FENNEC_DEFAULT_QUOTA_BYTES: '100000000',
+    FENNEC_RATE_USER_PER_MIN: '10000',
+    FENNEC_RATE_IP_PER_MIN: '10000',
+    ...opts.env,
+  });
+  const logger = createLogger({ name: 'test', level: 'silent' });
+  return { ...composeCoordinator(config, { logger, redis: opts.redis, heartbeatRefreshMs: 0 }), prefix };
+}
+
+/**
  * A coordinator app (no sockets: app.request) on its own SQLite and Redis key prefix, with nodes
  * `n1…` registered (pool `pN` each, their Ed25519 keys kept for signing) and one app.
  */
 export async function coordinatorHarness(opts: { redis: Redis; tmp: string; nodes: string[] }) {
-  const dir = mkdtempSync(path.join(opts.tmp, 'h-'));
-  const db = openDatabase(path.join(dir, 'coordinator.db'));
-  const keys = redisKeys(`t${randomUUID().slice(0, 8)}:`);
-  const logger = createLogger({ name: 'test', level: 'silent' });
-  const repos = createRepos(db);
-  const redis = opts.redis;
-  const deps: CoordinatorDeps = {
-    settings: { adminKey: ADMIN_KEY, issuer: 'fennec-coordinator', tokenTtlSeconds: 900, maxFileBytes: 1e6, defaultQuotaBytes: 1e8, heartbeatMaxAgeMs: 15_000 },
-    logger,
-    db,
-    redis,
-    repos,
-    heartbeats: heartbeatSnapshot({ redis, keys, logger, refreshMs: 0 }),
-    rateLimits: sessionRateLimits({ redis, keys, userPerMinute: 10_000, ipPerMinute: 10_000 }),
-    signingKeys: loadSigningKeys(path.join(dir, 'signing-keys')),
-    metrics: coordinatorMetrics(),
-  };
-  const app = buildApp(deps);
+  const { deps, app } = testCoordinator(opts);
+  const { db, repos } = deps;
   /** An admin-key request (JSON body when given). */
   const req = async (method: string, url: string, body?: unknown, auth = ADMIN_KEY) =>
     app.request(url, {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Cluster, type ClusterOptions } from '../../scripts/cluster/launcher.js';
 import type { SessionResponse, UploadResponse } from '../../shared/api.js';
+import { eventually } from './eventually.js';
 
 /** Timings shortened so tests see heartbeats, expiry and retries within seconds. */
 const FAST_NODE_ENV = {
@@ -132,13 +133,5 @@ function listFiles(dir: string, prefix = ''): string[] {
   });
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Re-exported: the end-to-end tests import it from here with the cluster. */
+export { eventually };

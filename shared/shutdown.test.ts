@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../shared/logger.js';
+import { createLogger } from './logger.js';
 import { createShutdown } from './shutdown.js';
 
 describe('shutdown steps', () => {
