@@ -41,12 +41,13 @@ interface Harness {
   req(method: string, url: string, opts?: { body?: unknown; auth?: string; headers?: Record<string, string> }): Promise<Response>;
 }
 
-function harness(overrides: { rateUser?: number; rateIp?: number } = {}): Harness {
+function harness(overrides: { rateUser?: number; rateIp?: number; quotaBytes?: number; graceSeconds?: number } = {}): Harness {
   const { deps, app, prefix } = testCoordinator({
     redis,
     tmp,
     env: {
-      FENNEC_DEFAULT_QUOTA_BYTES: '10000000',
+      FENNEC_DEFAULT_QUOTA_BYTES: String(overrides.quotaBytes ?? 10_000_000),
+      ...(overrides.graceSeconds !== undefined ? { FENNEC_SESSION_GRACE_SECONDS: String(overrides.graceSeconds) } : {}),
       ...(overrides.rateUser ? { FENNEC_RATE_USER_PER_MIN: String(overrides.rateUser) } : {}),
       ...(overrides.rateIp ? { FENNEC_RATE_IP_PER_MIN: String(overrides.rateIp) } : {}),
     },
@@ -368,10 +369,10 @@ describe('upload completion', () => {
     expect(sweeper.sweep(Date.now())).toBe(0);
     expect(sweeper.sweep(Date.now() + 900_000 + 3600_000 + 1000)).toBe(1);
     sweeper.stop();
-    expect(h.deps.repos.users.get('u1').reserved_bytes).toBe(0);
+    expect(h.deps.repos.users.get(h.deps.repos.apps.list()[0]!.app_id, 'u1').reserved_bytes).toBe(0);
     expect(h.deps.repos.pools.get('p1')!.reserved_bytes).toBe(0);
     expect((await complete(h, key, completion(s.session_id, 600))).status).toBe(200);
-    expect(h.deps.repos.users.get('u1')).toMatchObject({ used_bytes: 600, reserved_bytes: 0, objects: 1 });
+    expect(h.deps.repos.users.get(h.deps.repos.apps.list()[0]!.app_id, 'u1')).toMatchObject({ used_bytes: 600, reserved_bytes: 0, objects: 1 });
   });
 });
 
@@ -384,5 +385,69 @@ describe('public', () => {
     expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: h.deps.signingKeys.kid });
     expect((await h.req('GET', '/metrics')).status).toBe(200);
     expect((await h.req('GET', '/nope')).status).toBe(404);
+  });
+});
+
+describe('users are an app’s (issue 17)', () => {
+  it('keeps usage and quota of the same user_id apart in two apps', async () => {
+    const h = harness({ quotaBytes: 1000 });
+    const { apiKey: appA } = await cluster(h);
+    const bRes = await h.req('POST', '/api/v1/admin/apps', { auth: ADMIN, body: { name: 'other' } });
+    const { api_key: appB, app_id: appBId } = (await bRes.json()) as { api_key: string; app_id: string };
+    const session = (auth: string, file_size: number) =>
+      h.req('POST', '/api/v1/upload/sessions', { auth, body: { user_id: 'alice', file_size } });
+
+    expect((await session(appA, 800)).status).toBe(201);
+    // App B sees its own alice, not A's reservation, and cannot spend A's quota.
+    const usageB = await (await h.req('GET', '/api/v1/users/alice/usage', { auth: appB })).json();
+    expect(usageB).toMatchObject({ reserved_bytes: 0, used_bytes: 0 });
+    expect((await session(appB, 900)).status).toBe(201);
+    expect((await session(appA, 150)).status).toBe(201);
+
+    // With two apps the admin quota route must be told whose alice it means.
+    const noApp = await h.req('PUT', '/api/v1/admin/users/alice/quota', { auth: ADMIN, body: { quota_bytes: 5000 } });
+    expect(noApp.status).toBe(400);
+    expect(await noApp.json()).toMatchObject({ error: 'app_id_required' });
+    const setB = await h.req('PUT', `/api/v1/admin/users/alice/quota?app_id=${appBId}`, { auth: ADMIN, body: { quota_bytes: 5000 } });
+    expect(setB.status).toBe(200);
+    expect(await setB.json()).toMatchObject({ app_id: appBId, quota_bytes: 5000, reserved_bytes: 900 });
+    const usageA = await (await h.req('GET', '/api/v1/users/alice/usage', { auth: appA })).json();
+    expect(usageA).toMatchObject({ quota_bytes: 1000, reserved_bytes: 950 });
+    const unknownApp = await h.req('PUT', '/api/v1/admin/users/alice/quota?app_id=nope', { auth: ADMIN, body: { quota_bytes: 1 } });
+    expect(unknownApp.status).toBe(404);
+  });
+});
+
+describe('reservations that hold (issue 17)', () => {
+  it('signs the session deadline into the token and refuses a late completion past quota', async () => {
+    const h = harness({ quotaBytes: 200_000, graceSeconds: 60 });
+    const { apiKey, key } = await cluster(h);
+    const open = async () => (await (await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 150_000 } })).json()) as any;
+    const late = await open();
+    const claims = await verifyUploadToken(late.token, createLocalJWKSet(h.deps.signingKeys.jwks), { nodeId: 'n1', clockToleranceSeconds: 5 });
+    expect(claims.dl).toBe(Math.ceil((Date.parse(late.expires_at) + 60_000) / 1000));
+
+    // The sweeper gives the first reservation back; a second session takes the bytes.
+    const sweeper = startSweeper({ sessions: h.deps.repos.sessions, logger: h.deps.logger, graceMs: 60_000, intervalMs: 1e9 });
+    expect(sweeper.sweep(Date.now() + 900_000 + 61_000)).toBe(1);
+    sweeper.stop();
+    const live = await open();
+    expect(live.session_id).toBeDefined();
+
+    // The late upload would take u1 to 300,000 of 200,000: refused, for good, and counted nowhere.
+    const body = completion(late.session_id, 150_000);
+    const refused = await complete(h, key, body);
+    expect(refused.status).toBe(410);
+    expect(await refused.json()).toMatchObject({ error: 'upload_refused' });
+    expect((await complete(h, key, body)).status).toBe(410);
+    const appId = h.deps.repos.apps.list()[0]!.app_id;
+    expect(h.deps.repos.users.get(appId, 'u1')).toMatchObject({ used_bytes: 0, reserved_bytes: 150_000, objects: 0 });
+    expect((await h.req('GET', `/api/v1/images/${body.image_uuid}`, { auth: apiKey })).status).toBe(404);
+
+    // The live one completes normally, once, however often the outbox delivers it.
+    const ok = completion(live.session_id, 150_000);
+    expect((await complete(h, key, ok)).status).toBe(200);
+    expect(await (await complete(h, key, ok)).json()).toMatchObject({ duplicate: true });
+    expect(h.deps.repos.users.get(appId, 'u1')).toMatchObject({ used_bytes: 150_000, reserved_bytes: 0, objects: 1 });
   });
 });

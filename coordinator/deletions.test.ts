@@ -29,7 +29,7 @@ async function harness() {
       `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, home_pool_id, node_id, rel_path, size, sha256, mime, visibility, state, status, created_at, variants)
        VALUES (?, ?, 'u1', ?, 'p1', 'p1', 'n1', ?, ?, ?, 'image/jpeg', 'public', 'stored', 'ready', ?, ?)`,
     ).run(image_uuid, appId, randomUUID(), `original/2026/01/01/${image_uuid}.jpg`, size, sha256, now, variants);
-    db.prepare("INSERT INTO users (user_id, used_bytes, objects) VALUES ('u1', ?, 1) ON CONFLICT (user_id) DO UPDATE SET used_bytes = used_bytes + excluded.used_bytes, objects = objects + 1").run(size);
+    repos.users.addObject(appId, 'u1', size);
     for (const pool of ['p1', 'p2']) repos.copies.insert({ image_uuid, pool_id: pool, node_id: `n${pool.slice(1)}`, state: 'ok', size, sha256 }, now);
     return { image_uuid, sha256, size };
   };

@@ -30,7 +30,7 @@ export type AppSettings = Pick<
   | 'defaultQuotaBytes'
   | 'heartbeatMaxAgeMs'
 > &
-  Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds' | 'backupDeleteGraceSeconds' | 'webhooks'>>;
+  Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds' | 'backupDeleteGraceSeconds' | 'webhooks' | 'sessionGraceSeconds'>>;
 
 /** Signs private files' URLs with the current upload-token key (default lifetime one hour). */
 export function urlSigner(deps: Pick<CoordinatorDeps, 'signingKeys' | 'settings'>): UrlSigner {

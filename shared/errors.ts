@@ -41,6 +41,8 @@ export const errors = {
   forbidden: (code: string, message: string) => new AppError({ code, status: 403, message }),
   notFound: (code: string, message: string) => new AppError({ code, status: 404, message }),
   conflict: (code: string, message: string) => new AppError({ code, status: 409, message }),
+  /** The thing asked for is past its lifetime and will never be accepted again (an outbox drops it). */
+  gone: (code: string, message: string) => new AppError({ code, status: 410, message }),
   tooLarge: (message: string) => new AppError({ code: 'too_large', status: 413, message }),
   unsupportedType: (message: string) =>
     new AppError({ code: 'unsupported_type', status: 415, message }),

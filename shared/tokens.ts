@@ -30,6 +30,13 @@ export interface UploadTokenClaims {
   max: number;
   /** `private`: the file goes under `{pool}/private/` and is served only with a signed URL. Absent = public. */
   vis?: Visibility;
+  /**
+   * The session's hard deadline (epoch seconds: its expiry plus the coordinator's grace). A node
+   * refuses to finish an upload after it (410 `upload_expired`, bytes removed), however long ago
+   * the body started, and a tus upload expires at it: past it the coordinator has given the
+   * reservation back. Absent in tokens from an older coordinator: no deadline.
+   */
+  dl?: number;
   iat: number;
   nbf: number;
   exp: number;
@@ -49,7 +56,7 @@ const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString(
  * route (~37,000 vs ~14,000 per core); the compact JWS is the same and jose verifies it.
  */
 export async function signUploadToken(
-  claims: Omit<UploadTokenClaims, 'iat' | 'nbf' | 'exp' | 'jti' | 'vis'> & { ttlSeconds: number; vis?: Visibility },
+  claims: Omit<UploadTokenClaims, 'iat' | 'nbf' | 'exp' | 'jti' | 'vis' | 'dl'> & { ttlSeconds: number; vis?: Visibility; dl?: number },
   key: SigningKey,
   kid: string,
 ): Promise<string> {
@@ -65,6 +72,7 @@ export async function signUploadToken(
     max: rest.max,
     // Public tokens stay as they were: the claim is only present when it changes something.
     ...(rest.vis === 'private' ? { vis: 'private' as const } : {}),
+    ...(rest.dl !== undefined ? { dl: rest.dl } : {}),
     iat: now,
     nbf: now - 1,
     exp: now + ttlSeconds,
@@ -117,11 +125,12 @@ export async function verifyUploadToken(
       clockTolerance: opts.clockToleranceSeconds,
       requiredClaims: ['exp', 'nbf', 'iat', 'jti', 'sub', 'aud', 'iss'],
     });
-    const { pool, sid, max, vis } = payload as Record<string, unknown>;
+    const { pool, sid, max, vis, dl } = payload as Record<string, unknown>;
     if (typeof pool !== 'string' || typeof sid !== 'string' || !isPositiveInt(max))
       throw errors.unauthorized('invalid_token', 'token lacks pool, sid or max');
     if (vis !== undefined && !VISIBILITIES.includes(vis as Visibility))
       throw errors.unauthorized('invalid_token', 'token vis must be public or private');
+    if (dl !== undefined && !isPositiveInt(dl)) throw errors.unauthorized('invalid_token', 'token dl must be epoch seconds');
     return payload as unknown as UploadTokenClaims;
   } catch (err) {
     throw tokenError(err);

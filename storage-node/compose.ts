@@ -23,6 +23,7 @@ import { createTusRegistry } from './db/tus.js';
 import { TusService } from './tus/service.js';
 import { DirSync } from './upload/dir-sync.js';
 import { UploadTracker } from './upload/tracker.js';
+import { dropRefusedUpload } from './upload/refused.js';
 
 /** The node's entry script and arguments, re-used to fork its job worker. */
 export interface WorkerCommand {
@@ -63,6 +64,7 @@ export function composeNode(cfg: NodeConfig, opts: { logger: Logger; worker: Wor
     nodeKey: core.nodeKey.privateKey,
     coordinatorUrl: cfg.coordinatorUrl,
     maxBackoffMs: cfg.outboxMaxBackoffMs,
+    onRefused: (row) => dropRefusedUpload({ store, pools }, row),
   });
   const jobs = setupNodeJobs({ cfg, db, logger, metrics, keys });
   const worker = new JobWorkerSupervisor({

@@ -7,13 +7,17 @@ import { createLogger } from '../shared/logger.js';
 import { sha256Hex, verifyNodeRequest } from '../shared/tokens.js';
 import { openDb, type Db } from './db/open.js';
 import { Outbox } from './outbox.js';
-import { createStore, type NodeStore } from './db/store.js';
+import { createStore, type NodeStore, type OutboxRow } from './db/store.js';
 
 const key = generateKeyPairSync('ed25519');
 let db: Db | undefined;
 afterEach(() => db?.close());
 
-function setup(send: (url: string, body: string, token: string) => Promise<number>, backoff = { base: 500, max: 2000 }) {
+function setup(
+  send: (url: string, body: string, token: string) => Promise<number>,
+  backoff = { base: 500, max: 2000 },
+  onRefused?: (store: NodeStore, row: OutboxRow) => Promise<void>,
+) {
   db = openDb(':memory:');
   const store = createStore(db);
   const outbox = new Outbox({
@@ -26,6 +30,7 @@ function setup(send: (url: string, body: string, token: string) => Promise<numbe
     baseBackoffMs: backoff.base,
     send,
     pollMs: 20,
+    onRefused: onRefused && ((row) => onRefused(store, row)),
   });
   return { store, outbox };
 }
@@ -83,6 +88,30 @@ describe('Outbox', () => {
     expect(gaps[0]).toBeGreaterThanOrEqual(15);
     expect(gaps[2]).toBeGreaterThanOrEqual(70);
     expect(gaps[3]).toBeGreaterThanOrEqual(70);
+  });
+
+  it('on a 410 undoes the row on this node (onRefused) and does not retry it', async () => {
+    let calls = 0;
+    const refused: string[] = [];
+    const send = async () => {
+      calls++;
+      return 410;
+    };
+    const { store, outbox } = setup(send, undefined, async (s, row) => {
+      const { image_uuid } = JSON.parse(row.payload) as UploadComplete;
+      refused.push(image_uuid);
+      s.deleteObject(image_uuid);
+    });
+    const uuid = '00000000-0000-4000-8000-000000000009';
+    insert(store, uuid);
+    outbox.start();
+    await until(() => store.outboxPending() === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    await outbox.stop();
+    expect(calls).toBe(1);
+    expect(refused).toEqual([uuid]);
+    expect(store.getObject(uuid)).toBeUndefined();
+    expect(db!.prepare('SELECT COUNT(*) AS n FROM outbox').get()).toEqual({ n: 0 });
   });
 
   it('marks a row dead on other 4xx and stops retrying it', async () => {

@@ -18,6 +18,11 @@ export interface OutboxDeps {
   pollMs?: number;
   /** First retry delay, doubled per attempt up to maxBackoffMs (500 ms unless a test shortens it). */
   baseBackoffMs?: number;
+  /**
+   * A 410 means the coordinator will never take the report and the node must undo what it
+   * describes (upload/refused.ts); the row is done once this returns, retried if it throws.
+   */
+  onRefused?: (row: OutboxRow) => Promise<void>;
 }
 
 const BATCH = 32;
@@ -45,7 +50,8 @@ async function undiciSend(url: string, body: string, token: string): Promise<num
  * Delivers rows committed with each upload to the coordinator. The row is written in the same
  * transaction as the object, so a coordinator down for minutes (or a crash) loses nothing: the
  * loop retries with exponential backoff until a 2xx. 4xx other than 401/429 is permanent — the
- * row is marked dead (kept for the operator) instead of retried forever.
+ * row is marked dead (kept for the operator) instead of retried forever; a 410 with an
+ * `onRefused` handler is undone on the node and then done.
  */
 export class Outbox {
   readonly #deps: OutboxDeps;
@@ -103,6 +109,15 @@ export class Outbox {
     if (status >= 200 && status < 300) {
       store.outboxDone(row.id);
       logger.debug({ outbox_id: row.id, kind: row.kind }, 'outbox row delivered');
+    } else if (status === 410 && this.#deps.onRefused) {
+      try {
+        await this.#deps.onRefused(row);
+      } catch (err) {
+        this.#retry(row, `refusal: ${(err as Error).message}`);
+        return;
+      }
+      store.outboxDone(row.id);
+      logger.warn({ outbox_id: row.id, kind: row.kind }, 'coordinator refused an outbox row for good; undone on this node');
     } else if (status === 401 || status === 429 || status >= 500) {
       this.#retry(row, `http ${status}`);
     } else {

@@ -72,7 +72,7 @@ export function deletionsRepo(db: Database, w: DeletionWriters): DeletionsRepo {
       w.moves.settleDeletedImage(uuid, now);
       // A delayed backup not made yet is not made: the uploading node's delete job removes its row.
       if (state === 'scheduled') w.backups.cancelScheduled(uuid);
-      w.users.releaseUsage(o.user_id, o.size);
+      w.users.releaseUsage(o.app_id, o.user_id, o.size);
       w.objects.remove(uuid);
       return {
         outcome: 'deleted',

@@ -244,6 +244,33 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX deleted_objects_backup ON deleted_objects(deleted_at) WHERE backup_pending = 1;
   ALTER TABLE pools ADD COLUMN type TEXT NOT NULL DEFAULT 'disk' CHECK (type IN ('disk', 's3'));
   `,
+  // Users belong to an app (issue 17): the same user_id in two apps was one row, so app B could
+  // read app A's user's usage and spend their quota. Re-keyed by (app_id, user_id). Usage and
+  // object counts are recomputed per app from \`objects\` (live objects carry their app), and
+  // reservations from open sessions (which do too). A quota override is given to the user in
+  // every app: it is the operator's word for that user_id, and copying it grants no one bytes
+  // they did not have (a single-app install keeps exactly its figures).
+  `
+  CREATE TABLE users_by_app (
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    quota_bytes INTEGER,
+    used_bytes INTEGER NOT NULL DEFAULT 0,
+    reserved_bytes INTEGER NOT NULL DEFAULT 0,
+    objects INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, user_id)
+  ) WITHOUT ROWID;
+  INSERT INTO users_by_app (app_id, user_id, quota_bytes)
+    SELECT a.app_id, u.user_id, u.quota_bytes FROM users u CROSS JOIN apps a WHERE u.quota_bytes IS NOT NULL;
+  INSERT INTO users_by_app (app_id, user_id, used_bytes, objects)
+    SELECT app_id, user_id, SUM(size), COUNT(*) FROM objects WHERE true GROUP BY app_id, user_id
+    ON CONFLICT (app_id, user_id) DO UPDATE SET used_bytes = excluded.used_bytes, objects = excluded.objects;
+  INSERT INTO users_by_app (app_id, user_id, reserved_bytes)
+    SELECT app_id, user_id, SUM(file_size) FROM sessions WHERE state = 'open' GROUP BY app_id, user_id
+    ON CONFLICT (app_id, user_id) DO UPDATE SET reserved_bytes = excluded.reserved_bytes;
+  DROP TABLE users;
+  ALTER TABLE users_by_app RENAME TO users;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -60,8 +60,14 @@ export interface SessionsRepo {
    * Records a finished upload: the object and its primary copy, the user's usage, the session
    * closed. Idempotent on image_uuid (a node's outbox may deliver twice). `replicate`: the pool
    * wants more than one copy, so the durability loop should plan one now.
+   *
+   * A session the sweeper already released holds no bytes: its upload is counted only if it
+   * still fits (used + other live reservations + this ≤ quota), else it is refused with a 410
+   * `upload_refused`, which tells the node to delete the file (its outbox never retries a 410).
+   * Counted once: a repeat of a recorded completion is a duplicate, a repeat of a refused one is
+   * refused again.
    */
-  complete(body: UploadComplete, issuer: string, now: number): { duplicate: boolean; replicate: boolean };
+  complete(body: UploadComplete, issuer: string, now: number, defaultQuotaBytes: number): { duplicate: boolean; replicate: boolean };
   /** Releases up to `limit` open sessions whose deadline (expiry + grace) passed; returns how many. */
   expire(deadline: number, limit: number): number;
 }
@@ -106,11 +112,22 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
   /** Inside a transaction; the caller reports the released rows to `candidates` after commit. */
   const release = (row: SessionRow) => {
     pools.reserve(row.pool_id, -row.file_size);
-    users.reserve(row.user_id, -row.file_size);
+    users.reserve(row.app_id, row.user_id, -row.file_size);
+  };
+
+  /** A completion whose reservation is gone (session expired) must fit beside what is live now. */
+  const refuseOverQuota = (session: SessionRow, size: number, defaultQuotaBytes: number) => {
+    const user = users.get(session.app_id, session.user_id);
+    const quota = user.quota_bytes ?? defaultQuotaBytes;
+    if (user.used_bytes + user.reserved_bytes + size > quota)
+      throw errors.gone(
+        'upload_refused',
+        `session ${session.session_id} expired and its ${size} bytes no longer fit user ${session.user_id}'s quota of ${quota}`,
+      );
   };
 
   const createTx = db.transaction((req: SessionRequest, ctx: SessionContext): CreatedSession => {
-    const user = users.get(req.user_id);
+    const user = users.get(req.app_id, req.user_id);
     const quota = user.quota_bytes ?? ctx.defaultQuotaBytes;
     const committed = user.used_bytes + user.reserved_bytes;
     if (committed + req.file_size > quota)
@@ -133,7 +150,7 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     const expires_at = ctx.now + ctx.ttlMs;
     s.insert.run({ ...req, session_id, pool_id: placement.pool.pool_id, node_id: placement.pool.node_id, now: ctx.now, expires_at });
     pools.reserve(placement.pool.pool_id, req.file_size);
-    users.reserve(req.user_id, req.file_size);
+    users.reserve(req.app_id, req.user_id, req.file_size);
     return { session_id, expires_at, placement };
   });
 
@@ -143,8 +160,7 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     return created;
   };
 
-  // A session already released by expiry only adds used bytes: its reservation is gone.
-  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number): { session: SessionRow; released: boolean; replicationFactor: number } | undefined => {
+  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number, defaultQuotaBytes: number): { session: SessionRow; released: boolean; replicationFactor: number } | undefined => {
     if (objects.exists(body.image_uuid)) return undefined;
     const session = s.get.get(body.session_id) as SessionRow | undefined;
     if (!session) throw errors.conflict('unknown_session', `no session ${body.session_id}`);
@@ -152,6 +168,8 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
       throw errors.forbidden('node_mismatch', `session ${body.session_id} was placed on ${session.node_id}/${session.pool_id}`);
     if (body.user_id !== session.user_id)
       throw errors.forbidden('session_mismatch', `session ${body.session_id} belongs to another user`);
+    const released = session.state === 'open';
+    if (!released) refuseOverQuota(session, body.size, defaultQuotaBytes);
     objects.insert({
       image_uuid: body.image_uuid,
       app_id: session.app_id,
@@ -168,15 +186,14 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     });
     // The primary copy enters the ledger with the object: replication and repair count from it.
     copies.insert({ image_uuid: body.image_uuid, pool_id: session.pool_id, node_id: session.node_id, state: 'ok', size: body.size, sha256: body.sha256 }, now);
-    const released = session.state === 'open';
     if (released) release(session);
     s.markCompleted.run(now, session.session_id);
-    users.addObject(session.user_id, body.size);
+    users.addObject(session.app_id, session.user_id, body.size);
     return { session, released, replicationFactor: (s.replicationFactor.get(session.pool_id) as number | undefined) ?? 1 };
   });
 
-  const complete = (body: UploadComplete, issuer: string, now: number): { duplicate: boolean; replicate: boolean } => {
-    const done = completeTx(body, issuer, now);
+  const complete = (body: UploadComplete, issuer: string, now: number, defaultQuotaBytes: number): { duplicate: boolean; replicate: boolean } => {
+    const done = completeTx(body, issuer, now, defaultQuotaBytes);
     // Only once committed: a rolled-back completion must move no figure.
     if (done) {
       recent.add(done.session.pool_id, now, done.session.file_size);

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { errors } from '../../shared/errors.js';
 import { adminAuth, type CoordinatorEnv } from '../auth.js';
+import type { AppRow } from '../db/apps.js';
 import type { CoordinatorDeps } from '../deps.js';
 import { jsonBody } from '../validate.js';
 import { WEBHOOK_URL_REFUSED, webhookUrlProblem } from '../webhooks/target.js';
@@ -15,6 +16,20 @@ const appSchema = z.object({
   webhook_url: z.url({ protocol: /^https?$/ }).optional(),
 });
 const quotaSchema = z.object({ quota_bytes: z.number().int().nonnegative().nullable() });
+
+/**
+ * Whose user a quota route means: users are an app's (the same user_id in two apps is two
+ * users). `?app_id=` names the app; without it, an install with exactly one app means that one,
+ * so the old single-app form keeps working, and several apps make it a 400.
+ */
+function quotaApp(apps: AppRow[], asked: string | undefined): string {
+  if (asked !== undefined) {
+    if (!apps.some((a) => a.app_id === asked)) throw errors.notFound('app_not_found', `no app ${asked}`);
+    return asked;
+  }
+  if (apps.length === 1) return apps[0]!.app_id;
+  throw errors.badRequest('app_id_required', `${apps.length} apps exist: say whose user this is with ?app_id=`);
+}
 
 /** `/api/v1/admin/*`: everything here needs the admin key. */
 export function adminRoutes(deps: CoordinatorDeps) {
@@ -53,8 +68,10 @@ export function adminRoutes(deps: CoordinatorDeps) {
 
   app.put('/users/:user_id/quota', async (c) => {
     const body = await jsonBody(c, quotaSchema);
-    const u = repos.users.setQuota(c.req.param('user_id'), body.quota_bytes);
+    const appId = quotaApp(repos.apps.list(), c.req.query('app_id'));
+    const u = repos.users.setQuota(appId, c.req.param('user_id'), body.quota_bytes);
     return c.json({
+      app_id: u.app_id,
       user_id: u.user_id,
       quota_bytes: u.quota_bytes ?? deps.settings.defaultQuotaBytes,
       used_bytes: u.used_bytes,

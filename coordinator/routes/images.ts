@@ -57,7 +57,7 @@ export function userRoutes(deps: CoordinatorDeps) {
   const app = new Hono<CoordinatorEnv>();
   app.use('*', appAuth(deps.repos.apps));
   app.get('/:user_id/usage', (c) => {
-    const u = deps.repos.users.get(c.req.param('user_id'));
+    const u = deps.repos.users.get(c.get('app').app_id, c.req.param('user_id'));
     return c.json({
       user_id: u.user_id,
       used_bytes: u.used_bytes,

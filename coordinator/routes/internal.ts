@@ -13,7 +13,7 @@ export function internalRoutes(deps: CoordinatorDeps) {
   report(
     'upload.complete',
     (c, { body, node }) => {
-      const { duplicate, replicate } = repos.sessions.complete(body, node, Date.now());
+      const { duplicate, replicate } = repos.sessions.complete(body, node, Date.now(), deps.settings.defaultQuotaBytes);
       if (replicate) deps.durability?.wake();
       metrics.completions.inc({ outcome: duplicate ? 'duplicate' : 'recorded' });
       if (!duplicate)

@@ -22,6 +22,9 @@ const sessionBodySchema = z.object({
   client_ip: z.union([z.ipv4(), z.ipv6()]).optional(),
 });
 
+/** FENNEC_SESSION_GRACE_SECONDS' default, for settings built without it (tests). */
+const DEFAULT_GRACE_SECONDS = 3600;
+
 /** The caller's address (X-Real-IP from the local nginx); absent without a socket (tests use app.request()). */
 function socketAddress(c: Context): string {
   const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
@@ -96,6 +99,8 @@ export function sessionRoutes(deps: CoordinatorDeps) {
           sid: created.session_id,
           max: body.file_size,
           vis: body.visibility,
+          // The sweeper gives the reservation back at expiry + grace: the node finishes nothing later.
+          dl: Math.ceil((created.expires_at + (settings.sessionGraceSeconds ?? DEFAULT_GRACE_SECONDS) * 1000) / 1000),
           ttlSeconds: settings.tokenTtlSeconds,
         },
         signingKeys.privateKey,

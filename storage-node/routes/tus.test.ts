@@ -270,4 +270,21 @@ describe('tus routes', () => {
     expect(await tus.sweep(Date.now() + 120_000)).toBeGreaterThan(0);
     expect(tusFiles()).toEqual([]);
   });
+  it('expires an upload at the session deadline: later bytes are refused and the sweep removes it', async () => {
+    const dl = Math.floor(Date.now() / 1000) + 2;
+    const tok = await signUploadToken({ iss: ISSUER, aud: NODE, sub: 'u1', pool: 'p1', sid: randomUUID(), max: 1_000_000, ttlSeconds: 60, dl }, coordKey, 'k1');
+    const res = await create(tok, 20_000);
+    expect(res.status).toBe(201);
+    const url = new URL(res.headers.get('location')!, base).href;
+    const id = url.split('/').at(-1)!;
+    const body = jpeg(20_000);
+    expect((await patch(url, tok, 0, body.subarray(0, 10_000))).status).toBe(204);
+    await new Promise((r) => setTimeout(r, dl * 1000 - Date.now() + 300));
+    const objects = store.countObjects();
+    const late = await patch(url, tok, 10_000, body.subarray(10_000));
+    expect(late.status).toBe(410);
+    expect(store.countObjects()).toBe(objects);
+    await tus.sweep();
+    expect(tusFiles().filter((f) => f.startsWith(id))).toEqual([]);
+  });
 });

@@ -112,7 +112,8 @@ async function create(deps: TusDeps, c: Ctx): Promise<Response> {
     visibility: claims.vis ?? 'public',
     size: length,
     created_at: now,
-    expires_at: now + tus.expirationMs,
+    // Never past the session's deadline: the coordinator has released the reservation by then.
+    expires_at: Math.min(now + tus.expirationMs, claims.dl === undefined ? Infinity : claims.dl * 1000),
   };
   tus.registry.insert(row);
   const unlock = tus.tryLock(row.id)!;
@@ -177,6 +178,8 @@ async function authorize(deps: TusDeps, c: Ctx): Promise<TusUploadRow> {
   if (!row) throw errors.notFound('upload_not_found', 'no such upload (finished, terminated or expired)');
   if (row.jti !== claims.jti || row.pool_id !== claims.pool)
     throw errors.forbidden('wrong_upload', 'this token did not create this upload');
+  // Between its expiry and the next sweep an upload still has a row: it takes no more bytes.
+  if (row.expires_at < Date.now()) throw errors.gone('upload_expired', 'this upload expired (the session deadline passed)');
   return row;
 }
 

@@ -331,3 +331,32 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
     expect(r.headers.get('accept')).toContain('image/jpeg');
   });
 });
+
+describe('the session deadline (issue 17)', () => {
+  it('refuses a slow direct upload that finishes past the token deadline, leaving nothing on disk', async () => {
+    const before = store.countObjects();
+    const dl = Math.floor(Date.now() / 1000) + 2;
+    const tok = await signUploadToken(
+      { iss: ISSUER, aud: NODE, sub: 'u1', pool: 'p1', sid: randomUUID(), max: 1_000_000, ttlSeconds: 60, dl },
+      coordKey,
+      'k1',
+    );
+    const body = jpeg(100_000);
+    // The token is valid when the body starts; the last bytes arrive after the deadline.
+    // It drips (the server's idle timeout is 1 s) until past the deadline.
+    async function* slow() {
+      let sent = 50_000;
+      yield body.subarray(0, sent);
+      while (Date.now() < dl * 1000 + 300) {
+        await new Promise((r) => setTimeout(r, 200));
+        yield body.subarray(sent, sent + 1000);
+        sent += 1000;
+      }
+      yield body.subarray(sent);
+    }
+    const res = await post({ token: tok, headers: { 'content-type': 'image/jpeg', 'content-length': body.length }, body: slow() });
+    expect(res.status).toBe(410);
+    expect(res.body).toMatchObject({ error: 'upload_expired' });
+    await expectNothingLeft(before);
+  });
+});

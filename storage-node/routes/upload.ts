@@ -111,6 +111,7 @@ async function handleUpload(deps: UploadDeps, c: Context<Env>): Promise<Response
       visibility: claims.vis,
       ingested,
       now: new Date(),
+      deadline: claims.dl === undefined ? undefined : claims.dl * 1000,
     });
     deps.metrics.uploadBytes.inc(row.size);
     deps.metrics.uploadSize.observe({ kind: 'direct' }, row.size);

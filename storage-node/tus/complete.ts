@@ -58,6 +58,8 @@ export interface CompleteInput {
   visibility: Visibility;
   /** SHA-256 of the whole file when this process hashed every byte on the way in. */
   sha256?: string;
+  /** Epoch ms: an upload completing after its expiry is not finished (FinishInput.deadline). */
+  deadline: number;
 }
 
 /**
@@ -88,6 +90,7 @@ export async function completeTusUpload(
     visibility: input.visibility,
     ingested,
     now: new Date(),
+    deadline: input.deadline,
   });
 }
 
@@ -109,6 +112,7 @@ export async function finishIfComplete(deps: TusDeps, row: TusUploadRow, res: Re
       userId: row.user_id,
       visibility: row.visibility,
       sha256: deps.tus.digest(row.id, row.size),
+      deadline: row.expires_at,
     });
     deps.metrics.uploads.inc({ status: '201' });
     deps.metrics.uploadBytes.inc(obj.size);

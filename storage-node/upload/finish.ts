@@ -1,4 +1,5 @@
 import type { UploadComplete } from '../../shared/api.js';
+import { errors } from '../../shared/errors.js';
 import { originalRelPath } from '../../shared/paths.js';
 import type { Visibility } from '../../shared/tokens.js';
 import { DiskStore } from '../pool-store/disk-store.js';
@@ -17,6 +18,11 @@ export interface FinishInput {
   visibility?: Visibility;
   ingested: IngestResult;
   now: Date;
+  /**
+   * Epoch ms after which the upload is not finished (the token's `dl`, a tus upload's expiry):
+   * the coordinator has given the session's reservation back by then.
+   */
+  deadline?: number;
 }
 
 /** What storing a file and its row durably needs: the node's group commits and its outbox. */
@@ -44,6 +50,9 @@ export async function finishUpload(deps: DurableRecordDeps, input: FinishInput):
   const disk = new DiskStore({ root: input.poolPath, dirSync: deps.dirSync });
   let recorded = false;
   try {
+    // Checked at the last moment: a body may have streamed for hours since the token was checked.
+    if (input.deadline !== undefined && input.now.getTime() > input.deadline)
+      throw errors.gone('upload_expired', `the session's deadline ${new Date(input.deadline).toISOString()} passed before the upload finished`);
     await disk.commit(ingested, relPath);
     const row: ObjectRow = {
       uuid: input.uuid,
