@@ -13,6 +13,7 @@ const SOURCE_TESTS = ['shared/**/*.test.ts', 'coordinator/**/*.test.ts', 'storag
 const INTEGRATION_TESTS = [
   'coordinator/api.test.ts',
   'coordinator/backups.test.ts',
+  'coordinator/db/users.test.ts',
   'coordinator/deletions.test.ts',
   'coordinator/durability/surplus.test.ts',
   'coordinator/node-reports.test.ts',
