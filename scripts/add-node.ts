@@ -5,6 +5,7 @@
  *     --pool hot:/srv/fennec/s02-hot [--pool cold:/mnt/disk2/fennec ...] \
  *     [--s3-pool '{"id":"s02-cold","tier":"cold","s3":{"bucket":"…",…}}' ...] \
  *     --coordinator-url https://coord.example.com   (admin key: FENNEC_ADMIN_KEY or --admin-key-file)
+ *     [--allow-insecure-keys]   (a plain-http coordinator on another host: FENNEC_ALLOW_INSECURE_KEYS)
  *
  * 1. writes `{etc}/node-{id}.env` (FENNEC_* for the node; see systemd/fennec-node@.service)
  * 2. `fennec-node init`: identity key (kept if present) and pool markers
@@ -20,7 +21,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TIERS, UPLOAD_PATH } from '../shared/api.js';
 import { ConfigError, parseConfig } from '../shared/config.js';
+import { NODE_KEYS_PATH } from '../shared/replication.js';
 import { initConfigSchema } from '../storage-node/config.js';
+import { ALLOW_INSECURE_KEYS_ENV, keySourceProblem } from '../storage-node/key-source.js';
 import { renderCoordinatorSite, renderNodeSite, repoRoot, type NodeSitePool } from './operators/nginx.js';
 
 const NODE_V8_FLAGS = ['--max-semi-space-size=1'];
@@ -44,6 +47,7 @@ const { values: a } = parseArgs({
     'systemd-dir': { type: 'string', default: '/etc/systemd/system' },
     user: { type: 'string', default: 'fennec' },
     'replace-key': { type: 'boolean', default: false },
+    'allow-insecure-keys': { type: 'boolean', default: false },
     'coordinator-site': { type: 'boolean', default: false },
     'server-name': { type: 'string' },
     upstream: { type: 'string', default: '127.0.0.1:8080' },
@@ -81,6 +85,14 @@ if (!ID.test(nodeId)) fail('--node-id must match [a-z0-9-]+');
 const publicUrl = (a['public-url'] ?? fail('--public-url is required')).replace(/\/+$/, '');
 const coordinatorUrl = (a['coordinator-url'] ?? fail('--coordinator-url is required')).replace(/\/+$/, '');
 for (const u of [publicUrl, coordinatorUrl]) if (!/^https?:\/\/[^/]/.test(u)) fail(`${u} is not an http(s) URL`);
+// The node fetches its verification keys from the coordinator and refuses plain http to another
+// host (storage-node/key-source.ts): say so now rather than write a node that will not start.
+// The flag is written only where it is needed, so an https or loopback setup never carries it.
+const keysProblem = keySourceProblem('--coordinator-url', `${coordinatorUrl}${NODE_KEYS_PATH}`);
+const insecureKeys = keysProblem !== undefined;
+if (keysProblem && !a['allow-insecure-keys']) fail(`${keysProblem} (here: --allow-insecure-keys)`);
+if (insecureKeys)
+  process.stderr.write(`add-node: warning: ${coordinatorUrl} is plain http to another host; writing ${ALLOW_INSECURE_KEYS_ENV}=1 (keys can be replaced in transit)\n`);
 const adminKey = a['admin-key-file'] ? readFileSync(a['admin-key-file'], 'utf8').trim() : process.env.FENNEC_ADMIN_KEY;
 if (!adminKey) fail('the admin key is required: FENNEC_ADMIN_KEY or --admin-key-file');
 if (a.pool.length === 0) fail('at least one --pool [ID:]TIER:DIR is required');
@@ -129,6 +141,7 @@ const env: Record<string, string> = {
   FENNEC_NODE_KEY_FILE: path.join(stateDir, 'node.key'),
   FENNEC_COORDINATOR_URL: coordinatorUrl,
   FENNEC_REDIS_URL: a['redis-url'],
+  ...(insecureKeys ? { [ALLOW_INSECURE_KEYS_ENV]: '1' } : {}),
 };
 // The node's own check of FENNEC_POOLS (an s3 pool's fields above all), before anything is written.
 try {

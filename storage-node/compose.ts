@@ -74,10 +74,10 @@ export function composeNode(cfg: NodeConfig, opts: { logger: Logger; worker: Wor
   });
   const coordinatorKeys = cfg.jwksFile
     ? undefined
-    : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger });
+    : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger, allowInsecure: cfg.allowInsecureKeys });
   const getKey = cfg.jwksFile ? staticKeySource(cfg.jwksFile) : coordinatorKeys!.getKey;
   // Peers' replication PUTs are checked against the coordinator's list of registered node keys.
-  const nodeKeys = new NodeKeys({ url: cfg.nodeKeysUrl, cacheFile: path.join(cfg.stateDir, 'node-keys-cache.json'), logger });
+  const nodeKeys = new NodeKeys({ url: cfg.nodeKeysUrl, cacheFile: path.join(cfg.stateDir, 'node-keys-cache.json'), logger, allowInsecure: cfg.allowInsecureKeys });
   const tracker = new UploadTracker((n) => metrics.activeUploads.set(n));
   const tus = new TusService({ pools, registry: createTusRegistry(db), expirationMs: cfg.tusExpirationMs, logger });
   const app = buildApp({

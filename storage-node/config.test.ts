@@ -11,7 +11,8 @@ const base = {
   FENNEC_POOLS: pools,
   FENNEC_STATE_DIR: '/var/lib/fennec',
   FENNEC_NODE_KEY_FILE: '/etc/fennec/node.pem',
-  FENNEC_COORDINATOR_URL: 'http://coord:8080/',
+  // https: plain http to another host is refused for the key sets (see the key-source tests).
+  FENNEC_COORDINATOR_URL: 'https://coord:8080/',
 };
 const problems = (env: Record<string, string | undefined>) => {
   try {
@@ -29,8 +30,10 @@ describe('node config', () => {
       listenHost: '127.0.0.1',
       listenPort: 8081,
       publicUrl: undefined,
-      coordinatorUrl: 'http://coord:8080',
-      jwksUrl: 'http://coord:8080/.well-known/jwks.json',
+      coordinatorUrl: 'https://coord:8080',
+      jwksUrl: 'https://coord:8080/.well-known/jwks.json',
+      nodeKeysUrl: 'https://coord:8080/.well-known/fennec-node-keys.json',
+      allowInsecureKeys: false,
       tokenIssuer: 'fennec-coordinator',
       redisPrefix: 'fennec:',
       heartbeatIntervalMs: 5000,
@@ -50,6 +53,47 @@ describe('node config', () => {
     });
     expect(cfg.jobs).toMatchObject({ concurrency: 1, maxPixels: 100_000_000, attempts: 5, lockMs: 30_000 });
     expect(cfg.jobs.variantParallel).toBeGreaterThanOrEqual(1);
+  });
+
+  describe('where verification keys come from (issue 17, item 10)', () => {
+    const http = { ...base, FENNEC_COORDINATOR_URL: 'http://coord:8080/' };
+
+    it('refuses plain http to another host, naming the variable and the way out', () => {
+      const p = problems(http);
+      expect(p).toHaveLength(1);
+      expect(p[0]).toMatch(/^FENNEC_COORDINATOR_URL: .*http:\/\/coord:8080 is plain http/);
+      expect(p[0]).toContain('FENNEC_ALLOW_INSECURE_KEYS');
+      // an explicit JWKS URL is its own variable; the node-key list still comes from the coordinator
+      const both = problems({ ...http, FENNEC_JWKS_URL: 'http://keys.example/jwks.json' });
+      expect(both.map((s) => s.split(':')[0]).sort()).toEqual(['FENNEC_COORDINATOR_URL', 'FENNEC_JWKS_URL']);
+      expect(problems({ ...base, FENNEC_JWKS_URL: 'http://keys.example/jwks.json' }).join()).toMatch(/^FENNEC_JWKS_URL: /);
+    });
+
+    it('lists it with every other bad value', () => {
+      const p = problems({ ...http, FENNEC_LISTEN_PORT: '70000' });
+      expect(p.some((s) => s.startsWith('FENNEC_LISTEN_PORT'))).toBe(true);
+      expect(p.some((s) => s.startsWith('FENNEC_COORDINATOR_URL'))).toBe(true);
+    });
+
+    it('FENNEC_ALLOW_INSECURE_KEYS=1 allows it (a private network without TLS)', () => {
+      for (const v of ['1', 'true', 'yes'])
+        expect(parseConfig(nodeConfigSchema, { ...http, FENNEC_ALLOW_INSECURE_KEYS: v }).allowInsecureKeys).toBe(true);
+      expect(problems({ ...http, FENNEC_ALLOW_INSECURE_KEYS: '0' })).toHaveLength(1);
+      expect(problems({ ...http, FENNEC_ALLOW_INSECURE_KEYS: 'maybe' }).join()).toMatch(/FENNEC_ALLOW_INSECURE_KEYS/);
+    });
+
+    it('plain http to this machine is fine', () => {
+      for (const url of ['http://127.0.0.1:8080/', 'http://localhost:8080', 'http://[::1]:8080'])
+        expect(problems({ ...base, FENNEC_COORDINATOR_URL: url }), url).toEqual([]);
+    });
+
+    it('a pinned FENNEC_JWKS_FILE replaces the JWKS URL; the node-key list is still checked', () => {
+      const pinned = { ...base, FENNEC_JWKS_FILE: '/etc/fennec/jwks.json', FENNEC_JWKS_URL: 'http://keys.example/jwks.json' };
+      expect(problems(pinned)).toEqual([]);
+      expect(problems({ ...pinned, FENNEC_COORDINATOR_URL: 'http://127.0.0.1:8080' })).toEqual([]);
+      // peers' keys are fetched from the coordinator whatever pins the JWKS
+      expect(problems({ ...pinned, FENNEC_COORDINATOR_URL: 'http://coord:8080' }).join()).toMatch(/^FENNEC_COORDINATOR_URL: the node-key list/);
+    });
   });
 
   it('takes a variant recipe per pool and refuses a bad one', () => {

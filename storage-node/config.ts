@@ -6,6 +6,7 @@ import { TIERS } from '../shared/api.js';
 import { env } from '../shared/config.js';
 import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
 import { NODE_KEYS_PATH } from '../shared/replication.js';
+import { keySourceProblem } from './key-source.js';
 import { variantRecipeSchema, type VariantRecipe } from './variants/recipe.js';
 
 /** An s3 pool with the credentials of its bucket (kept out of S3PoolConfig so the pool list can be logged). */
@@ -62,6 +63,8 @@ function credentialsFor(poolId: string, env: Record<string, unknown>): S3Credent
 }
 
 const ID = /^[a-z0-9][a-z0-9-]*$/;
+/** Where the coordinator publishes its JWKS when FENNEC_JWKS_URL does not say otherwise. */
+const JWKS_PATH = '/.well-known/jwks.json';
 
 /** One pool this node stores files in (an entry of FENNEC_POOLS). */
 const diskPoolSchema = z.object({
@@ -218,6 +221,8 @@ export const nodeConfigSchema = z
     FENNEC_COORDINATOR_URL: env.url(),
     FENNEC_JWKS_URL: optional(env.url()),
     FENNEC_JWKS_FILE: optional(z.string()),
+    // Keys over plain http from another host (key-source.ts): only for a private network without TLS.
+    FENNEC_ALLOW_INSECURE_KEYS: env.bool(false),
     FENNEC_TOKEN_ISSUER: z.string().min(1).default('fennec-coordinator'),
     FENNEC_REDIS_URL: env.url().default('redis://127.0.0.1:6379'),
     FENNEC_REDIS_PREFIX: z.string().default(DEFAULT_REDIS_PREFIX),
@@ -270,6 +275,14 @@ export const nodeConfigSchema = z
         message: `no S3 credentials for ${missing.map((p) => `${p.what} ${p.id}`).join(', ')}: set FENNEC_S3_ACCESS_KEY_ID and FENNEC_S3_SECRET_ACCESS_KEY, or ${missing.map((p) => `${s3EnvPrefix(p.id)}ACCESS_KEY_ID/_SECRET_ACCESS_KEY`).join(', ')}`,
       });
   })
+  .superRefine((e, ctx) => {
+    // The key sets refuse an insecure URL when they are built (jwks.ts); checked here too, so a
+    // bad one is listed with every other bad value instead of failing alone at start-up.
+    for (const { variable, what, url } of keySources(e)) {
+      const problem = keySourceProblem(what, url, e.FENNEC_ALLOW_INSECURE_KEYS === true);
+      if (problem) ctx.addIssue({ code: 'custom', path: [variable], message: problem });
+    }
+  })
   .transform((e) => {
     const coordinatorUrl = e.FENNEC_COORDINATOR_URL.replace(/\/+$/, '');
     return {
@@ -285,9 +298,11 @@ export const nodeConfigSchema = z
       stateDir: e.FENNEC_STATE_DIR,
       nodeKeyFile: e.FENNEC_NODE_KEY_FILE,
       coordinatorUrl,
-      jwksUrl: e.FENNEC_JWKS_URL ?? `${coordinatorUrl}/.well-known/jwks.json`,
+      jwksUrl: e.FENNEC_JWKS_URL ?? `${coordinatorUrl}${JWKS_PATH}`,
       /** A static JWKS file wins over the URL when set. */
       jwksFile: e.FENNEC_JWKS_FILE,
+      /** Key sets may be fetched over plain http from another host (FENNEC_ALLOW_INSECURE_KEYS). */
+      allowInsecureKeys: e.FENNEC_ALLOW_INSECURE_KEYS,
       tokenIssuer: e.FENNEC_TOKEN_ISSUER,
       redisUrl: e.FENNEC_REDIS_URL,
       redisPrefix: e.FENNEC_REDIS_PREFIX,
@@ -338,3 +353,23 @@ export const nodeConfigSchema = z
     };
   });
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
+
+/**
+ * The URLs the node fetches verification keys from, by the variable that sets each: the JWKS
+ * (not fetched when FENNEC_JWKS_FILE pins it) and the node-key list (always fetched, from the
+ * coordinator). Values that failed their own check are left to that check's message.
+ */
+function keySources(e: Record<string, unknown>): { variable: string; what: string; url: string }[] {
+  const coordinator = typeof e.FENNEC_COORDINATOR_URL === 'string' && URL.canParse(e.FENNEC_COORDINATOR_URL) ? e.FENNEC_COORDINATOR_URL.replace(/\/+$/, '') : undefined;
+  const jwksUrl = typeof e.FENNEC_JWKS_URL === 'string' && URL.canParse(e.FENNEC_JWKS_URL) ? e.FENNEC_JWKS_URL : undefined;
+  const pinned = typeof e.FENNEC_JWKS_FILE === 'string' && e.FENNEC_JWKS_FILE !== '';
+  const out: { variable: string; what: string; url: string }[] = [];
+  if (!pinned && jwksUrl) out.push({ variable: 'FENNEC_JWKS_URL', what: "the coordinator's JWKS", url: jwksUrl });
+  if (coordinator) {
+    // One message when both come from the coordinator URL (no FENNEC_JWKS_URL): same origin.
+    const jwksToo = !pinned && e.FENNEC_JWKS_URL === undefined;
+    const what = jwksToo ? `the coordinator's JWKS (${JWKS_PATH}) and node-key list (${NODE_KEYS_PATH})` : `the node-key list (${NODE_KEYS_PATH})`;
+    out.push({ variable: 'FENNEC_COORDINATOR_URL', what, url: `${coordinator}${NODE_KEYS_PATH}` });
+  }
+  return out;
+}

@@ -107,4 +107,12 @@ describe('scripts/add-node', () => {
     expect(err.code).toBe(2);
     expect(err.stderr).toMatch(/--node-id must match/);
   });
+
+  it('refuses a plain-http coordinator on another host (the node would not start) unless --allow-insecure-keys', async () => {
+    const other = args.map((v, i) => (args[i - 1] === '--coordinator-url' ? 'http://coord.example:8080' : args[i - 1] === '--node-id' ? 's08' : v));
+    const err = await run(path.join(root, 'scripts/add-node'), other, { env: { ...process.env, FENNEC_ADMIN_KEY: 'fa_x' } }).catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr).toMatch(/plain http to another host.*--allow-insecure-keys/);
+    expect(existsSync(`${dir}/etc/node-s08.env`)).toBe(false);
+  });
 });

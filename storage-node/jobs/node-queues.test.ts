@@ -16,7 +16,7 @@ const cfg = parseConfig(nodeConfigSchema, {
   FENNEC_POOLS: JSON.stringify([{ id: 'p1', tier: 'hot', path: '/srv/p1', public_base_url: 'http://127.0.0.1:8081' }]),
   FENNEC_STATE_DIR: '/var/lib/fennec',
   FENNEC_NODE_KEY_FILE: '/etc/fennec/node.pem',
-  FENNEC_COORDINATOR_URL: 'http://coord:8080/',
+  FENNEC_COORDINATOR_URL: 'https://coord:8080/',
 });
 const noBackups = { pending: () => [], get: () => undefined } as unknown as BackupRecords;
 

@@ -7,6 +7,7 @@ import { DiskStore } from '../pool-store/disk-store.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
 import type { CopyRecord, NodeStore } from '../db/store.js';
 import type { DurableRecordDeps } from '../upload/finish.js';
+import { ReplicaTypeCheck } from './replica-type.js';
 
 export interface ReceiveDeps extends DurableRecordDeps {
   nodeId: string;
@@ -42,7 +43,8 @@ export interface ReplicaResult {
 
 /**
  * Receives one copy from a peer: room (507), record conflict (409), the body streamed to tmp/
- * while hashed and counted (422 on any lie, the temp file gone), then either the same bytes are
+ * while hashed, counted (422 on any lie) and sniffed (415 unless it is the image type the
+ * extension names: replica-type.ts), the temp file gone on any refusal, then either the same bytes are
  * already there (200) or the verified file is renamed into place and the directory fsynced
  * (201; a different file there — a corrupt copy, a stale variant — is replaced atomically).
  * An original's row and its `copy.stored` report commit together and are made durable before
@@ -61,6 +63,8 @@ export async function receiveReplica(deps: ReceiveDeps, put: ReplicaPut): Promis
     expectSize: put.size,
     expectSha256: put.sha256,
     signal: put.signal,
+    // 415 before a byte reaches tmp/ unless the head is the image type the extension names.
+    transform: new ReplicaTypeCheck(put.rel),
     tmpName: `replica-${randomUUID()}`,
   });
   let identical: boolean;

@@ -113,7 +113,9 @@ export async function putFile(deps: SenderDeps, input: PutFileInput, signal?: Ab
     if (local && local.sha256 !== input.sha256)
       throw new LocalCopyBad('mismatch', `${input.file} hashes to ${local.sha256}, the record says ${input.sha256}`);
   }
-  if (res.statusCode === 400 || res.statusCode === 404 || res.statusCode === 409) throw refused(res.statusCode, text);
+  // 415: the bytes are not the image type their name says; the same bytes are refused every time.
+  if (res.statusCode === 400 || res.statusCode === 404 || res.statusCode === 409 || res.statusCode === 415)
+    throw refused(res.statusCode, text);
   // 401 (the peer's key cache may be behind), 422 in transit, 429, 5xx, 507: the job retries with backoff.
   throw new AppError({ code: 'replicate_failed', status: 502, retryable: true, message: `target answered ${res.statusCode}: ${text.slice(0, 300)}` });
 }

@@ -26,15 +26,19 @@ import { createMetrics } from '../metrics.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { createRateLimit } from '../rate-limit.js';
 import { receiveReplica, type ReceiveDeps } from '../replication/receive.js';
+import { putFile } from '../replication/send.js';
 import { closeServer, listen } from '../server.js';
 import { createStore, type NodeStore, type ObjectRow } from '../db/store.js';
 import { DirSync } from '../upload/dir-sync.js';
 import { UploadTracker } from '../upload/tracker.js';
+import { HTML, asImage } from '../../test/support/images.js';
 
 const NODE = 'n1';
 const PEER = 'n2';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+/** `bytes` under the head of the image type `ext` names: the receiver sniffs what it stores. */
+const imageBytes = (ext: string, n: number, seed = 1) => asImage(ext, bytes(n, seed));
 const day = '2026/11/22';
 const originalRel = (uuid: string, vis = '') => `${vis}original/${day}/${uuid}.jpg`;
 
@@ -226,7 +230,7 @@ async function refused(reply: Promise<Reply>, status: number, code?: string): Pr
 describe('PUT /api/internal/replicate/{pool}/{path}', () => {
   it('201 stores an original byte-exact, records it as a replica with its copy.stored report, queues its variants', async () => {
     const uuid = randomUUID();
-    const body = bytes(5000);
+    const body = imageBytes('jpg', 5000);
     const rel = originalRel(uuid);
     const r = await put('p1', rel, body, { meta: meta(uuid) });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
@@ -242,7 +246,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
   });
 
   it('401 token_used for a replayed request: each token is good for one PUT', async () => {
-    const body = bytes(300);
+    const body = imageBytes('webp', 300);
     const rel = `variants/${day}/${randomUUID()}_small.webp`;
     const token = await tokenFor('p1', rel, body, undefined);
     const once = () => rawPut(replicatePath('p1', rel), { body, headers: { authorization: `Bearer ${token}`, [CONTENT_SHA256_HEADER]: sha(body) } });
@@ -254,7 +258,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 
   it('200 identical on a retry of the same bytes; the used bytes count the object once', async () => {
     const uuid = randomUUID();
-    const body = bytes(3000, 7);
+    const body = imageBytes('jpg', 3000, 7);
     const rel = originalRel(uuid, 'private/');
     const used = store.usedBytes('p1');
     expect((await put('p1', rel, body, { meta: meta(uuid) })).status).toBe(201);
@@ -268,7 +272,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 
   it('an original with its variants (a move) takes the sender state and queues nothing', async () => {
     const uuid = randomUUID();
-    const body = bytes(2000, 3);
+    const body = imageBytes('jpg', 2000, 3);
     const variants: VariantFileInfo[] = [{ name: 'small', rel_path: `variants/${day}/${uuid}_small.webp`, width: 200, height: 100, bytes: 10, mime: 'image/webp' }];
     const r = await put('p1', originalRel(uuid), body, { meta: meta(uuid, { status: 'ready', width: 800, height: 400, format: 'jpeg', variants }) });
     expect(r.status).toBe(201);
@@ -279,7 +283,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 
   it('a variant file is stored and not recorded', async () => {
     const uuid = randomUUID();
-    const body = bytes(1500, 9);
+    const body = imageBytes('webp', 1500, 9);
     const rel = `variants/${day}/${uuid}_small.webp`;
     const before = { objects: store.countObjects(), outbox: store.outboxPending() };
     const r = await put('p1', rel, body);
@@ -288,7 +292,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
     expect(store.countObjects()).toBe(before.objects);
     expect(store.outboxPending()).toBe(before.outbox);
     // different bytes for a variant (another encode) replace it
-    const other = bytes(1400, 10);
+    const other = imageBytes('webp', 1400, 10);
     expect((await put('p1', rel, other)).status).toBe(201);
     expect(readFileSync(fileAt('p1', rel)).equals(other)).toBe(true);
   });
@@ -296,8 +300,8 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
   it('422 when the body is not what the token and header promise; nothing kept', async () => {
     const uuid = randomUUID();
     const rel = originalRel(uuid);
-    const promised = bytes(4000, 1);
-    const sent = bytes(4000, 2);
+    const promised = imageBytes('jpg', 4000, 1);
+    const sent = imageBytes('jpg', 4000, 2);
     // the sender signs and declares the hash of `promised` but streams `sent`
     const r = await refused(put('p1', rel, sent, { meta: meta(uuid), token: { sha256: sha(promised) } }), 422, 'checksum_mismatch');
     expect(r.body.message).toContain(sha(sent));
@@ -306,12 +310,12 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 
   it('422 size_mismatch when the body is shorter or longer than promised (module level: HTTP framing cannot carry it)', async () => {
     const pool = poolSet.get('p1')!;
-    for (const body of [bytes(999), bytes(1001)]) {
+    for (const body of [imageBytes('webp', 999), imageBytes('webp', 1001)]) {
       const uuid = randomUUID();
       const rel = `variants/${day}/${uuid}.webp`;
       const finalPath = fileAt('p1', rel);
       await expect(
-        receiveReplica(receiveDeps, { pool, rel, finalPath, size: 1000, sha256: sha(bytes(1000)), meta: undefined, body: () => Readable.from([body]), signal: new AbortController().signal }),
+        receiveReplica(receiveDeps, { pool, rel, finalPath, size: 1000, sha256: sha(imageBytes('webp', 1000)), meta: undefined, body: () => Readable.from([body]), signal: new AbortController().signal }),
       ).rejects.toMatchObject({ status: 422, code: 'size_mismatch' });
       expect(tmpFiles()).toEqual([]);
       expect(() => readFileSync(finalPath)).toThrow();
@@ -321,7 +325,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
   describe('401 for a token that does not authorise exactly this PUT', () => {
     const uuid = randomUUID();
     const rel = originalRel(uuid);
-    const body = bytes(1000, 5);
+    const body = imageBytes('jpg', 1000, 5);
     const m = () => meta(uuid);
     // Functions: the keys exist only once beforeAll ran.
     const cases: [string, () => TokenOpts | null, string][] = [
@@ -439,12 +443,12 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 
   it('507 when the pool has no room for the copy', async () => {
     const uuid = randomUUID();
-    await refused(put('p2', originalRel(uuid), bytes(20_000), { meta: meta(uuid) }), 507, 'insufficient_storage');
+    await refused(put('p2', originalRel(uuid), imageBytes('jpg', 20_000), { meta: meta(uuid) }), 507, 'insufficient_storage');
   });
 
   it('concurrent PUTs of the same object end with one whole, correct file', async () => {
     const uuid = randomUUID();
-    const body = bytes(2_000_000, 11);
+    const body = imageBytes('jpg', 2_000_000, 11);
     const rel = originalRel(uuid);
     const replies = await Promise.all(Array.from({ length: 5 }, () => put('p1', rel, body, { meta: meta(uuid) })));
     for (const r of replies) expect([200, 201]).toContain(r.status);
@@ -456,7 +460,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 
   it('replaces a corrupt file when this node records the object with the sent sha256 (scrub repair)', async () => {
     const uuid = randomUUID();
-    const body = bytes(6000, 13);
+    const body = imageBytes('jpg', 6000, 13);
     const rel = originalRel(uuid);
     expect((await put('p1', rel, body, { meta: meta(uuid) })).status).toBe(201);
     db.prepare("UPDATE objects SET status = 'ready', thumbnails_ready = 1, scrub_state = 'mismatch' WHERE uuid = ?").run(uuid);
@@ -476,10 +480,10 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 
   it('409 when this node records the object with another sha256; the file stays', async () => {
     const uuid = randomUUID();
-    const body = bytes(800, 17);
+    const body = imageBytes('jpg', 800, 17);
     const rel = originalRel(uuid);
     expect((await put('p1', rel, body, { meta: meta(uuid) })).status).toBe(201);
-    await refused(put('p1', rel, bytes(800, 18), { meta: meta(uuid) }), 409, 'conflict');
+    await refused(put('p1', rel, imageBytes('jpg', 800, 18), { meta: meta(uuid) }), 409, 'conflict');
     expect(readFileSync(fileAt('p1', rel)).equals(body)).toBe(true);
   });
 });
@@ -487,7 +491,7 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
 describe('store.deleteObject', () => {
   it('removes the row, its bytes from the pool figure and adds the report in one step', async () => {
     const uuid = randomUUID();
-    const body = bytes(700, 19);
+    const body = imageBytes('jpg', 700, 19);
     expect((await put('p1', originalRel(uuid), body, { meta: meta(uuid) })).status).toBe(201);
     const used = store.usedBytes('p1');
     const pending = store.outboxPending();
@@ -579,6 +583,61 @@ describe('variant names a peer may write (issue 17, item 8)', () => {
       `private/variants/${day}/${uuid}_medium.avif`,
       `variants/${day}/${uuid}_thumb2x.gif`,
     ])
-      expect((await put('p1', rel, bytes(120))).status, rel).toBe(201);
+      expect((await put('p1', rel, imageBytes(path.extname(rel).slice(1), 120))).status, rel).toBe(201);
+  });
+
+  it('still stores an original of every type an upload is stored as', async () => {
+    // The extensions shared/mime.ts gives a sniffed upload: HEIC and HEIF brands stay apart.
+    for (const ext of ['jpg', 'png', 'webp', 'avif', 'gif', 'tif', 'heic', 'heif']) {
+      const uuid = randomUUID();
+      const r = await put('p1', `original/${day}/${uuid}.${ext}`, imageBytes(ext, 5000), { meta: meta(uuid) });
+      expect(r.status, `${ext}: ${JSON.stringify(r.body)}`).toBe(201);
+    }
+  });
+});
+
+describe('what a peer may write under an image name (issue 17, item 8: sniff what is received)', () => {
+  it('415 unsupported_type for HTML under a .webp name: nothing in tmp/ or at the path', async () => {
+    const rel = `variants/${day}/${randomUUID()}_small.webp`;
+    await refused(put('p1', rel, HTML), 415, 'unsupported_type');
+    expect(existsSync(fileAt('p1', rel))).toBe(false);
+  });
+
+  it('415 unsupported_type for HTML longer than the sniff window (refused before the body ends)', async () => {
+    const rel = `variants/${day}/${randomUUID()}.webp`;
+    const body = Buffer.concat([HTML, Buffer.alloc(1_000_000, 0x20)]);
+    await refused(put('p1', rel, body), 415, 'unsupported_type');
+    expect(existsSync(fileAt('p1', rel))).toBe(false);
+  });
+
+  it('415 type_mismatch for PNG bytes under a .jpg name', async () => {
+    const rel = `variants/${day}/${randomUUID()}_small.jpg`;
+    await refused(put('p1', rel, imageBytes('png', 3000)), 415, 'type_mismatch');
+    expect(existsSync(fileAt('p1', rel))).toBe(false);
+  });
+
+  it('415 for an original whose bytes are not its extension: no row, no report', async () => {
+    const uuid = randomUUID();
+    const rel = originalRel(uuid);
+    await refused(put('p1', rel, imageBytes('webp', 6000), { meta: meta(uuid) }), 415, 'type_mismatch');
+    await refused(put('p1', rel, Buffer.concat([HTML, bytes(6000)]), { meta: meta(uuid) }), 415, 'unsupported_type');
+    expect(store.getObject(uuid)).toBeUndefined();
+    expect(existsSync(fileAt('p1', rel))).toBe(false);
+  });
+
+  it('the sender takes a 415 as a refusal for good, not a retry', async () => {
+    const rel = `variants/${day}/${randomUUID()}_small.webp`;
+    const file = path.join(outside, 'not-an-image.webp');
+    const body = Buffer.concat([HTML, bytes(200_000)]);
+    writeFileSync(file, body);
+    const target = { node_id: NODE, pool_id: 'p1', url: `http://127.0.0.1:${port}` };
+    await expect(putFile({ nodeId: PEER, nodeKey: peerKey }, { target, relPath: rel, file, size: body.length, sha256: sha(body) })).rejects.toMatchObject({
+      code: 'replicate_refused',
+      retryable: false,
+      message: expect.stringContaining('415'),
+    });
+    expect(tmpFiles()).toEqual([]);
+    expect(existsSync(fileAt('p1', rel))).toBe(false);
+    rmSync(file);
   });
 });

@@ -22,3 +22,42 @@ export function fakePng(size: number): Buffer {
 
 export const SVG = Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
 export const HTML = Buffer.from('<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>');
+
+/** An ISO-BMFF `ftyp` box with this major brand: how AVIF and HEIC/HEIF files begin. */
+function ftyp(brand: string): Buffer {
+  const box = Buffer.alloc(24);
+  box.writeUInt32BE(24, 0);
+  box.write('ftyp', 4, 'latin1');
+  box.write(brand, 8, 'latin1');
+  box.write(brand, 16, 'latin1');
+  box.write('mif1', 20, 'latin1');
+  return box;
+}
+
+const IMAGE_HEADS: Record<string, () => Buffer> = {
+  jpg: () => fakeJpeg(20),
+  jpeg: () => fakeJpeg(20),
+  png: () => fakePng(41),
+  webp: () => Buffer.concat([Buffer.from('RIFF'), Buffer.alloc(4), Buffer.from('WEBPVP8 ')]),
+  gif: () => Buffer.from('GIF89a'),
+  tif: () => Buffer.from([0x49, 0x49, 0x2a, 0x00, 0x08, 0x00, 0x00, 0x00]),
+  tiff: () => Buffer.from([0x49, 0x49, 0x2a, 0x00, 0x08, 0x00, 0x00, 0x00]),
+  avif: () => ftyp('avif'),
+  heic: () => ftyp('heic'),
+  heif: () => ftyp('mif1'),
+};
+
+/**
+ * `filler` with its first bytes replaced by a head that sniffs as the image type of the pool
+ * file extension `ext` (shared/mime.ts): same length, and as deterministic as the filler. For a
+ * receiver that sniffs the head of what it stores (a replicate PUT) without decoding it.
+ */
+export function asImage(ext: string, filler: Buffer): Buffer {
+  const headFor = IMAGE_HEADS[ext];
+  if (!headFor) throw new Error(`no image head for .${ext}`);
+  const out = Buffer.from(filler);
+  const head = headFor();
+  if (ext === 'png') head.writeUInt32BE(Math.max(0, out.length - 41), 33); // the IDAT holds the rest
+  head.copy(out, 0, 0, Math.min(head.length, out.length));
+  return out;
+}
