@@ -26,7 +26,7 @@ export function keySourceProblem(what: string, url: string, allowInsecure = fals
   if (allowInsecure || isLoopbackHost(parsed.hostname)) return undefined;
   return (
     `${what}: ${parsed.origin} is plain http to another host, so anyone on the path could replace the keys; ` +
-    `use https, a pinned FENNEC_JWKS_FILE, or set ${ALLOW_INSECURE_KEYS_ENV}=1 on a private network you trust`
+    `use https (the JWKS may also be pinned with FENNEC_JWKS_FILE; the node keys always come from FENNEC_COORDINATOR_URL), or set ${ALLOW_INSECURE_KEYS_ENV}=1 on a private network you trust`
   );
 }
 
