@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createLocalJWKSet } from 'jose';
-import { testCoordinator } from '../test/support/coordinator-harness.js';
-import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE, type UploadComplete } from '../shared/api.js';
-import { NODE_REPORTS } from '../shared/reports.js';
 import { encodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
 import { ed25519FromPrivate } from '../shared/keys.js';
 import { redisKeys } from '../shared/redis-keys.js';
+import { NODE_REPORTS } from '../shared/reports.js';
 import { sha256Hex, signNodeRequest, verifyUploadToken } from '../shared/tokens.js';
+import { testCoordinator } from '../test/support/coordinator-harness.js';
+import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import type { ComposedCoordinator } from './compose.js';
 import type { CoordinatorDeps } from './deps.js';
 import { startSweeper } from './sweeper.js';
@@ -192,7 +192,9 @@ describe('admin', () => {
     const pools = (await (await h.req('GET', '/api/v1/admin/pools', { auth: ADMIN })).json()) as { pools: unknown[] };
     expect(pools.pools).toHaveLength(2);
     // The node's queue exists but is empty: nothing was uploaded.
-    const { queues } = (await (await h.req('GET', '/api/v1/admin/queues', { auth: ADMIN })).json()) as { queues: Array<{ node_id: string; counts: Record<string, number> | null }> };
+    const { queues } = (await (await h.req('GET', '/api/v1/admin/queues', { auth: ADMIN })).json()) as {
+      queues: Array<{ node_id: string; counts: Record<string, number> | null }>;
+    };
     expect(queues.map((q) => q.node_id)).toEqual(['n1']);
     expect(Object.values(queues[0]!.counts ?? { missing: 1 }).every((n) => n === 0)).toBe(true);
   });
@@ -291,10 +293,12 @@ describe('upload completion', () => {
     const h = harness();
     const { apiKey, key } = await cluster(h);
     const sha = 'b'.repeat(64);
-    const s = (await (await h.req('POST', '/api/v1/upload/sessions', {
-      auth: apiKey,
-      body: { user_id: 'u1', file_size: 5000, sha256: sha },
-    })).json()) as { session_id: string };
+    const s = (await (
+      await h.req('POST', '/api/v1/upload/sessions', {
+        auth: apiKey,
+        body: { user_id: 'u1', file_size: 5000, sha256: sha },
+      })
+    ).json()) as { session_id: string };
     const body = completion(s.session_id, 4000, sha);
     const first = await complete(h, key, body);
     expect(first.status).toBe(200);
@@ -334,7 +338,9 @@ describe('upload completion', () => {
   it('refuses bad signatures, other nodes and unknown sessions', async () => {
     const h = harness();
     const { apiKey, key } = await cluster(h);
-    const s = (await (await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 10 } })).json()) as any;
+    const s = (await (
+      await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 10 } })
+    ).json()) as any;
     expect((await complete(h, nodeKey(), completion(s.session_id))).status).toBe(401);
 
     const raw = JSON.stringify(completion(s.session_id));
@@ -364,7 +370,9 @@ describe('upload completion', () => {
   it('expires abandoned sessions and still records a late completion', async () => {
     const h = harness();
     const { apiKey, key } = await cluster(h);
-    const s = (await (await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 700 } })).json()) as any;
+    const s = (await (
+      await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 700 } })
+    ).json()) as any;
     const sweeper = startSweeper({ sessions: h.deps.repos.sessions, logger: h.deps.logger, graceMs: 3600_000, intervalMs: 1e9 });
     expect(sweeper.sweep(Date.now())).toBe(0);
     expect(sweeper.sweep(Date.now() + 900_000 + 3600_000 + 1000)).toBe(1);
@@ -372,7 +380,11 @@ describe('upload completion', () => {
     expect(h.deps.repos.users.get(h.deps.repos.apps.list()[0]!.app_id, 'u1').reserved_bytes).toBe(0);
     expect(h.deps.repos.pools.get('p1')!.reserved_bytes).toBe(0);
     expect((await complete(h, key, completion(s.session_id, 600))).status).toBe(200);
-    expect(h.deps.repos.users.get(h.deps.repos.apps.list()[0]!.app_id, 'u1')).toMatchObject({ used_bytes: 600, reserved_bytes: 0, objects: 1 });
+    expect(h.deps.repos.users.get(h.deps.repos.apps.list()[0]!.app_id, 'u1')).toMatchObject({
+      used_bytes: 600,
+      reserved_bytes: 0,
+      objects: 1,
+    });
   });
 });
 
@@ -422,9 +434,13 @@ describe('reservations that hold (issue 17)', () => {
   it('signs the session deadline into the token and refuses a late completion past quota', async () => {
     const h = harness({ quotaBytes: 200_000, graceSeconds: 60 });
     const { apiKey, key } = await cluster(h);
-    const open = async () => (await (await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 150_000 } })).json()) as any;
+    const open = async () =>
+      (await (await h.req('POST', '/api/v1/upload/sessions', { auth: apiKey, body: { user_id: 'u1', file_size: 150_000 } })).json()) as any;
     const late = await open();
-    const claims = await verifyUploadToken(late.token, createLocalJWKSet(h.deps.signingKeys.jwks), { nodeId: 'n1', clockToleranceSeconds: 5 });
+    const claims = await verifyUploadToken(late.token, createLocalJWKSet(h.deps.signingKeys.jwks), {
+      nodeId: 'n1',
+      clockToleranceSeconds: 5,
+    });
     expect(claims.dl).toBe(Math.ceil((Date.parse(late.expires_at) + 60_000) / 1000));
 
     // The sweeper gives the first reservation back; a second session takes the bytes.

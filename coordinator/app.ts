@@ -5,8 +5,8 @@ import type { CoordinatorDeps } from './deps.js';
 import { adminRoutes } from './routes/admin.js';
 import { backupReportRoutes } from './routes/backups.js';
 import { copyReportRoutes } from './routes/copies.js';
-import { imageRoutes, userRoutes } from './routes/images.js';
 import { imageEventRoutes } from './routes/image-events.js';
+import { imageRoutes, userRoutes } from './routes/images.js';
 import { internalRoutes } from './routes/internal.js';
 import { publicRoutes } from './routes/public.js';
 import { restoreListRoutes } from './routes/restore-list.js';
@@ -31,9 +31,12 @@ export function buildApp(deps: CoordinatorDeps): Hono<CoordinatorEnv> {
   app.route('/', restoreListRoutes(deps));
   app.route('/', publicRoutes(deps));
   // Static pages whose API calls carry the key the person types in.
-  app.route('/', staticPages([
+  app.route(
+    '/',
+    staticPages([
       { mount: 'admin', dir: 'admin-ui' },
       { mount: 'demo', dir: 'demo-ui', vendor: { 'tus.min.js': 'node_modules/tus-js-client/dist/tus.min.js' } },
-    ]));
+    ]),
+  );
   return app;
 }

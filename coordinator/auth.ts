@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { COORDINATOR_AUDIENCE } from '../shared/api.js';
 import { errors } from '../shared/errors.js';
-import { bearerToken, verifyNodeRequest, type NodeRequestClaims } from '../shared/tokens.js';
+import { bearerToken, type NodeRequestClaims, verifyNodeRequest } from '../shared/tokens.js';
 import type { AppRow, AppsRepo } from './db/apps.js';
 import type { NodesRepo } from './db/nodes.js';
 
@@ -20,8 +20,7 @@ export function adminAuth(adminKey: string): MiddlewareHandler<CoordinatorEnv> {
   const expected = digest(adminKey);
   return async function adminAuthMiddleware(c, next) {
     const token = bearerToken(c.req.header('authorization'), 'invalid_admin_key');
-    if (!timingSafeEqual(digest(token), expected))
-      throw errors.unauthorized('invalid_admin_key', 'admin key is not valid');
+    if (!timingSafeEqual(digest(token), expected)) throw errors.unauthorized('invalid_admin_key', 'admin key is not valid');
     await next();
   };
 }

@@ -2,15 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BACKUP_SCHEDULED, BACKUP_STORED } from '../shared/backup.js';
 import { NODE_REPORTS } from '../shared/reports.js';
-import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
 import { sha256Hex } from '../shared/tokens.js';
+import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
 
 const env = useRedisAndTmp('backups');
 
 /** A coordinator with nodes n1, n2, n3 (pools p1, p2, p3), n4 registered but holding nothing, and an app. */
 async function harness() {
   // The harness registers the durability gauges, as main.ts does.
-  const { db, repos, req, signed, appRow: created } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3', 'n4'] });
+  const {
+    db,
+    repos,
+    req,
+    signed,
+    appRow: created,
+  } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3', 'n4'] });
 
   /** An object whose primary is on p1/n1, with good copies on `copies` (pool ids). */
   const object = (size: number, copies: string[] = ['p1']) => {
@@ -27,10 +33,21 @@ async function harness() {
   };
 
   const stored = (o: { image_uuid: string; sha256: string; size: number }, node = 'n1') => ({
-    image_uuid: o.image_uuid, node_id: node, pool_id: `p${node.slice(1)}`, bucket: 'fennec-backup', key: `b/2026/01/01/${o.image_uuid}.jpg`,
-    size: o.size, sha256: o.sha256, at: '2026-01-01T12:00:00.000Z',
+    image_uuid: o.image_uuid,
+    node_id: node,
+    pool_id: `p${node.slice(1)}`,
+    bucket: 'fennec-backup',
+    key: `b/2026/01/01/${o.image_uuid}.jpg`,
+    size: o.size,
+    sha256: o.sha256,
+    at: '2026-01-01T12:00:00.000Z',
   });
-  const scheduled = (o: { image_uuid: string }, due_at: string, node = 'n1') => ({ image_uuid: o.image_uuid, node_id: node, pool_id: `p${node.slice(1)}`, due_at });
+  const scheduled = (o: { image_uuid: string }, due_at: string, node = 'n1') => ({
+    image_uuid: o.image_uuid,
+    node_id: node,
+    pool_id: `p${node.slice(1)}`,
+    due_at,
+  });
   const durability = async (query = '') => {
     const res = await req('GET', `/api/v1/admin/durability${query}`);
     expect(res.status).toBe(200);
@@ -57,7 +74,12 @@ describe('S3 backup reports', () => {
       expect(await res.json()).toEqual({ ok: true, state: 'stored', changed: i === 0 });
     }
     const row = h.repos.backups.get(o.image_uuid)!;
-    expect(row).toMatchObject({ state: 'stored', bucket: 'fennec-backup', object_key: `b/2026/01/01/${o.image_uuid}.jpg`, backed_up_at: Date.parse('2026-01-01T12:00:00.000Z') });
+    expect(row).toMatchObject({
+      state: 'stored',
+      bucket: 'fennec-backup',
+      object_key: `b/2026/01/01/${o.image_uuid}.jpg`,
+      backed_up_at: Date.parse('2026-01-01T12:00:00.000Z'),
+    });
 
     // A late schedule and a report of another location leave the stored backup as it was.
     const late = await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, '2027-01-01T00:00:00.000Z'));
@@ -81,21 +103,54 @@ describe('S3 backup reports', () => {
     const o = h.object(1000);
     const code = async (res: Response) => ({ status: res.status, error: ((await res.json()) as any).error });
 
-    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), sha256: 'f'.repeat(64) }))).toEqual({ status: 422, error: 'checksum_mismatch' });
-    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), size: 999 }))).toEqual({ status: 422, error: 'checksum_mismatch' });
-    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), image_uuid: randomUUID() }))).toEqual({ status: 404, error: 'unknown_object' });
-    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled({ image_uuid: randomUUID() }, '2026-12-02T10:00:00Z')))).toEqual({ status: 404, error: 'unknown_object' });
+    expect(
+      await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), sha256: 'f'.repeat(64) })),
+    ).toEqual({ status: 422, error: 'checksum_mismatch' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), size: 999 }))).toEqual({
+      status: 422,
+      error: 'checksum_mismatch',
+    });
+    expect(
+      await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), image_uuid: randomUUID() })),
+    ).toEqual({ status: 404, error: 'unknown_object' });
+    expect(
+      await code(
+        await h.signed(
+          'n1',
+          NODE_REPORTS[BACKUP_SCHEDULED].path,
+          BACKUP_SCHEDULED,
+          h.scheduled({ image_uuid: randomUUID() }, '2026-12-02T10:00:00Z'),
+        ),
+      ),
+    ).toEqual({ status: 404, error: 'unknown_object' });
     // Not registered: the signature cannot be checked.
     expect((await h.signed('n9', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n9'))).status).toBe(401);
     // Registered, but speaking for another node, or for an object it never held.
-    expect(await code(await h.signed('n2', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n1')))).toEqual({ status: 403, error: 'node_mismatch' });
-    expect(await code(await h.signed('n4', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n4')))).toEqual({ status: 403, error: 'not_a_holder' });
-    expect(await code(await h.signed('n4', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, '2026-12-02T10:00:00Z', 'n4')))).toEqual({ status: 403, error: 'not_a_holder' });
-    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), pool_id: 'p2' }))).toEqual({ status: 409, error: 'pool_mismatch' });
+    expect(await code(await h.signed('n2', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n1')))).toEqual({
+      status: 403,
+      error: 'node_mismatch',
+    });
+    expect(await code(await h.signed('n4', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, h.stored(o, 'n4')))).toEqual({
+      status: 403,
+      error: 'not_a_holder',
+    });
+    expect(
+      await code(await h.signed('n4', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, '2026-12-02T10:00:00Z', 'n4'))),
+    ).toEqual({ status: 403, error: 'not_a_holder' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), pool_id: 'p2' }))).toEqual({
+      status: 409,
+      error: 'pool_mismatch',
+    });
     // Signed for the other kind.
     expect((await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_SCHEDULED, h.stored(o))).status).toBe(401);
-    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, 'soon')))).toEqual({ status: 400, error: 'invalid_body' });
-    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), sha256: 'xyz' }))).toEqual({ status: 400, error: 'invalid_body' });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(o, 'soon')))).toEqual({
+      status: 400,
+      error: 'invalid_body',
+    });
+    expect(await code(await h.signed('n1', NODE_REPORTS[BACKUP_STORED].path, BACKUP_STORED, { ...h.stored(o), sha256: 'xyz' }))).toEqual({
+      status: 400,
+      error: 'invalid_body',
+    });
     expect(h.repos.backups.get(o.image_uuid)).toBeUndefined();
 
     // A replica's node may report too.
@@ -133,14 +188,25 @@ describe('GET /api/v1/admin/durability', () => {
     const due2 = '2099-12-02T10:00:00.000Z';
     expect((await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(one, due2))).status).toBe(200);
     expect((await h.signed('n1', NODE_REPORTS[BACKUP_SCHEDULED].path, BACKUP_SCHEDULED, h.scheduled(onDown, due1))).status).toBe(200);
-    h.db.prepare("UPDATE copies SET last_scrub_at = ? WHERE image_uuid = ? AND pool_id = 'p1'").run(Date.parse('2026-01-05T00:00:00Z'), two.image_uuid);
+    h.db
+      .prepare("UPDATE copies SET last_scrub_at = ? WHERE image_uuid = ? AND pool_id = 'p1'")
+      .run(Date.parse('2026-01-05T00:00:00Z'), two.image_uuid);
 
     const after = await h.durability();
     expect(after.classes).toEqual([
       { protection: '2 copies + S3', copies: 2, s3: true, cold: false, at_risk: false, lost: false, objects: 1, bytes: 100 },
       {
-        protection: `1 copy, backup pending until ${due2}`, copies: 1, s3: 'pending', cold: false, at_risk: true, lost: false, objects: 2, bytes: 11,
-        oldest_due_at: due1, latest_due_at: due2, overdue: 1,
+        protection: `1 copy, backup pending until ${due2}`,
+        copies: 1,
+        s3: 'pending',
+        cold: false,
+        at_risk: true,
+        lost: false,
+        objects: 2,
+        bytes: 11,
+        oldest_due_at: due1,
+        latest_due_at: due2,
+        overdue: 1,
       },
     ]);
     expect(after).toMatchObject({ unscrubbed_copies: 3, oldest_scrub_at: '2026-01-05T00:00:00.000Z' });

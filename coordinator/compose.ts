@@ -13,7 +13,7 @@ import type { CoordinatorDeps } from './deps.js';
 import { DurabilityLoop } from './durability/loop.js';
 import { heartbeatSnapshot } from './heartbeats.js';
 import { coordinatorMetrics, registerClusterGauges, registerDurabilityGauges } from './metrics.js';
-import { nodeJobs, type NodeJobs } from './node-jobs.js';
+import { type NodeJobs, nodeJobs } from './node-jobs.js';
 import { nodeQueues, queueCounts } from './queues.js';
 import { sessionRateLimits } from './rate-limit.js';
 import { createRepos } from './repos.js';

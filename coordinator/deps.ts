@@ -23,12 +23,7 @@ import type { SigningKeys } from './signing-keys.js';
 /** The settings routes read (a subset of CoordinatorConfig, so tests can build it directly). */
 export type AppSettings = Pick<
   CoordinatorConfig,
-  | 'adminKey'
-  | 'issuer'
-  | 'tokenTtlSeconds'
-  | 'maxFileBytes'
-  | 'defaultQuotaBytes'
-  | 'heartbeatMaxAgeMs'
+  'adminKey' | 'issuer' | 'tokenTtlSeconds' | 'maxFileBytes' | 'defaultQuotaBytes' | 'heartbeatMaxAgeMs'
 > &
   Partial<Pick<CoordinatorConfig, 'privateUrlTtlSeconds' | 'backupDeleteGraceSeconds' | 'webhooks' | 'sessionGraceSeconds'>>;
 

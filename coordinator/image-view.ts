@@ -1,8 +1,8 @@
 import type { VariantFileInfo } from '../shared/api.js';
 import { publicUrl } from '../shared/paths.js';
 import { signUrl, type UrlSigningKey } from '../shared/signed-url.js';
-import { backupView, type BackupRow } from './db/backups.js';
-import { copyView, type CopyRow } from './db/copies.js';
+import { type BackupRow, backupView } from './db/backups.js';
+import { type CopyRow, copyView } from './db/copies.js';
 import type { ObjectRow } from './db/objects.js';
 
 export function variantFiles(o: ObjectRow): VariantFileInfo[] {
@@ -56,8 +56,7 @@ export function imageView(o: ObjectRow, signer: UrlSigner, copies: readonly Copy
       variants: Object.fromEntries(variants.map((v) => [v.name, url(v.rel_path)])),
     },
     /** When the signed URLs of a private image stop working (null for public images). */
-    urls_expire_at:
-      o.visibility === 'private' ? new Date((Math.floor(now / 1000) + signer.ttlSeconds) * 1000).toISOString() : null,
+    urls_expire_at: o.visibility === 'private' ? new Date((Math.floor(now / 1000) + signer.ttlSeconds) * 1000).toISOString() : null,
     variants: variants.map((v) => ({ name: v.name, width: v.width, height: v.height, bytes: v.bytes, mime: v.mime })),
   };
 }

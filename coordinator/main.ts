@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import { ConfigError, parseConfig, readEnvironment } from '../shared/config.js';
 import { createShutdown } from '../shared/shutdown.js';
 import { composeCoordinator } from './compose.js';
-import { coordinatorEnvSchema, type CoordinatorConfig } from './config.js';
+import { type CoordinatorConfig, coordinatorEnvSchema } from './config.js';
 import { addSigningKey } from './signing-keys.js';
 
 function loadConfig(): CoordinatorConfig {

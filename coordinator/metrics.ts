@@ -1,7 +1,7 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CoordinatorDeps, NodeQueueCounts } from './deps.js';
-import { NODE_STATES } from './db/nodes.js';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { MOVE_ITEM_STATES } from './db/moves.js';
+import { NODE_STATES } from './db/nodes.js';
+import type { CoordinatorDeps, NodeQueueCounts } from './deps.js';
 import type { HeartbeatSnapshot } from './heartbeats.js';
 import { isLive } from './placement.js';
 
@@ -107,8 +107,7 @@ export function registerClusterGauges(
       async collect() {
         const all = await within(1500, queues.counts(src.nodeIds()));
         this.reset();
-        for (const q of all ?? [])
-          for (const [state, n] of Object.entries(q.counts ?? {})) this.set({ node: q.node_id, state }, n);
+        for (const q of all ?? []) for (const [state, n] of Object.entries(q.counts ?? {})) this.set({ node: q.node_id, state }, n);
       },
     });
   }
@@ -226,7 +225,8 @@ export function registerDurabilityGauges(
     collect() {
       safely(() => {
         this.reset();
-        for (const n of repos.nodes.list()) for (const state of NODE_STATES) this.set({ node: n.node_id, state }, n.state === state ? 1 : 0);
+        for (const n of repos.nodes.list())
+          for (const state of NODE_STATES) this.set({ node: n.node_id, state }, n.state === state ? 1 : 0);
       });
     },
   });

@@ -1,9 +1,9 @@
-import type { Queue } from 'bullmq';
-import { describe, expect, it, vi } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import { createLocalJWKSet, exportJWK } from 'jose';
+import { describe, expect, it, vi } from 'vitest';
 import { verifyJob } from '../shared/job-signature.js';
-import { jobId, type JobData } from '../shared/jobs.js';
+import { type JobData, jobId } from '../shared/jobs.js';
 import { copyTarget, nodeBaseUrl, nodeJobs } from './node-jobs.js';
 import type { NodeQueues } from './queues.js';
 
@@ -30,9 +30,17 @@ describe('nodeJobs.ensure', () => {
   it('adds an absent job by its deterministic id with the copy job options', async () => {
     const f = fakeQueues(undefined);
     expect(await nodeJobs({ ...signer, queues: f.queues }).ensure('n1', data)).toBe('added');
-    expect(f.add).toHaveBeenCalledWith('delete', { ...data, sig: expect.any(String) }, expect.objectContaining({
-      jobId: jobId(data), priority: 50, attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: true,
-    }));
+    expect(f.add).toHaveBeenCalledWith(
+      'delete',
+      { ...data, sig: expect.any(String) },
+      expect.objectContaining({
+        jobId: jobId(data),
+        priority: 50,
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: true,
+      }),
+    );
   });
 
   it('signs the payload for the node it is added to', async () => {
@@ -67,12 +75,22 @@ describe('nodeJobs.ensure', () => {
 
 describe('nodeBaseUrl', () => {
   it('strips the upload route, else uses the public URL or the origin', () => {
-    expect(nodeBaseUrl({ upload_api_url: 'http://s01.example.com:8081/api/v1/upload', public_url: null })).toBe('http://s01.example.com:8081');
+    expect(nodeBaseUrl({ upload_api_url: 'http://s01.example.com:8081/api/v1/upload', public_url: null })).toBe(
+      'http://s01.example.com:8081',
+    );
     // Nodes registered before the public path keep the old one in their upload URL.
-    expect(nodeBaseUrl({ upload_api_url: 'http://s01.example.com:8081/api/internal/upload', public_url: null })).toBe('http://s01.example.com:8081');
-    expect(nodeBaseUrl({ upload_api_url: 'https://s01.example.com/node/api/v1/upload/', public_url: 'https://x' })).toBe('https://s01.example.com/node');
+    expect(nodeBaseUrl({ upload_api_url: 'http://s01.example.com:8081/api/internal/upload', public_url: null })).toBe(
+      'http://s01.example.com:8081',
+    );
+    expect(nodeBaseUrl({ upload_api_url: 'https://s01.example.com/node/api/v1/upload/', public_url: 'https://x' })).toBe(
+      'https://s01.example.com/node',
+    );
     expect(nodeBaseUrl({ upload_api_url: 'http://s01/upload', public_url: 'https://s01.example.com/' })).toBe('https://s01.example.com');
     expect(nodeBaseUrl({ upload_api_url: 'http://s01:1/x/y', public_url: null })).toBe('http://s01:1');
-    expect(copyTarget({ node_id: 'n2', upload_api_url: 'http://n2/api/internal/upload', public_url: null }, 'p2')).toEqual({ node_id: 'n2', pool_id: 'p2', url: 'http://n2' });
+    expect(copyTarget({ node_id: 'n2', upload_api_url: 'http://n2/api/internal/upload', public_url: null }, 'p2')).toEqual({
+      node_id: 'n2',
+      pool_id: 'p2',
+      url: 'http://n2',
+    });
   });
 });

@@ -1,6 +1,6 @@
 import type { JobsOptions } from 'bullmq';
 import { signJob } from '../shared/job-signature.js';
-import { jobId, policyOf, retryOptions, type CopyTarget, type JobData } from '../shared/jobs.js';
+import { type CopyTarget, type JobData, jobId, policyOf, retryOptions } from '../shared/jobs.js';
 import type { NodeRow } from './db/nodes.js';
 import { nodeBaseUrl } from './node-urls.js';
 import type { NodeQueues } from './queues.js';
@@ -26,7 +26,13 @@ const DAY_S = 24 * 3600;
  */
 export function copyJobOptions(data: JobData): JobsOptions & { jobId: string } {
   const policy = policyOf(data);
-  return { ...retryOptions(policy), removeOnComplete: true, removeOnFail: { age: 7 * DAY_S }, jobId: jobId(data), priority: policy.priority };
+  return {
+    ...retryOptions(policy),
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * DAY_S },
+    jobId: jobId(data),
+    priority: policy.priority,
+  };
 }
 
 export interface NodeJobsOptions {

@@ -32,12 +32,33 @@ describe('node reports, mounted from the table', () => {
 
   it('parses with the kind schema (400) and holds the signer to its own node_id (403) before the handler runs', async () => {
     for (const [kind, spec] of Object.entries(NODE_REPORTS)) {
-      expect({ kind, ...(await errorOf(await h.signed('n1', spec.path, spec.purpose, { node_id: 'n1' }))) }).toEqual({ kind, status: 400, error: 'invalid_body' });
+      expect({ kind, ...(await errorOf(await h.signed('n1', spec.path, spec.purpose, { node_id: 'n1' }))) }).toEqual({
+        kind,
+        status: 400,
+        error: 'invalid_body',
+      });
     }
     const copy = { image_uuid: '00000000-0000-4000-8000-000000000001', node_id: 'n2', pool_id: 'p2', at: new Date().toISOString() };
-    expect(await errorOf(await h.signed('n1', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', copy))).toEqual({ status: 403, error: 'node_mismatch' });
-    const ready = { event: 'image.failed', image_uuid: copy.image_uuid, node_id: 'n1', pool_id: 'p1', width: null, height: null, format: null, variants: [], reason: 'x', at: copy.at };
-    expect(await errorOf(await h.signed('n1', NODE_REPORTS['image.ready'].path, 'image.ready', ready))).toEqual({ status: 400, error: 'invalid_body' });
+    expect(await errorOf(await h.signed('n1', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', copy))).toEqual({
+      status: 403,
+      error: 'node_mismatch',
+    });
+    const ready = {
+      event: 'image.failed',
+      image_uuid: copy.image_uuid,
+      node_id: 'n1',
+      pool_id: 'p1',
+      width: null,
+      height: null,
+      format: null,
+      variants: [],
+      reason: 'x',
+      at: copy.at,
+    };
+    expect(await errorOf(await h.signed('n1', NODE_REPORTS['image.ready'].path, 'image.ready', ready))).toEqual({
+      status: 400,
+      error: 'invalid_body',
+    });
   });
 });
 
@@ -57,7 +78,12 @@ const MiB = 1024 * 1024;
 
 describe('bodies are read only after auth, and only up to the limit', () => {
   const post = (path: string, token: string, body: ReadableStream<Uint8Array>) =>
-    h.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+    h.app.request(path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
 
   it('a 64 MiB chunked report with a junk token is a 401 without the body being read', async () => {
     const { stream, counter } = endlessBody(64 * MiB);
@@ -69,7 +95,10 @@ describe('bodies are read only after auth, and only up to the limit', () => {
   });
 
   it('a signed report past 64 KiB without a Content-Length is a 413 once the limit is crossed', async () => {
-    const token = await signNodeRequest({ nodeId: 'n1', audience: COORDINATOR_AUDIENCE, purpose: 'copy.stored', sha256: sha256Hex('{}') }, h.keyOf('n1').privateKey);
+    const token = await signNodeRequest(
+      { nodeId: 'n1', audience: COORDINATOR_AUDIENCE, purpose: 'copy.stored', sha256: sha256Hex('{}') },
+      h.keyOf('n1').privateKey,
+    );
     const { stream, counter } = endlessBody(8 * MiB);
     const res = await post(NODE_REPORTS['copy.stored'].path, token, stream);
     expect(await errorOf(res)).toEqual({ status: 413, error: 'too_large' });
@@ -82,7 +111,10 @@ describe('bodies are read only after auth, and only up to the limit', () => {
     expect(await errorOf(await post('/api/v1/admin/apps', ADMIN_KEY, big.stream))).toEqual({ status: 413, error: 'too_large' });
     expect(big.counter.pulled).toBeLessThanOrEqual(512 * 1024);
     const unread = endlessBody(8 * MiB);
-    expect(await errorOf(await post('/api/v1/upload/sessions', 'not-a-key', unread.stream))).toEqual({ status: 401, error: 'invalid_api_key' });
+    expect(await errorOf(await post('/api/v1/upload/sessions', 'not-a-key', unread.stream))).toEqual({
+      status: 401,
+      error: 'invalid_api_key',
+    });
     expect(unread.counter.pulled).toBeLessThanOrEqual(128 * 1024);
   });
 
@@ -94,7 +126,13 @@ describe('bodies are read only after auth, and only up to the limit', () => {
     const rss = process.memoryUsage().rss;
     try {
       const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: NODE_REPORTS['copy.stored'].path, headers: { authorization: 'Bearer junk.junk.junk', 'transfer-encoding': 'chunked' } });
+        const req = http.request({
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: NODE_REPORTS['copy.stored'].path,
+          headers: { authorization: 'Bearer junk.junk.junk', 'transfer-encoding': 'chunked' },
+        });
         let answered = false;
         req.on('response', (res) => {
           answered = true;
@@ -120,9 +158,21 @@ describe('bodies are read only after auth, and only up to the limit', () => {
     await new Promise<void>((r) => (server.listening ? r() : server.once('listening', () => r())));
     const { port } = server.address() as AddressInfo;
     try {
-      const raw = JSON.stringify({ image_uuid: '00000000-0000-4000-8000-000000000009', node_id: 'n1', pool_id: 'p1', at: new Date().toISOString() });
-      const token = await signNodeRequest({ nodeId: 'n1', audience: COORDINATOR_AUDIENCE, purpose: 'copy.deleted', sha256: sha256Hex(raw) }, h.keyOf('n1').privateKey);
-      const res = await fetch(`http://127.0.0.1:${port}${NODE_REPORTS['copy.deleted'].path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: raw });
+      const raw = JSON.stringify({
+        image_uuid: '00000000-0000-4000-8000-000000000009',
+        node_id: 'n1',
+        pool_id: 'p1',
+        at: new Date().toISOString(),
+      });
+      const token = await signNodeRequest(
+        { nodeId: 'n1', audience: COORDINATOR_AUDIENCE, purpose: 'copy.deleted', sha256: sha256Hex(raw) },
+        h.keyOf('n1').privateKey,
+      );
+      const res = await fetch(`http://127.0.0.1:${port}${NODE_REPORTS['copy.deleted'].path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: raw,
+      });
       expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { ok: true, removed: false } });
     } finally {
       await new Promise((r) => server.close(r));

@@ -10,7 +10,7 @@ import {
   type NodeReportSpec,
 } from '../shared/reports.js';
 import { bearerToken, sha256Hex } from '../shared/tokens.js';
-import { verifyNodeToken, type CoordinatorEnv } from './auth.js';
+import { type CoordinatorEnv, verifyNodeToken } from './auth.js';
 import { parseJsonBody, readLimitedBody, refuseDeclaredLength } from './body.js';
 import type { NodesRepo } from './db/nodes.js';
 import { validate } from './validate.js';
@@ -21,7 +21,10 @@ export interface NodeReport<K extends NodeReportKind> {
   /** The signing node; the body's `node_id` is this node (checked before the handler runs). */
   node: string;
 }
-export type NodeReportHandler<K extends NodeReportKind> = (c: Context<CoordinatorEnv>, report: NodeReport<K>) => Response | Promise<Response>;
+export type NodeReportHandler<K extends NodeReportKind> = (
+  c: Context<CoordinatorEnv>,
+  report: NodeReport<K>,
+) => Response | Promise<Response>;
 export type NodeQueryHandler = (c: Context<CoordinatorEnv>, node: string) => Response | Promise<Response>;
 
 export interface ReportOptions {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeHeartbeat, PoolHeartbeat } from '../shared/heartbeat.js';
-import { choosePool, COMPLETED_SLACK_MS, type PlacementPool } from './placement.js';
+import { COMPLETED_SLACK_MS, choosePool, type PlacementPool } from './placement.js';
 
 const NOW = 1_700_000_000_000;
 

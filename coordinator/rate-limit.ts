@@ -30,12 +30,7 @@ async function consumeOne(l: RateLimiterRedis, key: string): Promise<void> {
 }
 
 /** Per-user and per-IP limits on session creation (a 429 with Retry-After): the session path's only Redis calls. */
-export function sessionRateLimits(opts: {
-  redis: Redis;
-  keys: RedisKeys;
-  userPerMinute: number;
-  ipPerMinute: number;
-}): SessionRateLimits {
+export function sessionRateLimits(opts: { redis: Redis; keys: RedisKeys; userPerMinute: number; ipPerMinute: number }): SessionRateLimits {
   const user = limiter(opts.redis, opts.keys.rateLimit('session-user'), opts.userPerMinute);
   const ip = limiter(opts.redis, opts.keys.rateLimit('session-ip'), opts.ipPerMinute);
   return {

@@ -7,8 +7,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE } from '../shared/api.js';
 import { encodeHeartbeat, type NodeHeartbeat } from '../shared/heartbeat.js';
-import { jobId, type JobData } from '../shared/jobs.js';
-import { ed25519FromPrivate, type Ed25519Key } from '../shared/keys.js';
+import { type JobData, jobId } from '../shared/jobs.js';
+import { type Ed25519Key, ed25519FromPrivate } from '../shared/keys.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { NODE_KEYS_PATH } from '../shared/replication.js';
 import { NODE_REPORTS, type NodeReportKind } from '../shared/reports.js';
@@ -71,7 +71,13 @@ async function cluster(opts: { rf?: number; free?: number } = {}) {
       public_key: key.publicJwk,
       upload_api_url: `http://${n.id}.test/api/internal/upload`,
       region: n.region,
-      pools: n.pools.map((p) => ({ pool_id: p.pool_id, tier: 'hot', public_base_url: `http://${n.id}.test`, replication_factor: p.replication_factor ?? 1, weight: p.weight ?? 100 })),
+      pools: n.pools.map((p) => ({
+        pool_id: p.pool_id,
+        tier: 'hot',
+        public_base_url: `http://${n.id}.test`,
+        replication_factor: p.replication_factor ?? 1,
+        weight: p.weight ?? 100,
+      })),
     });
     expect(res.status).toBe(201);
   }
@@ -109,7 +115,11 @@ async function cluster(opts: { rf?: number; free?: number } = {}) {
       { nodeId, audience: COORDINATOR_AUDIENCE, purpose, sha256: sha256Hex(raw) },
       nodeKeys.get(nodeId)!.privateKey,
     );
-    return app.request(route, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: raw });
+    return app.request(route, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: raw,
+    });
   };
 
   const appRes = (await (await req('POST', '/api/v1/admin/apps', { name: 'gallery' })).json()) as { api_key: string };
@@ -121,7 +131,16 @@ async function cluster(opts: { rf?: number; free?: number } = {}) {
     const sha256 = sha256Hex(image_uuid);
     const rel_path = `original/2026/01/01/${image_uuid}.jpg`;
     const res = await signed('n1', '/api/internal/uploads/complete', NODE_REPORTS['upload.complete'].purpose, {
-      session_id: s.session_id, image_uuid, user_id: 'u1', node_id: 'n1', pool_id: 'p1', rel_path, size, sha256, mime: 'image/jpeg', created_at: new Date().toISOString(),
+      session_id: s.session_id,
+      image_uuid,
+      user_id: 'u1',
+      node_id: 'n1',
+      pool_id: 'p1',
+      rel_path,
+      size,
+      sha256,
+      mime: 'image/jpeg',
+      created_at: new Date().toISOString(),
     });
     expect(res.status).toBe(200);
     return { image_uuid, sha256, size, rel_path };
@@ -134,7 +153,10 @@ async function cluster(opts: { rf?: number; free?: number } = {}) {
     return q.getJob(jobId(data));
   };
   const copies = (uuid: string) =>
-    repos.copies.ofImage(uuid).map((c) => ({ node_id: c.node_id, pool_id: c.pool_id, state: c.state })).sort((a, b) => (a.pool_id < b.pool_id ? -1 : 1));
+    repos.copies
+      .ofImage(uuid)
+      .map((c) => ({ node_id: c.node_id, pool_id: c.pool_id, state: c.state }))
+      .sort((a, b) => (a.pool_id < b.pool_id ? -1 : 1));
   const close = async () => {
     await loop.stop();
     await Promise.all(testQueues.map((q) => q.close()));
@@ -156,7 +178,11 @@ describe('replication and self-repair', () => {
       { node_id: 'n1', pool_id: 'p1', state: 'ok' },
       { node_id: 'n3', pool_id: 'p3', state: 'pending' },
     ]);
-    const replicate: JobData = { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n3', pool_id: 'p3', url: 'http://n3.test' } };
+    const replicate: JobData = {
+      kind: 'replicate',
+      image_uuid: obj.image_uuid,
+      target: { node_id: 'n3', pool_id: 'p3', url: 'http://n3.test' },
+    };
     const j = await c.job('n1', replicate);
     expect(j?.data).toEqual({ ...replicate, sig: expect.any(String) });
     expect(j?.opts).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
@@ -164,7 +190,15 @@ describe('replication and self-repair', () => {
     await c.loop.tick();
     expect(c.copies(obj.image_uuid)).toHaveLength(2);
 
-    const stored = { image_uuid: obj.image_uuid, node_id: 'n3', pool_id: 'p3', rel_path: obj.rel_path, size: obj.size, sha256: obj.sha256, at: new Date().toISOString() };
+    const stored = {
+      image_uuid: obj.image_uuid,
+      node_id: 'n3',
+      pool_id: 'p3',
+      rel_path: obj.rel_path,
+      size: obj.size,
+      sha256: obj.sha256,
+      at: new Date().toISOString(),
+    };
     for (let i = 0; i < 2; i++) {
       const res = await c.signed('n3', NODE_REPORTS['copy.stored'].path, 'copy.stored', stored);
       expect(res.status).toBe(200);
@@ -173,7 +207,18 @@ describe('replication and self-repair', () => {
     expect(c.copies(obj.image_uuid)[1]).toEqual({ node_id: 'n3', pool_id: 'p3', state: 'ok' });
 
     // The replica reports its own variants: accepted, the object is unchanged.
-    const event = { event: 'image.ready', image_uuid: obj.image_uuid, node_id: 'n3', pool_id: 'p3', width: 10, height: 10, format: 'jpeg', variants: [], reason: null, at: new Date().toISOString() };
+    const event = {
+      event: 'image.ready',
+      image_uuid: obj.image_uuid,
+      node_id: 'n3',
+      pool_id: 'p3',
+      width: 10,
+      height: 10,
+      format: 'jpeg',
+      variants: [],
+      reason: null,
+      at: new Date().toISOString(),
+    };
     const ev = await c.signed('n3', '/api/internal/images/ready', NODE_REPORTS['image.ready'].purpose, event);
     expect(ev.status).toBe(200);
     expect(await ev.json()).toMatchObject({ ok: true, replica: true });
@@ -193,14 +238,18 @@ describe('replication and self-repair', () => {
       { node_id: 'n2', pool_id: 'p2', state: 'pending' },
       { node_id: 'n3', pool_id: 'p3', state: 'ok' },
     ]);
-    expect(await c.job('n3', { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } })).toBeTruthy();
+    expect(
+      await c.job('n3', { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } }),
+    ).toBeTruthy();
     const redirect = await c.req('GET', `/i/${obj.image_uuid}`);
     expect(redirect.headers.get('location')).toBe(`http://n3.test/uploads/${obj.rel_path}`);
 
     // n1 is back and n2's copy lands: three good copies for RF 2; the newest (n2) goes.
     const back = Date.now() + GRACE + 2000;
     for (const n of ['n1', 'n2', 'n3']) await c.beat(n, back);
-    expect((await c.signed('n2', NODE_REPORTS['copy.stored'].path, 'copy.stored', { ...stored, node_id: 'n2', pool_id: 'p2' })).status).toBe(200);
+    expect(
+      (await c.signed('n2', NODE_REPORTS['copy.stored'].path, 'copy.stored', { ...stored, node_id: 'n2', pool_id: 'p2' })).status,
+    ).toBe(200);
     const r2 = await c.loop.tick(back);
     expect(r2.liveness.back).toEqual(['n1']);
     expect(r2.surplus.marked).toBe(1);
@@ -212,8 +261,14 @@ describe('replication and self-repair', () => {
     const del = await c.job('n2', { kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2' });
     expect(del?.data).toEqual({ kind: 'delete', image_uuid: obj.image_uuid, pool_id: 'p2', sig: expect.any(String) });
     const deleted = { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', at: new Date().toISOString() };
-    expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: true });
-    expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({ ok: true, removed: false });
+    expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({
+      ok: true,
+      removed: true,
+    });
+    expect(await (await c.signed('n2', NODE_REPORTS['copy.deleted'].path, 'copy.deleted', deleted)).json()).toEqual({
+      ok: true,
+      removed: false,
+    });
     expect(c.copies(obj.image_uuid)).toHaveLength(2);
 
     const img = (await (await c.req('GET', `/api/v1/images/${obj.image_uuid}`, undefined, c.apiKey)).json()) as any;
@@ -228,8 +283,17 @@ describe('replication and self-repair', () => {
   it('refuses copy reports that do not match, and repairs a corrupt copy in place', async () => {
     const c = await cluster({ rf: 2 });
     const obj = await c.upload();
-    const stored = { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', rel_path: obj.rel_path, size: obj.size, sha256: obj.sha256, at: new Date().toISOString() };
-    const post = (nodeId: string, body: unknown, kind: NodeReportKind = 'copy.stored') => c.signed(nodeId, NODE_REPORTS[kind].path, kind, body);
+    const stored = {
+      image_uuid: obj.image_uuid,
+      node_id: 'n2',
+      pool_id: 'p2',
+      rel_path: obj.rel_path,
+      size: obj.size,
+      sha256: obj.sha256,
+      at: new Date().toISOString(),
+    };
+    const post = (nodeId: string, body: unknown, kind: NodeReportKind = 'copy.stored') =>
+      c.signed(nodeId, NODE_REPORTS[kind].path, kind, body);
     expect((await post('n2', { ...stored, sha256: 'f'.repeat(64) })).status).toBe(422);
     expect((await post('n2', { ...stored, pool_id: 'p3' })).status).toBe(409);
     expect((await post('n3', stored)).status).toBe(403);
@@ -246,7 +310,9 @@ describe('replication and self-repair', () => {
 
     await c.loop.tick();
     // Rewritten from n1's good copy onto the corrupt copy's own pool.
-    expect(await c.job('n1', { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } })).toBeTruthy();
+    expect(
+      await c.job('n1', { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } }),
+    ).toBeTruthy();
     // Being rewritten in place, it still counts: no third copy is planned meanwhile.
     expect(c.copies(obj.image_uuid)).toHaveLength(2);
     expect((await post('n2', stored)).status).toBe(200);
@@ -257,7 +323,15 @@ describe('replication and self-repair', () => {
   it('declares a node lost at once: copies leave the index, primaries fail over, DELETE waits for it to be empty', async () => {
     const c = await cluster({ rf: 2 });
     const obj = await c.upload();
-    await c.signed('n2', NODE_REPORTS['copy.stored'].path, 'copy.stored', { image_uuid: obj.image_uuid, node_id: 'n2', pool_id: 'p2', rel_path: obj.rel_path, size: obj.size, sha256: obj.sha256, at: new Date().toISOString() });
+    await c.signed('n2', NODE_REPORTS['copy.stored'].path, 'copy.stored', {
+      image_uuid: obj.image_uuid,
+      node_id: 'n2',
+      pool_id: 'p2',
+      rel_path: obj.rel_path,
+      size: obj.size,
+      sha256: obj.sha256,
+      at: new Date().toISOString(),
+    });
     expect((await c.req('DELETE', '/api/v1/admin/nodes/n2')).status).toBe(409);
     const res = await c.req('POST', '/api/v1/admin/nodes/n1/lost');
     expect(res.status).toBe(200);
@@ -281,7 +355,11 @@ describe('replication and self-repair', () => {
     const c = await cluster({ rf: 2 });
     const obj = await c.upload();
     await c.loop.tick();
-    const data: JobData = { kind: 'replicate', image_uuid: obj.image_uuid, target: { node_id: 'n3', pool_id: 'p3', url: 'http://n3.test' } };
+    const data: JobData = {
+      kind: 'replicate',
+      image_uuid: obj.image_uuid,
+      target: { node_id: 'n3', pool_id: 'p3', url: 'http://n3.test' },
+    };
     let t = Date.now();
     for (let adds = 1; adds < 5; adds++) {
       await (await c.job('n1', data))!.remove();
@@ -353,11 +431,27 @@ describe('pool moves', () => {
     expect(await (await post('p1', { target_pool_id: 'p2' })).json()).toMatchObject({ error: 'move_running' });
 
     await c.loop.tick();
-    const jobData: JobData = { kind: 'move', image_uuid: a.image_uuid, move_id: move.move_id, target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' } };
+    const jobData: JobData = {
+      kind: 'move',
+      image_uuid: a.image_uuid,
+      move_id: move.move_id,
+      target: { node_id: 'n2', pool_id: 'p2', url: 'http://n2.test' },
+    };
     expect((await c.job('n1', jobData))?.data).toEqual({ ...jobData, sig: expect.any(String) });
-    expect(((await (await c.req('GET', `/api/v1/admin/moves/${move.move_id}`)).json()) as any).counts).toMatchObject({ planned: 0, queued: 2 });
+    expect(((await (await c.req('GET', `/api/v1/admin/moves/${move.move_id}`)).json()) as any).counts).toMatchObject({
+      planned: 0,
+      queued: 2,
+    });
 
-    const item = { move_id: move.move_id, image_uuid: a.image_uuid, node_id: 'n1', outcome: 'copied', target_pool_id: 'p2', bytes: 1500, error: null };
+    const item = {
+      move_id: move.move_id,
+      image_uuid: a.image_uuid,
+      node_id: 'n1',
+      outcome: 'copied',
+      target_pool_id: 'p2',
+      bytes: 1500,
+      error: null,
+    };
     for (let i = 0; i < 2; i++) {
       const res = await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, item);
       expect(res.status).toBe(200);
@@ -365,14 +459,29 @@ describe('pool moves', () => {
       expect(c.copies(a.image_uuid)).toEqual([{ node_id: 'n2', pool_id: 'p2', state: 'ok' }]);
       expect(c.repos.objects.get(a.image_uuid)).toMatchObject({ pool_id: 'p2', node_id: 'n2' });
     }
-    expect((await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, move_id: 'nope' })).status).toBe(404);
-    expect((await c.signed('n2', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, node_id: 'n2' })).status).toBe(403);
-    const missing = await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, image_uuid: b.image_uuid, outcome: 'missing', bytes: 0, error: 'ENOENT' });
+    expect(
+      (await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, move_id: 'nope' })).status,
+    ).toBe(404);
+    expect(
+      (await c.signed('n2', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, { ...item, node_id: 'n2' })).status,
+    ).toBe(403);
+    const missing = await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, {
+      ...item,
+      image_uuid: b.image_uuid,
+      outcome: 'missing',
+      bytes: 0,
+      error: 'ENOENT',
+    });
     expect(await missing.json()).toEqual({ ok: true, delete_source: false });
 
     await c.loop.tick();
     const done = (await (await c.req('GET', `/api/v1/admin/moves/${move.move_id}`)).json()) as any;
-    expect(done).toMatchObject({ state: 'done', counts: { done: 1, missing: 1, planned: 0, queued: 0 }, bytes: { done: 1500 }, failures: [{ image_uuid: b.image_uuid, state: 'missing', error: 'ENOENT' }] });
+    expect(done).toMatchObject({
+      state: 'done',
+      counts: { done: 1, missing: 1, planned: 0, queued: 0 },
+      bytes: { done: 1500 },
+      failures: [{ image_uuid: b.image_uuid, state: 'missing', error: 'ENOENT' }],
+    });
     expect(done.finished_at).not.toBeNull();
     expect(c.repos.pools.get('p1')?.accepting).toBe(1);
     expect((await c.req('POST', `/api/v1/admin/moves/${move.move_id}/pause`)).status).toBe(409);
@@ -406,7 +515,15 @@ describe('pool moves', () => {
     expect(c.repos.nodes.get('n1')?.state).toBe('draining');
     await c.loop.tick();
     const target = body.moves[0].target_pool_id as string;
-    const report = { move_id: body.moves[0].move_id, image_uuid: a.image_uuid, node_id: 'n1', outcome: 'copied', target_pool_id: target, bytes: 1000, error: null };
+    const report = {
+      move_id: body.moves[0].move_id,
+      image_uuid: a.image_uuid,
+      node_id: 'n1',
+      outcome: 'copied',
+      target_pool_id: target,
+      bytes: 1000,
+      error: null,
+    };
     expect((await c.signed('n1', NODE_REPORTS['move.item'].path, NODE_REPORTS['move.item'].purpose, report)).status).toBe(200);
     await c.loop.tick();
     expect(c.repos.nodes.get('n1')?.state).toBe('retired');

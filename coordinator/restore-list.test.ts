@@ -9,7 +9,13 @@ const env = useRedisAndTmp('restore-list');
 
 /** A coordinator with nodes n1, n2, n3 (pools p1, p2, p3) and an app. */
 async function harness() {
-  const { db, repos, app, keyOf, appRow: created } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3'] });
+  const {
+    db,
+    repos,
+    app,
+    keyOf,
+    appRow: created,
+  } = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: ['n1', 'n2', 'n3'] });
 
   /** An object homed on `home` (primary there), with copies on `copies`, backed up when `backup` says so. */
   const object = (o: { home: string; copies?: string[]; backup?: 'stored' | 'scheduled' | 'none'; createdAt?: number; uuid?: string }) => {
@@ -30,19 +36,37 @@ async function harness() {
         `INSERT INTO backups (image_uuid, state, node_id, pool_id, due_at, bucket, object_key, backed_up_at, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
-        image_uuid, backup, node, o.home, backup === 'scheduled' ? now + 1000 : null,
-        backup === 'stored' ? 'fennec-backup' : null, backup === 'stored' ? `b/2026/01/01/${image_uuid}.jpg` : null,
-        backup === 'stored' ? now : null, now, now,
+        image_uuid,
+        backup,
+        node,
+        o.home,
+        backup === 'scheduled' ? now + 1000 : null,
+        backup === 'stored' ? 'fennec-backup' : null,
+        backup === 'stored' ? `b/2026/01/01/${image_uuid}.jpg` : null,
+        backup === 'stored' ? now : null,
+        now,
+        now,
       );
     return { image_uuid, sha256, rel_path: rel, created_at: new Date(now).toISOString() };
   };
 
   /** A node-signed GET as `fennec-node restore` sends it (`signedFor` may differ from the URL asked). */
-  const list = async (signer: string, poolId: string, params: Record<string, string> = {}, opts: { signedFor?: string; purpose?: string } = {}) => {
+  const list = async (
+    signer: string,
+    poolId: string,
+    params: Record<string, string> = {},
+    opts: { signedFor?: string; purpose?: string } = {},
+  ) => {
     const qs = new URLSearchParams(params).toString();
     const url = `${restoreListPath(poolId)}${qs ? `?${qs}` : ''}`;
     const token = await signNodeRequest(
-      { nodeId: signer, audience: COORDINATOR_AUDIENCE, purpose: opts.purpose ?? RESTORE_LIST, sha256: sha256Hex(''), bind: { url: opts.signedFor ?? url } },
+      {
+        nodeId: signer,
+        audience: COORDINATOR_AUDIENCE,
+        purpose: opts.purpose ?? RESTORE_LIST,
+        sha256: sha256Hex(''),
+        bind: { url: opts.signedFor ?? url },
+      },
       keyOf(signer).privateKey,
     );
     return app.request(url, { headers: { authorization: `Bearer ${token}` } });
@@ -77,9 +101,16 @@ describe('GET /api/internal/pools/:pool_id/restore-list', () => {
     const first = restorePageSchema.parse(await (await h.list('n1', 'p1')).json());
     expect(first.next_after).toBeNull();
     expect(first.items[0]).toEqual({
-      image_uuid: expected[0]!.image_uuid, rel_path: expected[0]!.rel_path, size: 100, sha256: expected[0]!.sha256,
-      mime: 'image/jpeg', user_id: 'u1', session_id: expect.any(String), created_at: expected[0]!.created_at,
-      bucket: 'fennec-backup', key: `b/2026/01/01/${expected[0]!.image_uuid}.jpg`,
+      image_uuid: expected[0]!.image_uuid,
+      rel_path: expected[0]!.rel_path,
+      size: 100,
+      sha256: expected[0]!.sha256,
+      mime: 'image/jpeg',
+      user_id: 'u1',
+      session_id: expect.any(String),
+      created_at: expected[0]!.created_at,
+      bucket: 'fennec-backup',
+      key: `b/2026/01/01/${expected[0]!.image_uuid}.jpg`,
     });
     // The copy's node sees it too, for its own pool.
     const p2 = restorePageSchema.parse(await (await h.list('n2', 'p2')).json());
@@ -107,9 +138,15 @@ describe('GET /api/internal/pools/:pool_id/restore-list', () => {
     expect((await h.list('n9', 'p1')).status).toBe(401);
     expect((await h.list('n1', 'p1', {}, { purpose: 'backup.stored' })).status).toBe(401);
     // A token signed for one URL is good for no other (another pool, another page).
-    expect(await code(await h.list('n1', 'p1', { after: randomUUID() }, { signedFor: restoreListPath('p1') }))).toEqual({ status: 401, error: 'invalid_token' });
+    expect(await code(await h.list('n1', 'p1', { after: randomUUID() }, { signedFor: restoreListPath('p1') }))).toEqual({
+      status: 401,
+      error: 'invalid_token',
+    });
     expect((await h.list('n1', 'p1')).status).toBe(200);
-    for (const params of [{ since: 'yesterday' }, { after: 'x' }, { limit: '0' }, { limit: '100000' }, { limit: 'ten' }] as Record<string, string>[])
+    for (const params of [{ since: 'yesterday' }, { after: 'x' }, { limit: '0' }, { limit: '100000' }, { limit: 'ten' }] as Record<
+      string,
+      string
+    >[])
       expect(await code(await h.list('n1', 'p1', params))).toEqual({ status: 400, error: 'invalid_query' });
     h.close();
   });

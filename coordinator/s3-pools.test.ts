@@ -31,14 +31,35 @@ const hb = (node_id: string, pools: PoolHeartbeat[]): NodeHeartbeat => ({
 describe('s3 pools in placement and copy targets', () => {
   it('an upload never goes to an s3 pool, whatever its row or heartbeat says', () => {
     const pick = (pools: PlacementPool[], hbs: NodeHeartbeat[]) =>
-      choosePool({ pools, heartbeats: new Map(hbs.map((h) => [h.node_id, h])), tier: 'cold', fileSize: 1, now: NOW, maxAgeMs: 5000, reservedBytes: () => 0 })?.pool.pool_id;
-    const row = (pool_id: string, type?: string): PlacementPool => ({ pool_id, node_id: 'n1', tier: 'cold', weight: 100, accepting: 1, type });
+      choosePool({
+        pools,
+        heartbeats: new Map(hbs.map((h) => [h.node_id, h])),
+        tier: 'cold',
+        fileSize: 1,
+        now: NOW,
+        maxAgeMs: 5000,
+        reservedBytes: () => 0,
+      })?.pool.pool_id;
+    const row = (pool_id: string, type?: string): PlacementPool => ({
+      pool_id,
+      node_id: 'n1',
+      tier: 'cold',
+      weight: 100,
+      accepting: 1,
+      type,
+    });
     expect(pick([row('s3', 's3')], [hb('n1', [hbPool('s3')])])).toBeUndefined();
     expect(pick([row('s3')], [hb('n1', [hbPool('s3', { type: 's3' })])])).toBeUndefined();
     expect(pick([row('s3', 's3'), row('d')], [hb('n1', [hbPool('s3'), hbPool('d', { free_bytes: 10 })])])).toBe('d');
   });
 
-  const pool = (pool_id: string, node_id: string, type?: string): TargetPool => ({ pool_id, node_id, tier: 'cold', reserved_bytes: 0, type });
+  const pool = (pool_id: string, node_id: string, type?: string): TargetPool => ({
+    pool_id,
+    node_id,
+    tier: 'cold',
+    reserved_bytes: 0,
+    type,
+  });
   const input = (pools: TargetPool[], over: Partial<TargetInput<TargetPool>> = {}): TargetInput<TargetPool> => ({
     pools,
     nodes: new Map(['a', 'b'].map((id) => [id, { node_id: id, region: null, state: 'up' as const }])),

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadOrCreateEd25519Key } from '../shared/keys.js';
 

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { NodeHeartbeat } from '../shared/heartbeat.js';
-import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
 import { sha256Hex } from '../shared/tokens.js';
+import { coordinatorHarness, useRedisAndTmp } from '../test/support/coordinator-harness.js';
 import { MIGRATIONS, migrate } from './db/migrations.js';
 import type { DurabilityDeps, TickContext } from './durability/context.js';
 import { planTiering } from './durability/tiering.js';
@@ -19,17 +19,42 @@ async function harness() {
     db.prepare(
       `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, home_pool_id, node_id, rel_path, size, sha256, mime, visibility, state, status, created_at)
        VALUES (?, ?, 'u1', ?, ?, ?, ?, ?, 100, ?, 'image/jpeg', 'public', 'stored', ?, ?)`,
-    ).run(image_uuid, appRow.app_id, randomUUID(), pool, pool, `n${pool.slice(1)}`, `original/2026/01/01/${image_uuid}.jpg`, sha256Hex(image_uuid), status, now - ageMs);
-    repos.copies.insert({ image_uuid, pool_id: pool, node_id: `n${pool.slice(1)}`, state: 'ok', size: 100, sha256: sha256Hex(image_uuid) }, now);
+    ).run(
+      image_uuid,
+      appRow.app_id,
+      randomUUID(),
+      pool,
+      pool,
+      `n${pool.slice(1)}`,
+      `original/2026/01/01/${image_uuid}.jpg`,
+      sha256Hex(image_uuid),
+      status,
+      now - ageMs,
+    );
+    repos.copies.insert(
+      { image_uuid, pool_id: pool, node_id: `n${pool.slice(1)}`, state: 'ok', size: 100, sha256: sha256Hex(image_uuid) },
+      now,
+    );
     return image_uuid;
   };
-  const hp = (pool_id: string, free: number) => ({ pool_id, free_bytes: free, total_bytes: 2e9, used_bytes: 0, writable: true, accepting: true });
+  const hp = (pool_id: string, free: number) => ({
+    pool_id,
+    free_bytes: free,
+    total_bytes: 2e9,
+    used_bytes: 0,
+    writable: true,
+    accepting: true,
+  });
   /** Every node live, its pool pN (and `extra` pools of n1) writable with `free` bytes. */
   const heartbeats = (now: number, free: number, extra: string[]) =>
     new Map<string, NodeHeartbeat>(
       ['n1', 'n2', 'n3'].map((id) => [
         id,
-        { node_id: id, ts: now, pools: [hp(`p${id.slice(1)}`, free), ...(id === 'n1' ? extra.map((p) => hp(p, free)) : [])] } as unknown as NodeHeartbeat,
+        {
+          node_id: id,
+          ts: now,
+          pools: [hp(`p${id.slice(1)}`, free), ...(id === 'n1' ? extra.map((p) => hp(p, free)) : [])],
+        } as unknown as NodeHeartbeat,
       ]),
     );
   const plan = (now: number, free = 1e9, extra: string[] = []) => {
@@ -44,7 +69,14 @@ async function harness() {
     const deps = {
       repos,
       logger: h.deps.logger,
-      settings: { heartbeatMaxAgeMs: 15_000, nodeDownGraceMs: 60_000, repairIntervalMs: 1000, repairBatch: 200, moveBatch: 20, jobRetryMs: 1000 },
+      settings: {
+        heartbeatMaxAgeMs: 15_000,
+        nodeDownGraceMs: 60_000,
+        repairIntervalMs: 1000,
+        repairBatch: 200,
+        moveBatch: 20,
+        jobRetryMs: 1000,
+      },
     } as unknown as DurabilityDeps;
     return planTiering(deps, ctx);
   };
@@ -102,7 +134,12 @@ describe('tiering planner', () => {
     expect(h.plan(now)).toMatchObject({ moves: 1, objects: 2 });
     const [move] = h.repos.moves.active();
     expect(move).toMatchObject({ kind: 'tier', source_pool_id: 'p1', target_pool_id: 'p2', state: 'running' });
-    expect(h.repos.moves.planned(move!.move_id, 10).map((i) => i.image_uuid).sort()).toEqual([old1, old2].sort());
+    expect(
+      h.repos.moves
+        .planned(move!.move_id, 10)
+        .map((i) => i.image_uuid)
+        .sort(),
+    ).toEqual([old1, old2].sort());
     // The source keeps taking uploads and is no draining pool.
     expect(h.repos.pools.get('p1')!.accepting).toBe(1);
 
@@ -122,7 +159,11 @@ describe('tiering planner', () => {
     const h = await harness();
     const now = Date.now();
     h.object(60_000, now);
-    h.db.prepare("INSERT INTO pools (pool_id, node_id, tier, public_base_url, weight, accepting, replication_factor, created_at, updated_at) VALUES ('p1c', 'n1', 'cold', 'http://n1.test', 100, 1, 1, 0, 0)").run();
+    h.db
+      .prepare(
+        "INSERT INTO pools (pool_id, node_id, tier, public_base_url, weight, accepting, replication_factor, created_at, updated_at) VALUES ('p1c', 'n1', 'cold', 'http://n1.test', 100, 1, 1, 0, 0)",
+      )
+      .run();
     await h.req('PATCH', '/api/v1/admin/pools/p3', { tier: 'warm' });
     await h.req('PATCH', '/api/v1/admin/pools/p1', { tiering: { after_seconds: 10, to_tier: 'cold' } });
     // Not reported by n1's heartbeat, or without room: no target, nothing created.

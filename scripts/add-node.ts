@@ -24,7 +24,7 @@ import { ConfigError, parseConfig } from '../shared/config.js';
 import { NODE_KEYS_PATH } from '../shared/replication.js';
 import { initConfigSchema } from '../storage-node/config.js';
 import { ALLOW_INSECURE_KEYS_ENV, keySourceProblem } from '../storage-node/key-source.js';
-import { renderCoordinatorSite, renderNodeSite, repoRoot, type NodeSitePool } from './operators/nginx.js';
+import { type NodeSitePool, renderCoordinatorSite, renderNodeSite, repoRoot } from './operators/nginx.js';
 
 const NODE_V8_FLAGS = ['--max-semi-space-size=1'];
 const ID = /^[a-z0-9][a-z0-9-]*$/;
@@ -92,7 +92,9 @@ const keysProblem = keySourceProblem('--coordinator-url', `${coordinatorUrl}${NO
 const insecureKeys = keysProblem !== undefined;
 if (keysProblem && !a['allow-insecure-keys']) fail(`${keysProblem} (here: --allow-insecure-keys)`);
 if (insecureKeys)
-  process.stderr.write(`add-node: warning: ${coordinatorUrl} is plain http to another host; writing ${ALLOW_INSECURE_KEYS_ENV}=1 (keys can be replaced in transit)\n`);
+  process.stderr.write(
+    `add-node: warning: ${coordinatorUrl} is plain http to another host; writing ${ALLOW_INSECURE_KEYS_ENV}=1 (keys can be replaced in transit)\n`,
+  );
 const adminKey = a['admin-key-file'] ? readFileSync(a['admin-key-file'], 'utf8').trim() : process.env.FENNEC_ADMIN_KEY;
 if (!adminKey) fail('the admin key is required: FENNEC_ADMIN_KEY or --admin-key-file');
 if (a.pool.length === 0) fail('at least one --pool [ID:]TIER:DIR is required');
@@ -103,7 +105,8 @@ if (a.pool.length === 0) fail('at least one --pool [ID:]TIER:DIR is required');
  */
 const pools = a.pool.map((spec, i) => {
   const parts = spec.split(':');
-  const [id, tier, dir] = parts.length >= 3 ? [parts[0]!, parts[1]!, parts.slice(2).join(':')] : [`${nodeId}-${parts[0]}`, parts[0]!, parts[1] ?? ''];
+  const [id, tier, dir] =
+    parts.length >= 3 ? [parts[0]!, parts[1]!, parts.slice(2).join(':')] : [`${nodeId}-${parts[0]}`, parts[0]!, parts[1] ?? ''];
   if (!ID.test(id)) fail(`pool id ${id} must match [a-z0-9-]+`);
   if (!(TIERS as readonly string[]).includes(tier)) fail(`pool ${id}: tier must be one of ${TIERS.join(', ')}`);
   if (!path.isAbsolute(dir)) fail(`pool ${id}: directory must be an absolute path`);
@@ -219,7 +222,9 @@ const reg = await admin('POST', '/api/v1/admin/nodes', {
     ...s3Pools.map((p) => ({ pool_id: p.id, tier: p.tier, type: 's3', public_base_url: p.public_base_url })),
   ],
 });
-say(`coordinator ${coordinatorUrl}: node ${nodeId} ${reg.status === 201 ? 'registered' : 'already registered (updated)'} with pools ${[...pools, ...s3Pools].map((p) => p.id).join(', ')}`);
+say(
+  `coordinator ${coordinatorUrl}: node ${nodeId} ${reg.status === 201 ? 'registered' : 'already registered (updated)'} with pools ${[...pools, ...s3Pools].map((p) => p.id).join(', ')}`,
+);
 
 const sitePools: NodeSitePool[] = [
   ...pools.map((p) => ({ pool_id: p.id, dir: p.path, public_base_url: p.public_base_url })),

@@ -8,22 +8,22 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ManagedProcess } from './cluster/managed-process.js';
-import { Cluster } from './cluster/launcher.js';
-import { freePort, waitForPort } from './cluster/ports.js';
+import { BENCH_COORDINATOR_ENV, BENCH_NODE_ENV } from './bench/bench-cluster.js';
 import type { BenchContext, Figure, FigureRow } from './bench/figure.js';
 import { backup } from './bench/figures/backup.js';
 import { ingestLarge } from './bench/figures/ingest-large.js';
 import { ingestSmall } from './bench/figures/ingest-small.js';
 import { memory } from './bench/figures/memory.js';
 import { replication } from './bench/figures/replication.js';
-import { BENCH_COORDINATOR_ENV, BENCH_NODE_ENV } from './bench/bench-cluster.js';
 import { sessions, sessionsManyNodes } from './bench/figures/sessions.js';
 import { tusLarge } from './bench/figures/tus.js';
 import { variants } from './bench/figures/variants.js';
 import { machineFacts } from './bench/machine.js';
 import { findNginx, startNginxBaseline } from './bench/nginx-baseline.js';
 import { renderTable } from './bench/report.js';
+import { Cluster } from './cluster/launcher.js';
+import { ManagedProcess } from './cluster/managed-process.js';
+import { freePort, waitForPort } from './cluster/ports.js';
 
 /**
  * In run order: the 500-node figure compares against `sessions` from the same run; `replication`

@@ -17,8 +17,10 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('usage: npm start -- [--nodes N] [--data DIR] [--port BASE]\n' +
-    '  coordinator on BASE, Redis on BASE+1, node i on BASE+1+i; everything under DIR.');
+  console.log(
+    'usage: npm start -- [--nodes N] [--data DIR] [--port BASE]\n' +
+      '  coordinator on BASE, Redis on BASE+1, node i on BASE+1+i; everything under DIR.',
+  );
   process.exit(0);
 }
 

@@ -34,20 +34,16 @@ export function isAppError(err: unknown): err is AppError {
 
 /** The catalog: one factory per kind of failure, so codes stay consistent across binaries. */
 export const errors = {
-  badRequest: (code: string, message: string, cause?: unknown) =>
-    new AppError({ code, status: 400, message, cause }),
-  unauthorized: (code: string, message: string, cause?: unknown) =>
-    new AppError({ code, status: 401, message, cause }),
+  badRequest: (code: string, message: string, cause?: unknown) => new AppError({ code, status: 400, message, cause }),
+  unauthorized: (code: string, message: string, cause?: unknown) => new AppError({ code, status: 401, message, cause }),
   forbidden: (code: string, message: string) => new AppError({ code, status: 403, message }),
   notFound: (code: string, message: string) => new AppError({ code, status: 404, message }),
   conflict: (code: string, message: string) => new AppError({ code, status: 409, message }),
   /** The thing asked for is past its lifetime and will never be accepted again (an outbox drops it). */
   gone: (code: string, message: string) => new AppError({ code, status: 410, message }),
   tooLarge: (message: string) => new AppError({ code: 'too_large', status: 413, message }),
-  unsupportedType: (message: string) =>
-    new AppError({ code: 'unsupported_type', status: 415, message }),
-  checksumMismatch: (message: string) =>
-    new AppError({ code: 'checksum_mismatch', status: 422, message }),
+  unsupportedType: (message: string) => new AppError({ code: 'unsupported_type', status: 415, message }),
+  checksumMismatch: (message: string) => new AppError({ code: 'checksum_mismatch', status: 422, message }),
   rateLimited: (retryAfterSeconds: number) =>
     new AppError({
       code: 'rate_limited',
@@ -56,10 +52,7 @@ export const errors = {
       retryable: true,
       headers: { 'retry-after': String(retryAfterSeconds) },
     }),
-  unavailable: (code: string, message: string, cause?: unknown) =>
-    new AppError({ code, status: 503, message, retryable: true, cause }),
-  insufficientStorage: (message: string) =>
-    new AppError({ code: 'insufficient_storage', status: 507, message, retryable: true }),
-  internal: (message: string, cause?: unknown) =>
-    new AppError({ code: 'internal', status: 500, message, retryable: true, cause }),
+  unavailable: (code: string, message: string, cause?: unknown) => new AppError({ code, status: 503, message, retryable: true, cause }),
+  insufficientStorage: (message: string) => new AppError({ code: 'insufficient_storage', status: 507, message, retryable: true }),
+  internal: (message: string, cause?: unknown) => new AppError({ code: 'internal', status: 500, message, retryable: true, cause }),
 } as const;

@@ -27,10 +27,7 @@ export function errorHandler(logger: Logger): ErrorHandler {
       return errorResponse(c, err);
     }
     logger.error({ err, path: c.req.path }, 'unhandled error');
-    return errorResponse(
-      c,
-      new AppError({ code: 'internal', status: 500, message: 'internal error', cause: err }),
-    );
+    return errorResponse(c, new AppError({ code: 'internal', status: 500, message: 'internal error', cause: err }));
   };
 }
 

@@ -57,7 +57,10 @@ export function addressBucket(address: string): string {
   if (!groups) return address;
   const v4 = mappedIPv4(groups);
   if (v4) return v4.join('.');
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
 }
 
 type V4Range = [a: number, b: number, c: number, d: number, bits: number];
@@ -84,7 +87,7 @@ const v4Number = (o: number[]) => ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) 
 
 function inV4Range(octets: number[], [a, b, c, d, bits]: V4Range): boolean {
   const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return ((v4Number(octets) & mask) >>> 0) === ((v4Number([a, b, c, d]) & mask) >>> 0);
+  return (v4Number(octets) & mask) >>> 0 === (v4Number([a, b, c, d]) & mask) >>> 0;
 }
 
 function isPublicIPv4(octets: number[]): boolean {

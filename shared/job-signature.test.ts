@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createLocalJWKSet, exportJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { signJob, verifyJob } from './job-signature.js';
-import { jobId, type JobData } from './jobs.js';
+import { type JobData, jobId } from './jobs.js';
 
 const coordinator = generateKeyPairSync('ed25519');
 const attacker = generateKeyPairSync('ed25519');

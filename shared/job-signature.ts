@@ -1,6 +1,6 @@
-import { SignJWT, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
 import { errors, isAppError } from './errors.js';
-import { jobId, type JobData, type JobKind } from './jobs.js';
+import { type JobData, type JobKind, jobId } from './jobs.js';
 import type { SigningKey } from './tokens.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { restoreItemSchema, type RestoreItem } from './restore.js';
+import { type RestoreItem, restoreItemSchema } from './restore.js';
 
 /**
  * Jobs in a node's queues (BullMQ). The node adds its own variant and backup jobs; the

@@ -13,7 +13,13 @@ describe('sniffImageType', () => {
   });
 
   it('refuses SVG, HTML, XML, scripts and unknown bytes', async () => {
-    for (const text of ['<svg xmlns="http://www.w3.org/2000/svg"></svg>', '<!DOCTYPE html><html></html>', '<?xml version="1.0"?><a/>', '#!/bin/sh\nrm -rf /', 'hello']) {
+    for (const text of [
+      '<svg xmlns="http://www.w3.org/2000/svg"></svg>',
+      '<!DOCTYPE html><html></html>',
+      '<?xml version="1.0"?><a/>',
+      '#!/bin/sh\nrm -rf /',
+      'hello',
+    ]) {
       expect(await sniffImageType(Buffer.from(text))).toBeUndefined();
     }
     expect(await sniffImageType(hex('504b0304'))).toBeUndefined(); // zip

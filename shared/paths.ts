@@ -42,8 +42,7 @@ export function resolveInPool(base: string, rel: string): string {
   if (rel.length === 0 || rel.length > 512) throw errors.badRequest('bad_path', 'path is empty or too long');
   if (rel.startsWith('/') || /[\\\0%]/.test(rel)) throw errors.badRequest('bad_path', 'path is not allowed');
   const segments = rel.split('/');
-  if (!segments.every((s) => SEGMENT.test(s) && s !== '.' && s !== '..'))
-    throw errors.badRequest('bad_path', 'path is not allowed');
+  if (!segments.every((s) => SEGMENT.test(s) && s !== '.' && s !== '..')) throw errors.badRequest('bad_path', 'path is not allowed');
   const abs = path.resolve(base, ...segments);
   const root = path.resolve(base);
   if (!abs.startsWith(root + path.sep)) throw errors.badRequest('bad_path', 'path leaves the pool');

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { imageEventSchema, uploadCompleteSchema, type ImageEventType } from './api.js';
+import { type ImageEventType, imageEventSchema, uploadCompleteSchema } from './api.js';
 import {
   BACKUP_DELETED,
   BACKUP_SCHEDULED,
@@ -8,13 +8,7 @@ import {
   backupScheduledSchema,
   backupStoredSchema,
 } from './backup.js';
-import {
-  copiesScrubbedSchema,
-  copyCorruptSchema,
-  copyDeletedSchema,
-  copyStoredSchema,
-  moveItemReportSchema,
-} from './replication.js';
+import { copiesScrubbedSchema, copyCorruptSchema, copyDeletedSchema, copyStoredSchema, moveItemReportSchema } from './replication.js';
 import { RESTORE_LIST, RESTORE_LIST_ROUTE } from './restore.js';
 
 /**
@@ -41,18 +35,38 @@ const imageEvent = (event: ImageEventType) =>
   imageEventSchema.refine((b) => b.event === event, { message: `this route takes ${event} events`, path: ['event'] });
 
 export const NODE_REPORTS = {
-  'upload.complete': { path: '/api/internal/uploads/complete', purpose: 'upload.complete', schema: uploadCompleteSchema, delivery: 'outbox' },
+  'upload.complete': {
+    path: '/api/internal/uploads/complete',
+    purpose: 'upload.complete',
+    schema: uploadCompleteSchema,
+    delivery: 'outbox',
+  },
   // Variant milestones (storage-node/jobs/image-state.ts writes them with the state change).
-  'image.thumbnails_ready': { path: '/api/internal/images/thumbnails-ready', purpose: 'image.thumbnails_ready', schema: imageEvent('image.thumbnails_ready'), delivery: 'outbox' },
+  'image.thumbnails_ready': {
+    path: '/api/internal/images/thumbnails-ready',
+    purpose: 'image.thumbnails_ready',
+    schema: imageEvent('image.thumbnails_ready'),
+    delivery: 'outbox',
+  },
   'image.ready': { path: '/api/internal/images/ready', purpose: 'image.ready', schema: imageEvent('image.ready'), delivery: 'outbox' },
   'image.failed': { path: '/api/internal/images/failed', purpose: 'image.failed', schema: imageEvent('image.failed'), delivery: 'outbox' },
   // Copies between nodes (shared/replication.ts).
   'copy.stored': { path: '/api/internal/copies/stored', purpose: 'copy.stored', schema: copyStoredSchema, delivery: 'outbox' },
   'copy.corrupt': { path: '/api/internal/copies/corrupt', purpose: 'copy.corrupt', schema: copyCorruptSchema, delivery: 'outbox' },
   'copy.deleted': { path: '/api/internal/copies/deleted', purpose: 'copy.deleted', schema: copyDeletedSchema, delivery: 'outbox' },
-  'copies.scrubbed': { path: '/api/internal/copies/scrubbed', purpose: 'copies.scrubbed', schema: copiesScrubbedSchema, delivery: 'outbox' },
+  'copies.scrubbed': {
+    path: '/api/internal/copies/scrubbed',
+    purpose: 'copies.scrubbed',
+    schema: copiesScrubbedSchema,
+    delivery: 'outbox',
+  },
   // S3 backups (shared/backup.ts).
-  [BACKUP_SCHEDULED]: { path: '/api/internal/backups/scheduled', purpose: BACKUP_SCHEDULED, schema: backupScheduledSchema, delivery: 'outbox' },
+  [BACKUP_SCHEDULED]: {
+    path: '/api/internal/backups/scheduled',
+    purpose: BACKUP_SCHEDULED,
+    schema: backupScheduledSchema,
+    delivery: 'outbox',
+  },
   [BACKUP_STORED]: { path: '/api/internal/backups/stored', purpose: BACKUP_STORED, schema: backupStoredSchema, delivery: 'outbox' },
   [BACKUP_DELETED]: { path: '/api/internal/backups/deleted', purpose: BACKUP_DELETED, schema: backupDeletedSchema, delivery: 'outbox' },
   // Pool moves: the source node's move job waits for the answer (MoveItemAnswer).

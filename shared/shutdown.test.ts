@@ -7,7 +7,13 @@ describe('shutdown steps', () => {
     const ran: string[] = [];
     const shutdown = createShutdown(createLogger({ name: 't', level: 'silent' }), [
       { name: 'a', run: () => void ran.push('a') },
-      { name: 'fails', run: () => { ran.push('fails'); throw new Error('boom'); } },
+      {
+        name: 'fails',
+        run: () => {
+          ran.push('fails');
+          throw new Error('boom');
+        },
+      },
       { name: 'hangs', run: () => (ran.push('hangs'), new Promise(() => undefined)), timeoutMs: 50 },
       { name: 'last', run: async () => void ran.push('last') },
     ]);

@@ -1,4 +1,4 @@
-import { KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, KeyObject } from 'node:crypto';
 import type { JWTVerifyGetKey } from 'jose';
 import { AppError, errors } from './errors.js';
 
@@ -49,16 +49,14 @@ export async function verifySignedUrl(
   const kid = query.get('kid');
   const sig = query.get('sig');
   if (!expRaw || !kid || !sig) throw denied('url_unsigned', 'this file needs a signed URL (exp, kid, sig)');
-  if (!/^\d{1,12}$/.test(expRaw) || !KID.test(kid) || !SIG.test(sig))
-    throw denied('url_signature_invalid', 'malformed signed URL');
+  if (!/^\d{1,12}$/.test(expRaw) || !KID.test(kid) || !SIG.test(sig)) throw denied('url_signature_invalid', 'malformed signed URL');
   const exp = Number(expRaw);
   if (exp * 1000 <= now) throw denied('url_expired', 'this signed URL has expired');
   let key: KeyObject;
   try {
     const found = await getKey({ alg: 'EdDSA', kid }, { payload: '', signature: sig });
     if (found instanceof KeyObject) key = found;
-    else if (found instanceof Uint8Array || !('algorithm' in found && 'type' in found))
-      throw new Error('unexpected key type');
+    else if (found instanceof Uint8Array || !('algorithm' in found && 'type' in found)) throw new Error('unexpected key type');
     else key = KeyObject.from(found);
   } catch (err) {
     if (err instanceof AppError && err.status === 503) throw err;

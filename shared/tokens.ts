@@ -1,13 +1,13 @@
-import { KeyObject as NodeKeyObject, createHash, randomUUID, sign as cryptoSign } from 'node:crypto';
+import { createHash, sign as cryptoSign, KeyObject as NodeKeyObject, randomUUID } from 'node:crypto';
 import {
-  SignJWT,
+  type CryptoKey,
   decodeJwt,
   decodeProtectedHeader,
+  type JWTVerifyGetKey,
   errors as joseErrors,
   jwtVerify,
-  type CryptoKey,
-  type JWTVerifyGetKey,
   type KeyObject,
+  SignJWT,
 } from 'jose';
 import { AppError, errors } from './errors.js';
 
@@ -96,12 +96,10 @@ function tokenError(err: unknown): AppError {
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed)
     return errors.unauthorized('invalid_token', 'token algorithm not allowed (EdDSA only)', err);
-  if (err instanceof joseErrors.JWKSNoMatchingKey)
-    return errors.unauthorized('invalid_token', 'token signed by an unknown key', err);
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return errors.unauthorized('invalid_token', 'token signed by an unknown key', err);
   if (err instanceof joseErrors.JWSSignatureVerificationFailed)
     return errors.unauthorized('invalid_token', 'token signature is invalid', err);
-  if (err instanceof joseErrors.JWKSTimeout)
-    return errors.unavailable('jwks_unavailable', 'cannot fetch the coordinator keys', err);
+  if (err instanceof joseErrors.JWKSTimeout) return errors.unavailable('jwks_unavailable', 'cannot fetch the coordinator keys', err);
   return errors.unauthorized('invalid_token', 'token is malformed', err);
 }
 
@@ -209,8 +207,7 @@ export async function verifyNodeRequest(
       clockTolerance: opts.clockToleranceSeconds ?? 30,
       requiredClaims: ['exp', 'iat', 'jti'],
     });
-    if (payload.sha256 !== opts.sha256)
-      throw errors.unauthorized('invalid_token', 'token is bound to another body');
+    if (payload.sha256 !== opts.sha256) throw errors.unauthorized('invalid_token', 'token is bound to another body');
     return payload as unknown as NodeRequestClaims;
   } catch (err) {
     throw tokenError(err);

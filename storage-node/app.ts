@@ -3,11 +3,11 @@ import { Hono } from 'hono';
 import { errorHandler, notFoundHandler } from '../shared/http.js';
 import type { PoolSet } from './pools.js';
 import { opsRoutes } from './routes/ops.js';
-import { replicateRoutes, type ReplicateRouteDeps } from './routes/replicate.js';
+import { type ReplicateRouteDeps, replicateRoutes } from './routes/replicate.js';
 import { staticRoutes } from './routes/static.js';
 import { tusRoutes } from './routes/tus.js';
+import { type UploadDeps, uploadRoutes } from './routes/upload.js';
 import type { TusService } from './tus/service.js';
-import { uploadRoutes, type UploadDeps } from './routes/upload.js';
 
 /** Everything the HTTP side needs; main.ts builds it, tests build their own. */
 export interface AppDeps extends UploadDeps {

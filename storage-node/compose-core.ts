@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { loadOrCreateEd25519Key, type Ed25519Key } from '../shared/keys.js';
+import { type Ed25519Key, loadOrCreateEd25519Key } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import { redisKeys, type RedisKeys } from '../shared/redis-keys.js';
+import { type RedisKeys, redisKeys } from '../shared/redis-keys.js';
 import type { NodeConfig } from './config.js';
-import { openDb, type Db } from './db/open.js';
+import { type Db, openDb } from './db/open.js';
 import { PoolSet } from './pools.js';
 
 // Apart from compose.ts so the job worker and the restore command load none of the HTTP side.
@@ -30,8 +30,6 @@ export function composeNodeCore(cfg: NodeConfig, logger: Logger, opts: { onlyPoo
   if (nodeKey.created) logger.info({ file: cfg.nodeKeyFile }, 'created node identity key');
   const dbFile = path.join(cfg.stateDir, 'node.db');
   const pools =
-    opts.onlyPool === undefined
-      ? new PoolSet(cfg.pools, cfg.s3Pools)
-      : new PoolSet(cfg.pools.filter((p) => p.id === opts.onlyPool));
+    opts.onlyPool === undefined ? new PoolSet(cfg.pools, cfg.s3Pools) : new PoolSet(cfg.pools.filter((p) => p.id === opts.onlyPool));
   return { cfg, logger, dbFile, db: openDb(dbFile), pools, nodeKey, keys: redisKeys(cfg.redisPrefix) };
 }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import path from 'node:path';
-import type { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
+import type { Hono } from 'hono';
 import { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import type { ShutdownStep } from '../shared/shutdown.js';
@@ -9,8 +9,10 @@ import { buildApp } from './app.js';
 import { composeNodeCore, type NodeCore } from './compose-core.js';
 import type { NodeConfig } from './config.js';
 import { walFile } from './db/open.js';
+import { createStore, type NodeStore } from './db/store.js';
+import { createTusRegistry } from './db/tus.js';
 import { Heartbeat } from './heartbeat.js';
-import { setupNodeJobs, type NodeJobsSetup } from './jobs/setup.js';
+import { type NodeJobsSetup, setupNodeJobs } from './jobs/setup.js';
 import type { WorkerMessage } from './jobs/worker-messages.js';
 import { JobWorkerSupervisor } from './jobs/worker-supervisor.js';
 import { CoordinatorKeys, NodeKeys, staticKeySource } from './jwks.js';
@@ -18,12 +20,10 @@ import { createMetrics, type NodeMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { createRateLimit } from './rate-limit.js';
 import { closeServer } from './server.js';
-import { createStore, type NodeStore } from './db/store.js';
-import { createTusRegistry } from './db/tus.js';
 import { TusService } from './tus/service.js';
 import { DirSync } from './upload/dir-sync.js';
-import { UploadTracker } from './upload/tracker.js';
 import { dropRefusedUpload } from './upload/refused.js';
+import { UploadTracker } from './upload/tracker.js';
 
 /** The node's entry script and arguments, re-used to fork its job worker. */
 export interface WorkerCommand {
@@ -74,10 +74,20 @@ export function composeNode(cfg: NodeConfig, opts: { logger: Logger; worker: Wor
   });
   const coordinatorKeys = cfg.jwksFile
     ? undefined
-    : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'), logger, allowInsecure: cfg.allowInsecureKeys });
+    : new CoordinatorKeys({
+        url: cfg.jwksUrl,
+        cacheFile: path.join(cfg.stateDir, 'jwks-cache.json'),
+        logger,
+        allowInsecure: cfg.allowInsecureKeys,
+      });
   const getKey = cfg.jwksFile ? staticKeySource(cfg.jwksFile) : coordinatorKeys!.getKey;
   // Peers' replication PUTs are checked against the coordinator's list of registered node keys.
-  const nodeKeys = new NodeKeys({ url: cfg.nodeKeysUrl, cacheFile: path.join(cfg.stateDir, 'node-keys-cache.json'), logger, allowInsecure: cfg.allowInsecureKeys });
+  const nodeKeys = new NodeKeys({
+    url: cfg.nodeKeysUrl,
+    cacheFile: path.join(cfg.stateDir, 'node-keys-cache.json'),
+    logger,
+    allowInsecure: cfg.allowInsecureKeys,
+  });
   const tracker = new UploadTracker((n) => metrics.activeUploads.set(n));
   const tus = new TusService({ pools, registry: createTusRegistry(db), expirationMs: cfg.tusExpirationMs, logger });
   const app = buildApp({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../shared/config.js';
 import { backupKey } from '../shared/backup.js';
+import { type ConfigError, parseConfig } from '../shared/config.js';
 import { variantBackupKey } from './backup/job.js';
 import { DEFAULT_S3_POOL_CAPACITY, initConfigSchema, nodeConfigSchema, s3EnvPrefix } from './config.js';
 import { DEFAULT_RECIPE } from './variants/recipe.js';
@@ -92,7 +92,9 @@ describe('node config', () => {
       expect(problems(pinned)).toEqual([]);
       expect(problems({ ...pinned, FENNEC_COORDINATOR_URL: 'http://127.0.0.1:8080' })).toEqual([]);
       // peers' keys are fetched from the coordinator whatever pins the JWKS
-      expect(problems({ ...pinned, FENNEC_COORDINATOR_URL: 'http://coord:8080' }).join()).toMatch(/^FENNEC_COORDINATOR_URL: the node-key list/);
+      expect(problems({ ...pinned, FENNEC_COORDINATOR_URL: 'http://coord:8080' }).join()).toMatch(
+        /^FENNEC_COORDINATOR_URL: the node-key list/,
+      );
     });
   });
 
@@ -108,7 +110,12 @@ describe('node config', () => {
   });
 
   it('lists every bad value at once', () => {
-    const p = problems({ FENNEC_POOLS: 'not json', FENNEC_NODE_ID: 'Bad_Id', FENNEC_LISTEN_PORT: '70000', FENNEC_SCRUB_CRON: 'every night' });
+    const p = problems({
+      FENNEC_POOLS: 'not json',
+      FENNEC_NODE_ID: 'Bad_Id',
+      FENNEC_LISTEN_PORT: '70000',
+      FENNEC_SCRUB_CRON: 'every night',
+    });
     expect(p.some((s) => s.startsWith('FENNEC_SCRUB_CRON'))).toBe(true);
     expect(p.some((s) => s.startsWith('FENNEC_POOLS'))).toBe(true);
     expect(p.some((s) => s.startsWith('FENNEC_NODE_ID'))).toBe(true);
@@ -208,7 +215,13 @@ describe('node config', () => {
 
 describe('s3 pools in FENNEC_POOLS', () => {
   const disk = { id: 'hot', tier: 'hot', path: '/srv/hot', public_base_url: 'http://n1' };
-  const cold = { id: 'cold', tier: 'cold', type: 's3', public_base_url: 'http://n1/cold', s3: { bucket: 'b', endpoint: 'http://s3:9000', prefix: '/fennec/cold/', force_path_style: true } };
+  const cold = {
+    id: 'cold',
+    tier: 'cold',
+    type: 's3',
+    public_base_url: 'http://n1/cold',
+    s3: { bucket: 'b', endpoint: 'http://s3:9000', prefix: '/fennec/cold/', force_path_style: true },
+  };
   const creds = { FENNEC_S3_ACCESS_KEY_ID: 'AK', FENNEC_S3_SECRET_ACCESS_KEY: 'SK' };
   const env = (list: unknown[], extra: Record<string, string> = creds) => ({ ...base, FENNEC_POOLS: JSON.stringify(list), ...extra });
 
@@ -232,11 +245,17 @@ describe('s3 pools in FENNEC_POOLS', () => {
     expect(DEFAULT_S3_POOL_CAPACITY).toBe(2 ** 50);
     // An explicit disk type is the default spelled out; init sees the disk pools only (markers).
     expect(parseConfig(nodeConfigSchema, env([{ ...disk, type: 'disk' }])).pools[0]).not.toHaveProperty('type');
-    expect(parseConfig(initConfigSchema, { FENNEC_NODE_ID: 'n1', FENNEC_NODE_KEY_FILE: '/k.pem', FENNEC_POOLS: JSON.stringify([disk, cold]) }).pools).toHaveLength(1);
+    expect(
+      parseConfig(initConfigSchema, { FENNEC_NODE_ID: 'n1', FENNEC_NODE_KEY_FILE: '/k.pem', FENNEC_POOLS: JSON.stringify([disk, cold]) })
+        .pools,
+    ).toHaveLength(1);
   });
 
   it("takes the pool's own credentials over the shared pair, and refuses an s3 pool without any", () => {
-    const own = parseConfig(nodeConfigSchema, env([cold], { ...creds, FENNEC_S3_COLD_ACCESS_KEY_ID: 'own', FENNEC_S3_COLD_SECRET_ACCESS_KEY: 'ownsecret' }));
+    const own = parseConfig(
+      nodeConfigSchema,
+      env([cold], { ...creds, FENNEC_S3_COLD_ACCESS_KEY_ID: 'own', FENNEC_S3_COLD_SECRET_ACCESS_KEY: 'ownsecret' }),
+    );
     expect(own.s3Pools[0]!.credentials).toEqual({ accessKeyId: 'own', secretAccessKey: 'ownsecret' });
     const p = problems(env([disk, cold], {}));
     expect(p).toHaveLength(1);

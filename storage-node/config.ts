@@ -7,7 +7,7 @@ import { env } from '../shared/config.js';
 import { DEFAULT_REDIS_PREFIX } from '../shared/redis-keys.js';
 import { NODE_KEYS_PATH } from '../shared/replication.js';
 import { keySourceProblem } from './key-source.js';
-import { variantRecipeSchema, type VariantRecipe } from './variants/recipe.js';
+import { type VariantRecipe, variantRecipeSchema } from './variants/recipe.js';
 
 /** An s3 pool with the credentials of its bucket (kept out of S3PoolConfig so the pool list can be logged). */
 export interface S3PoolEntry {
@@ -101,7 +101,10 @@ const s3LocationSchema = z
     region: z.string().min(1).default('us-east-1'),
     bucket: z.string({ error: 'an s3 pool needs s3.bucket' }).min(1, 'an s3 pool needs s3.bucket'),
     /** Key prefix without leading or trailing slashes ('' = none). */
-    prefix: z.string().default('').transform((p) => p.replace(/^\/+|\/+$/g, '')),
+    prefix: z
+      .string()
+      .default('')
+      .transform((p) => p.replace(/^\/+|\/+$/g, '')),
     force_path_style: z.boolean().default(false),
   })
   .strict();
@@ -122,7 +125,12 @@ const s3PoolSchema = z
     public_base_url: z.string().url(),
     s3: s3LocationSchema,
     /** How long a presigned GET is valid (a private file's is capped by its signed URL's expiry). */
-    presign_seconds: z.number().int().min(60, 'presign_seconds is at least 60').max(MAX_PRESIGN_SECONDS, 'presign_seconds is at most 7 days (SigV4)').default(3600),
+    presign_seconds: z
+      .number()
+      .int()
+      .min(60, 'presign_seconds is at least 60')
+      .max(MAX_PRESIGN_SECONDS, 'presign_seconds is at most 7 days (SigV4)')
+      .default(3600),
     /** What the heartbeat reports as the pool's size (a bucket has none); moves need room to pick it. */
     capacity_bytes: z.number().int().positive().default(DEFAULT_S3_POOL_CAPACITY),
     // Named so a disk-pool habit gets a clear message instead of a silently ignored key.
@@ -167,7 +175,10 @@ const poolsSchema = z
         const base = basePath(p.public_base_url);
         const other = pools.find((q) => q !== p && basePath(q.public_base_url) === base);
         if (other)
-          ctx.addIssue({ code: 'custom', message: `s3 pool ${p.id} shares its public_base_url path "${base || '/'}" with pool ${other.id}; give it its own (e.g. ${base}/${p.id})` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `s3 pool ${p.id} shares its public_base_url path "${base || '/'}" with pool ${other.id}; give it its own (e.g. ${base}/${p.id})`,
+          });
         continue;
       }
       const dir = path.resolve(p.path);
@@ -189,15 +200,11 @@ const poolsSchema = z
 export type NodePools = z.output<typeof poolsSchema>;
 
 const required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
-const absPath = (name: string) =>
-  required(name).refine((p) => path.isAbsolute(p), `${name} must be an absolute path`);
-const nodeId = z
-  .string({ error: 'FENNEC_NODE_ID is required' })
-  .regex(ID, 'FENNEC_NODE_ID must match [a-z0-9-]+');
+const absPath = (name: string) => required(name).refine((p) => path.isAbsolute(p), `${name} must be an absolute path`);
+const nodeId = z.string({ error: 'FENNEC_NODE_ID is required' }).regex(ID, 'FENNEC_NODE_ID must match [a-z0-9-]+');
 
 /** `FOO=` in an env file means "not set", not "set to nothing". */
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 /** What `fennec-node init` needs: enough to create the identity key and the pool markers. */
 export const initConfigSchema = z
@@ -248,7 +255,11 @@ export const nodeConfigSchema = z
     FENNEC_REPLICATION_BYTES_PER_SEC: env.int(50 * 1024 * 1024, 0),
     // Scrub: when it runs (node-cron, seconds field allowed) and how fast it may read originals.
     // Checked here, with every other setting: a bad expression found only by the worker would crash-loop it.
-    FENNEC_SCRUB_CRON: z.string().min(1).default('17 3 * * *').refine((v) => cron.validate(v), 'FENNEC_SCRUB_CRON is not a cron expression'),
+    FENNEC_SCRUB_CRON: z
+      .string()
+      .min(1)
+      .default('17 3 * * *')
+      .refine((v) => cron.validate(v), 'FENNEC_SCRUB_CRON is not a cron expression'),
     FENNEC_SCRUB_BYTES_PER_SEC: env.int(20 * 1024 * 1024, 1),
     // Backup jobs retry this often with a capped exponential backoff, so an S3 outage of hours
     // ends in uploads, not in failed jobs (a job that still fails is re-added by the resync).
@@ -360,7 +371,10 @@ export type NodeConfig = z.infer<typeof nodeConfigSchema>;
  * coordinator). Values that failed their own check are left to that check's message.
  */
 function keySources(e: Record<string, unknown>): { variable: string; what: string; url: string }[] {
-  const coordinator = typeof e.FENNEC_COORDINATOR_URL === 'string' && URL.canParse(e.FENNEC_COORDINATOR_URL) ? e.FENNEC_COORDINATOR_URL.replace(/\/+$/, '') : undefined;
+  const coordinator =
+    typeof e.FENNEC_COORDINATOR_URL === 'string' && URL.canParse(e.FENNEC_COORDINATOR_URL)
+      ? e.FENNEC_COORDINATOR_URL.replace(/\/+$/, '')
+      : undefined;
   const jwksUrl = typeof e.FENNEC_JWKS_URL === 'string' && URL.canParse(e.FENNEC_JWKS_URL) ? e.FENNEC_JWKS_URL : undefined;
   const pinned = typeof e.FENNEC_JWKS_FILE === 'string' && e.FENNEC_JWKS_FILE !== '';
   const out: { variable: string; what: string; url: string }[] = [];
@@ -368,7 +382,9 @@ function keySources(e: Record<string, unknown>): { variable: string; what: strin
   if (coordinator) {
     // One message when both come from the coordinator URL (no FENNEC_JWKS_URL): same origin.
     const jwksToo = !pinned && e.FENNEC_JWKS_URL === undefined;
-    const what = jwksToo ? `the coordinator's JWKS (${JWKS_PATH}) and node-key list (${NODE_KEYS_PATH})` : `the node-key list (${NODE_KEYS_PATH})`;
+    const what = jwksToo
+      ? `the coordinator's JWKS (${JWKS_PATH}) and node-key list (${NODE_KEYS_PATH})`
+      : `the node-key list (${NODE_KEYS_PATH})`;
     out.push({ variable: 'FENNEC_COORDINATOR_URL', what, url: `${coordinator}${NODE_KEYS_PATH}` });
   }
   return out;

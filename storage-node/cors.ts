@@ -3,8 +3,15 @@ import { cors } from 'hono/cors';
 
 /** Request headers a browser may send to the upload routes (direct and tus). */
 const ALLOW_HEADERS = [
-  'authorization', 'content-type', 'x-checksum-sha256',
-  'tus-resumable', 'upload-length', 'upload-offset', 'upload-metadata', 'upload-checksum', 'x-http-method-override',
+  'authorization',
+  'content-type',
+  'x-checksum-sha256',
+  'tus-resumable',
+  'upload-length',
+  'upload-offset',
+  'upload-metadata',
+  'upload-checksum',
+  'x-http-method-override',
 ];
 /** Response headers page scripts may read. */
 const EXPOSE_HEADERS = ['retry-after', 'location', 'tus-resumable', 'upload-offset', 'upload-length', 'fennec-image-uuid'];

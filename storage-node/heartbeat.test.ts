@@ -2,19 +2,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../scripts/cluster/ports.js';
-import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../scripts/cluster/ports.js';
 import { UPLOAD_PATH } from '../shared/api.js';
 import { decodeHeartbeat } from '../shared/heartbeat.js';
 import { createLogger } from '../shared/logger.js';
 import { redisKeys } from '../shared/redis-keys.js';
-import { openDb, type Db } from './db/open.js';
+import { startRedisServer, type TestRedis } from '../test/support/redis-server.js';
+import { type Db, openDb } from './db/open.js';
+import { createStore } from './db/store.js';
 import { Heartbeat } from './heartbeat.js';
 import { createMetrics } from './metrics.js';
 import { PoolSet, preparePool } from './pools.js';
 import { createRateLimit } from './rate-limit.js';
-import { createStore } from './db/store.js';
 
 const nodeRedis = (port: number) =>
   new Redis({ port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
@@ -66,7 +66,12 @@ describe('Heartbeat', () => {
     const key = redisKeys(prefix).node('n1');
     for (let i = 0; i < 50 && !(await redis.exists(key)); i++) await new Promise((r) => setTimeout(r, 20));
     const decoded = decodeHeartbeat(await redis.hgetall(key))!;
-    expect(decoded).toMatchObject({ node_id: 'n1', upload_api_url: `http://n1.test:8081${UPLOAD_PATH}`, active_uploads: 2, accepting: true });
+    expect(decoded).toMatchObject({
+      node_id: 'n1',
+      upload_api_url: `http://n1.test:8081${UPLOAD_PATH}`,
+      active_uploads: 2,
+      accepting: true,
+    });
     expect(decoded.pools[0]).toMatchObject({ pool_id: 'p1', total_bytes: 10_000, free_bytes: 10_000, writable: true });
     const ttl = await redis.pttl(key);
     expect(ttl).toBeGreaterThan(0);
@@ -120,15 +125,31 @@ describe('upload rate limit', () => {
 describe('Heartbeat of an s3 pool', () => {
   it('reports it as type s3, never accepting, its configured capacity as room; disk pools unchanged', async () => {
     const disk = {
-      id: 'd1', tier: 'hot' as const, path: path.join(dir, 'd1'), public_base_url: 'http://n1.test', max_bytes: 10_000,
-      backup: { region: 'us-east-1', bucket: 'fennec-backup', prefix: 'd1', force_path_style: true, delay_seconds: 0, include_variants: false, concurrency: 1 },
+      id: 'd1',
+      tier: 'hot' as const,
+      path: path.join(dir, 'd1'),
+      public_base_url: 'http://n1.test',
+      max_bytes: 10_000,
+      backup: {
+        region: 'us-east-1',
+        bucket: 'fennec-backup',
+        prefix: 'd1',
+        force_path_style: true,
+        delay_seconds: 0,
+        include_variants: false,
+        concurrency: 1,
+      },
     };
     preparePool(disk);
     const cold = {
       config: {
-        id: 'cold', tier: 'cold' as const, type: 's3' as const, public_base_url: 'http://n1.test/cold',
+        id: 'cold',
+        tier: 'cold' as const,
+        type: 's3' as const,
+        public_base_url: 'http://n1.test/cold',
         s3: { region: 'us-east-1', bucket: 'b', prefix: 'cold', force_path_style: true },
-        presign_seconds: 3600, capacity_bytes: 5_000_000,
+        presign_seconds: 3600,
+        capacity_bytes: 5_000_000,
       },
       credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
     };
@@ -153,8 +174,15 @@ describe('Heartbeat of an s3 pool', () => {
     expect(snap.pools[0]!.backup_bucket).toBe('fennec-backup');
     expect(snap.pools[1]).not.toHaveProperty('backup_bucket');
     expect(snap.pools[1]).toEqual({
-      pool_id: 'cold', tier: 'cold', type: 's3', total_bytes: 5_000_000, free_bytes: 5_000_000, used_bytes: 0,
-      accepting: false, writable: true, public_base_url: 'http://n1.test/cold',
+      pool_id: 'cold',
+      tier: 'cold',
+      type: 's3',
+      total_bytes: 5_000_000,
+      free_bytes: 5_000_000,
+      used_bytes: 0,
+      accepting: false,
+      writable: true,
+      public_base_url: 'http://n1.test/cold',
     });
   });
 });

@@ -3,9 +3,9 @@ import { TUS_PATH, UPLOAD_PATH } from '../shared/api.js';
 import { encodeHeartbeat, type NodeHeartbeat, type PoolHeartbeat } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
+import type { NodeStore } from './db/store.js';
 import type { NodeMetrics } from './metrics.js';
 import type { PoolSet } from './pools.js';
-import type { NodeStore } from './db/store.js';
 
 export interface HeartbeatDeps {
   redis: Redis;

@@ -1,11 +1,5 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import {
-  createLocalJWKSet,
-  errors as joseErrors,
-  type CryptoKey,
-  type JSONWebKeySet,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { type CryptoKey, createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey, errors as joseErrors } from 'jose';
 import type { Logger } from 'pino';
 import { errors } from '../shared/errors.js';
 import { assertSecureKeySource } from './key-source.js';

@@ -6,7 +6,7 @@ import { loadOrCreateEd25519Key } from '../shared/keys.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createShutdown } from '../shared/shutdown.js';
 import { composeNode } from './compose.js';
-import { initConfigSchema, nodeConfigSchema, type NodeConfig } from './config.js';
+import { initConfigSchema, type NodeConfig, nodeConfigSchema } from './config.js';
 import { PoolSetupError, preparePool } from './pools.js';
 import { listen } from './server.js';
 

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** How a file arrived: one multipart/raw POST, or a resumable tus upload. */
 export type UploadKind = 'direct' | 'tus';

@@ -2,12 +2,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { COORDINATOR_AUDIENCE, type UploadComplete } from '../shared/api.js';
-import { NODE_REPORTS } from '../shared/reports.js';
 import { createLogger } from '../shared/logger.js';
+import { NODE_REPORTS } from '../shared/reports.js';
 import { sha256Hex, verifyNodeRequest } from '../shared/tokens.js';
-import { openDb, type Db } from './db/open.js';
-import { Outbox } from './outbox.js';
+import { type Db, openDb } from './db/open.js';
 import { createStore, type NodeStore, type OutboxRow } from './db/store.js';
+import { Outbox } from './outbox.js';
 
 const key = generateKeyPairSync('ed25519');
 let db: Db | undefined;
@@ -36,7 +36,17 @@ function setup(
 }
 
 function insert(store: NodeStore, uuid: string) {
-  const row = { uuid, session_id: 's', user_id: 'u', pool_id: 'p1', rel_path: `original/2024/01/01/${uuid}.jpg`, size: 1, sha256: 'a'.repeat(64), mime: 'image/jpeg', created_at: new Date().toISOString() };
+  const row = {
+    uuid,
+    session_id: 's',
+    user_id: 'u',
+    pool_id: 'p1',
+    rel_path: `original/2024/01/01/${uuid}.jpg`,
+    size: 1,
+    sha256: 'a'.repeat(64),
+    mime: 'image/jpeg',
+    created_at: new Date().toISOString(),
+  };
   const complete: UploadComplete = { ...row, image_uuid: uuid, node_id: 'n1' };
   return store.recordUpload(row, complete, Date.now());
 }

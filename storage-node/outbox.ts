@@ -1,9 +1,9 @@
 import { request } from 'undici';
 import { COORDINATOR_AUDIENCE } from '../shared/api.js';
-import { isNodeReportKind, NODE_REPORTS, type NodeReportSpec } from '../shared/reports.js';
 import { DeliveryLoop } from '../shared/delivery-loop.js';
 import type { Logger } from '../shared/logger.js';
-import { sha256Hex, signNodeRequest, type SigningKey } from '../shared/tokens.js';
+import { isNodeReportKind, NODE_REPORTS, type NodeReportSpec } from '../shared/reports.js';
+import { type SigningKey, sha256Hex, signNodeRequest } from '../shared/tokens.js';
 import type { NodeStore, OutboxRow } from './db/store.js';
 
 export interface OutboxDeps {

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PoolConfig } from './config.js';
-import { PoolSet, PoolSetupError, ensurePoolMarker, preparePool } from './pools.js';
+import { ensurePoolMarker, PoolSet, PoolSetupError, preparePool } from './pools.js';
 
 let root: string;
 beforeEach(() => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, renameSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ORIGINAL_DIR, POOL_MARKER, PRIVATE_DIR, TMP_DIR, VARIANTS_DIR } from '../shared/paths.js';
@@ -34,8 +34,7 @@ export function ensurePoolMarker(pool: PoolConfig, now = new Date()): boolean {
     } catch (err) {
       throw new PoolSetupError(`pool ${pool.id}: marker ${marker} is unreadable: ${(err as Error).message}`);
     }
-    if (id !== pool.id)
-      throw new PoolSetupError(`pool ${pool.id}: ${pool.path} belongs to pool ${String(id)} (marker ${marker})`);
+    if (id !== pool.id) throw new PoolSetupError(`pool ${pool.id}: ${pool.path} belongs to pool ${String(id)} (marker ${marker})`);
     return false;
   }
   const foreign = readdirSync(pool.path).filter((e) => !ADOPTABLE.has(e));
@@ -88,8 +87,7 @@ export class PoolSet {
   readonly #s3 = new Map<string, S3Pool>();
 
   constructor(pools: PoolConfig[], s3Pools: S3PoolEntry[] = []) {
-    for (const config of pools)
-      this.byId.set(config.id, { config, realRoot: realpathSync(config.path), writable: true });
+    for (const config of pools) this.byId.set(config.id, { config, realRoot: realpathSync(config.path), writable: true });
     for (const { config, credentials } of s3Pools) this.#s3.set(config.id, new S3Pool(config, credentials));
   }
 

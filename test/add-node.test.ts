@@ -18,24 +18,34 @@ describe('scripts/add-node', () => {
   let args: string[];
   const addNode = () =>
     run(path.join(root, 'scripts/add-node'), args, { env: { ...process.env, FENNEC_ADMIN_KEY: t.cluster.info.admin_key } });
-  const admin = async (method: string, route: string, body?: unknown) =>
-    (await t.cluster.admin(method, route, body)) as any;
+  const admin = async (method: string, route: string, body?: unknown) => (await t.cluster.admin(method, route, body)) as any;
 
   beforeAll(async () => {
     t = await startTestCluster();
     dir = mkdtempSync(path.join(os.tmpdir(), 'fennec-add-node-'));
     args = [
-      '--node-id', 's09',
-      '--public-url', 'https://s09.example.com',
-      '--pool', `hot:${dir}/disk1/hot`,
-      '--pool', `s09-archive:cold:${dir}/disk2/archive`,
-      '--coordinator-url', t.cluster.info.coordinator_url,
-      '--redis-url', t.cluster.info.redis_url,
-      '--listen-port', '18099',
-      '--state-dir', `${dir}/state`,
-      '--etc-dir', `${dir}/etc`,
-      '--nginx-dir', `${dir}/nginx`,
-      '--systemd-dir', `${dir}/systemd`,
+      '--node-id',
+      's09',
+      '--public-url',
+      'https://s09.example.com',
+      '--pool',
+      `hot:${dir}/disk1/hot`,
+      '--pool',
+      `s09-archive:cold:${dir}/disk2/archive`,
+      '--coordinator-url',
+      t.cluster.info.coordinator_url,
+      '--redis-url',
+      t.cluster.info.redis_url,
+      '--listen-port',
+      '18099',
+      '--state-dir',
+      `${dir}/state`,
+      '--etc-dir',
+      `${dir}/etc`,
+      '--nginx-dir',
+      `${dir}/nginx`,
+      '--systemd-dir',
+      `${dir}/systemd`,
     ];
   });
   afterAll(async () => {
@@ -86,21 +96,24 @@ describe('scripts/add-node', () => {
     expect(pools.find((p: any) => p.pool_id === 's09-hot')).toMatchObject({ accepting: false, weight: 7 });
   });
 
-  it.skipIf(!existsSync('/usr/bin/systemd-analyze'))('the drop-in it wrote loads cleanly with the node unit (systemd-analyze verify)', async () => {
-    // The shipped template beside the drop-in, installed from this checkout (see test/systemd.test.ts).
-    const unit = readFileSync(path.join(root, 'systemd/fennec-node@.service'), 'utf8')
-      .replaceAll('/opt/fennec', root)
-      .replaceAll('/usr/bin/node', process.execPath);
-    writeFileSync(`${dir}/systemd/fennec-node@.service`, unit);
-    const { stderr } = await run('/usr/bin/systemd-analyze', ['verify', 'fennec-node@s09.service'], {
-      env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}/systemd:` },
-    });
-    expect(stderr).toBe('');
-    const { stdout } = await run('/usr/bin/systemd-analyze', ['security', '--offline=yes', '--no-pager', 'fennec-node@s09.service'], {
-      env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}/systemd:` },
-    });
-    expect(stdout).toMatch(/Overall exposure level for fennec-node@s09\.service: 1\.\d/);
-  });
+  it.skipIf(!existsSync('/usr/bin/systemd-analyze'))(
+    'the drop-in it wrote loads cleanly with the node unit (systemd-analyze verify)',
+    async () => {
+      // The shipped template beside the drop-in, installed from this checkout (see test/systemd.test.ts).
+      const unit = readFileSync(path.join(root, 'systemd/fennec-node@.service'), 'utf8')
+        .replaceAll('/opt/fennec', root)
+        .replaceAll('/usr/bin/node', process.execPath);
+      writeFileSync(`${dir}/systemd/fennec-node@.service`, unit);
+      const { stderr } = await run('/usr/bin/systemd-analyze', ['verify', 'fennec-node@s09.service'], {
+        env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}/systemd:` },
+      });
+      expect(stderr).toBe('');
+      const { stdout } = await run('/usr/bin/systemd-analyze', ['security', '--offline=yes', '--no-pager', 'fennec-node@s09.service'], {
+        env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}/systemd:` },
+      });
+      expect(stdout).toMatch(/Overall exposure level for fennec-node@s09\.service: 1\.\d/);
+    },
+  );
 
   it('refuses bad input with a clear message and exit code 2', async () => {
     const err = await run(path.join(root, 'scripts/add-node'), ['--node-id', 'S 9'], { env: process.env }).catch((e) => e);
@@ -109,8 +122,12 @@ describe('scripts/add-node', () => {
   });
 
   it('refuses a plain-http coordinator on another host (the node would not start) unless --allow-insecure-keys', async () => {
-    const other = args.map((v, i) => (args[i - 1] === '--coordinator-url' ? 'http://coord.example:8080' : args[i - 1] === '--node-id' ? 's08' : v));
-    const err = await run(path.join(root, 'scripts/add-node'), other, { env: { ...process.env, FENNEC_ADMIN_KEY: 'fa_x' } }).catch((e) => e);
+    const other = args.map((v, i) =>
+      args[i - 1] === '--coordinator-url' ? 'http://coord.example:8080' : args[i - 1] === '--node-id' ? 's08' : v,
+    );
+    const err = await run(path.join(root, 'scripts/add-node'), other, { env: { ...process.env, FENNEC_ADMIN_KEY: 'fa_x' } }).catch(
+      (e) => e,
+    );
     expect(err.code).toBe(2);
     expect(err.stderr).toMatch(/plain http to another host.*--allow-insecure-keys/);
     expect(existsSync(`${dir}/etc/node-s08.env`)).toBe(false);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,7 +54,10 @@ describe('backup upload against a real S3 server (s3rver)', () => {
       },
       { step: 'finalizeRequest', name: 'recordHeaders', priority: 'low' },
     );
-    for (const [name, size] of [['small', 300_000], ['large', 19 * 1024 * 1024 + 17]] as const) {
+    for (const [name, size] of [
+      ['small', 300_000],
+      ['large', 19 * 1024 * 1024 + 17],
+    ] as const) {
       const data = randomBytes(size);
       const file = path.join(dir, name);
       writeFileSync(file, data);
@@ -170,15 +173,29 @@ describe('backup: originals to S3 after their variants', () => {
     return out;
   };
   const withKeys = (nodeIndex: number, ups: { uuid: string; sum: string; key: string }[]) => {
-    const rs = rows(nodeIndex, ups.map((u) => u.uuid));
+    const rs = rows(
+      nodeIndex,
+      ups.map((u) => u.uuid),
+    );
     return ups.map((u, i) => ({ ...u, key: backupKey(prefix(nodeIndex), rs[i]!.rel_path) }));
   };
 
   it('delay 0: every original lands in the bucket byte-exact, recorded done with its report', async () => {
     await accepting(0);
     const ups = withKeys(0, await upload([1, 2, 3]));
-    await eventually(async () => rows(0, ups.map((u) => u.uuid)).every((r) => r.backup_state === 'done'), 30_000, 'backups done');
-    for (const [i, r] of rows(0, ups.map((u) => u.uuid)).entries()) {
+    await eventually(
+      async () =>
+        rows(
+          0,
+          ups.map((u) => u.uuid),
+        ).every((r) => r.backup_state === 'done'),
+      30_000,
+      'backups done',
+    );
+    for (const [i, r] of rows(
+      0,
+      ups.map((u) => u.uuid),
+    ).entries()) {
       expect(r.backup_key).toBe(ups[i]!.key);
       expect(r.backed_up_at).toBeGreaterThan(0);
       expect(r.backup_error).toBeNull();
@@ -197,10 +214,17 @@ describe('backup: originals to S3 after their variants', () => {
   it('delay: nothing in S3 before it is due, in S3 after, through a node restart and a Redis flush in between', async () => {
     await accepting(1);
     const ups = withKeys(1, await upload([11, 12]));
-    const pending = await eventually(async () => {
-      const rs = rows(1, ups.map((u) => u.uuid));
-      return rs.every((r) => r.backup_state === 'pending') ? rs : undefined;
-    }, 20_000, 'backups scheduled');
+    const pending = await eventually(
+      async () => {
+        const rs = rows(
+          1,
+          ups.map((u) => u.uuid),
+        );
+        return rs.every((r) => r.backup_state === 'pending') ? rs : undefined;
+      },
+      20_000,
+      'backups scheduled',
+    );
     for (const r of pending) expect(r.backup_due_at! - Date.now()).toBeGreaterThan(500);
     expect(valueOf((await scrape(t.cluster.info.nodes[1]!.url)).samples, 'fennec_node_backups_pending')).toBe(2);
     await t.cluster.nodes[1]!.stop();
@@ -212,7 +236,15 @@ describe('backup: originals to S3 after their variants', () => {
     await redis.flushall();
     redis.disconnect();
     await t.cluster.startNode(1);
-    await eventually(async () => rows(1, ups.map((u) => u.uuid)).every((r) => r.backup_state === 'done'), 30_000, 'delayed backups done');
+    await eventually(
+      async () =>
+        rows(
+          1,
+          ups.map((u) => u.uuid),
+        ).every((r) => r.backup_state === 'done'),
+      30_000,
+      'delayed backups done',
+    );
     for (const [i, u] of ups.entries()) {
       expect(sha((await getBytes(c, s3.bucket, u.key))!)).toBe(u.sum);
       const created = s3.created().filter((e) => e.key === u.key);
@@ -230,18 +262,33 @@ describe('backup: originals to S3 after their variants', () => {
     await s3.stop();
     const ups = withKeys(0, await upload([21, 22, 23]));
     await eventually(
-      async () => rows(0, ups.map((u) => u.uuid)).every((r) => r.backup_state === 'pending' && r.backup_attempts >= 2 && r.backup_error),
+      async () =>
+        rows(
+          0,
+          ups.map((u) => u.uuid),
+        ).every((r) => r.backup_state === 'pending' && r.backup_attempts >= 2 && r.backup_error),
       30_000,
       'failed attempts recorded',
     );
     await s3.start();
-    await eventually(async () => rows(0, ups.map((u) => u.uuid)).every((r) => r.backup_state === 'done'), 30_000, 'backups done after S3 is back');
+    await eventually(
+      async () =>
+        rows(
+          0,
+          ups.map((u) => u.uuid),
+        ).every((r) => r.backup_state === 'done'),
+      30_000,
+      'backups done after S3 is back',
+    );
     for (const u of ups) {
       expect(sha((await getBytes(c, s3.bucket, u.key))!)).toBe(u.sum);
       expect(s3.created().filter((e) => e.key === u.key)).toHaveLength(1);
     }
     // Earlier objects were not sent again.
-    const keys = s3.created().map((e) => e.key).filter((k) => k.startsWith('fennec/'));
+    const keys = s3
+      .created()
+      .map((e) => e.key)
+      .filter((k) => k.startsWith('fennec/'));
     expect(new Set(keys).size).toBe(keys.length);
   });
 });

@@ -17,7 +17,9 @@ describe('npm run bench -- --quick', () => {
 
   it('measures every figure beside its baseline and writes JSON with the machine facts', async () => {
     const out = path.join(dir, 'results.json');
-    const child = spawn(process.execPath, [path.join(root, 'dist/scripts/bench.js'), '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(root, 'dist/scripts/bench.js'), '--quick', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -27,7 +29,8 @@ describe('npm run bench -- --quick', () => {
     expect(result.failures).toEqual([]);
     expect(result.machine).toMatchObject({ cores: expect.any(Number), node: process.version });
     const figures = new Set(result.rows.map((r: { figure: string }) => r.figure.split(' ')[0]));
-    for (const name of ['ingest-large', 'ingest-small', 'sessions', 'sessions-500-nodes', 'memory', 'replication', 'backup']) expect(figures).toContain(name);
+    for (const name of ['ingest-large', 'ingest-small', 'sessions', 'sessions-500-nodes', 'memory', 'replication', 'backup'])
+      expect(figures).toContain(name);
     for (const r of result.rows) expect(Number.isFinite(r.fennec.median), r.figure).toBe(true);
     expect(output).toContain('| figure');
   }, 240_000);

@@ -95,11 +95,18 @@ describe('demo upload page in a real headless Chromium', () => {
     await page.check('#tus');
     await page.setInputFiles('#files', [file]);
     const item = page.locator('#uploads li[data-file="resumable.jpg"]');
-    await item.locator('img').waitFor({ timeout: 30_000 }).catch(async (err: Error) => {
-      throw new Error(`${err.message}\npage shows: ${await page.textContent('#uploads')}`);
-    });
+    await item
+      .locator('img')
+      .waitFor({ timeout: 30_000 })
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}\npage shows: ${await page.textContent('#uploads')}`);
+      });
     expect(await item.getAttribute('data-via')).toBe('tus');
     const uuid = (await item.getAttribute('data-uuid'))!;
-    expect((await t.appGet(`/api/v1/images/${uuid}`)).body).toMatchObject({ user_id: 'demo-user', mime: 'image/jpeg', thumbnails_ready: true });
+    expect((await t.appGet(`/api/v1/images/${uuid}`)).body).toMatchObject({
+      user_id: 'demo-user',
+      mime: 'image/jpeg',
+      thumbnails_ready: true,
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupKey, variantKeyBeside } from '../shared/backup.js';
@@ -78,7 +78,11 @@ describe('DELETE /api/v1/images/{uuid}: copies, then the backup after its grace 
       await c.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
       return true;
     } catch (err) {
-      if ((err as { name?: string }).name === 'NotFound' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      if (
+        (err as { name?: string }).name === 'NotFound' ||
+        (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+      )
+        return false;
       throw err;
     }
   };
@@ -94,15 +98,22 @@ describe('DELETE /api/v1/images/{uuid}: copies, then the backup after its grace 
     const ups = [];
     for (const seed of [1, 2]) ups.push(await t.store('alice', await makePhoto({ width: 640, height: 480, seed })));
     for (const up of ups)
-      await eventually(async () => {
-        const img = await image(up.image_uuid);
-        const ok = (img.copies as { state: string }[]).filter((x) => x.state === 'ok').length;
-        return img.status === 'ready' && ok === 2 && img.backup.state === 'stored' && filesOn(1, up.image_uuid).length === 9;
-      }, 45_000, `${up.image_uuid} ready with 2 copies and a backup`);
+      await eventually(
+        async () => {
+          const img = await image(up.image_uuid);
+          const ok = (img.copies as { state: string }[]).filter((x) => x.state === 'ok').length;
+          return img.status === 'ready' && ok === 2 && img.backup.state === 'stored' && filesOn(1, up.image_uuid).length === 9;
+        },
+        45_000,
+        `${up.image_uuid} ready with 2 copies and a backup`,
+      );
     const [gone, kept] = [ups[0]!, ups[1]!];
     const img = await image(gone.image_uuid);
     const originalKey = backupKey(prefix(0), rel(img.urls.original));
-    const keys = [originalKey, ...Object.values(img.urls.variants as Record<string, string>).map((u) => variantKeyBeside(originalKey, rel(u)))];
+    const keys = [
+      originalKey,
+      ...Object.values(img.urls.variants as Record<string, string>).map((u) => variantKeyBeside(originalKey, rel(u))),
+    ];
     for (const k of keys) expect(await inBucket(k)).toBe(true);
     expect(filesOn(0, gone.image_uuid)).toHaveLength(9);
     const usageBefore = (await t.appGet('/api/v1/users/alice/usage')).body;
@@ -122,17 +133,29 @@ describe('DELETE /api/v1/images/{uuid}: copies, then the backup after its grace 
     expect((await durability()).deleted).toMatchObject({ backups_in_grace: 1, backup_grace_seconds: GRACE_S });
 
     // Files and node rows go from both nodes.
-    await eventually(async () => [0, 1].every((i) => filesOn(i, gone.image_uuid).length === 0 && !nodeRow(i, gone.image_uuid)), 30_000, 'files deleted on both nodes');
+    await eventually(
+      async () => [0, 1].every((i) => filesOn(i, gone.image_uuid).length === 0 && !nodeRow(i, gone.image_uuid)),
+      30_000,
+      'files deleted on both nodes',
+    );
     // Then, after the grace, the original's and the variants' keys.
-    await eventually(async () => {
-      for (const k of keys) if (await inBucket(k)) return false;
-      return true;
-    }, 30_000, 'backup keys deleted');
+    await eventually(
+      async () => {
+        for (const k of keys) if (await inBucket(k)) return false;
+        return true;
+      },
+      30_000,
+      'backup keys deleted',
+    );
     expect(Date.now()).toBeGreaterThanOrEqual(deletedAt + GRACE_S * 1000 - 1000);
-    await eventually(async () => {
-      const d = (await durability()).deleted;
-      return d.backups_deleted === 1 && d.copies_to_delete === 0 && d.backups_in_grace === 0 && d.backups_due === 0;
-    }, 15_000, 'the clean-up recorded');
+    await eventually(
+      async () => {
+        const d = (await durability()).deleted;
+        return d.backups_deleted === 1 && d.copies_to_delete === 0 && d.backups_in_grace === 0 && d.backups_due === 0;
+      },
+      15_000,
+      'the clean-up recorded',
+    );
 
     // The other image is untouched everywhere.
     expect((await image(kept.image_uuid)).status).toBe('ready');
@@ -149,10 +172,14 @@ describe('DELETE /api/v1/images/{uuid}: copies, then the backup after its grace 
   it('an image deleted while its backup is delayed is never backed up', async () => {
     await uploadTo(1, 1);
     const up = await t.store('alice', await makePhoto({ width: 640, height: 480, seed: 7 }));
-    const row = await eventually(async () => {
-      const r = nodeRow(1, up.image_uuid);
-      return r?.backup_state === 'pending' ? r : undefined;
-    }, 30_000, 'backup scheduled');
+    const row = await eventually(
+      async () => {
+        const r = nodeRow(1, up.image_uuid);
+        return r?.backup_state === 'pending' ? r : undefined;
+      },
+      30_000,
+      'backup scheduled',
+    );
     const key = backupKey(prefix(1), rel((await image(up.image_uuid)).urls.original));
     expect((await del(up.image_uuid)).status).toBe(204);
     await eventually(async () => filesOn(1, up.image_uuid).length === 0 && !nodeRow(1, up.image_uuid), 20_000, 'files deleted');

@@ -37,12 +37,14 @@ describe('a large upload streams in constant memory', () => {
     resetPeakRss(t.cluster.nodes[0]!.pid!);
     const hash = createHash('sha256');
     const chunk = fakeJpeg(MiB);
-    const body = Readable.from((function* () {
-      for (let i = 0; i < SIZE / MiB; i++) {
-        hash.update(chunk);
-        yield chunk;
-      }
-    })());
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < SIZE / MiB; i++) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      })(),
+    );
     const res = await fetch(s.upload_url, {
       method: 'POST',
       headers: { authorization: `Bearer ${s.token}`, 'content-type': 'image/jpeg', 'content-length': String(SIZE) },

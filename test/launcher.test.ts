@@ -1,4 +1,4 @@
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -28,18 +28,30 @@ describe('the local cluster launcher (npm start)', () => {
     for (let tries = 0; tries < 20 && !base; tries++) {
       const candidate = await freePort();
       if (candidate > 60000) continue;
-      const ok = await Promise.all([1, 2, 3].map((d) => new Promise<boolean>((res) => {
-        const s = net.createServer().once('error', () => res(false)).listen(candidate + d, '127.0.0.1', () => s.close(() => res(true)));
-      })));
+      const ok = await Promise.all(
+        [1, 2, 3].map(
+          (d) =>
+            new Promise<boolean>((res) => {
+              const s = net
+                .createServer()
+                .once('error', () => res(false))
+                .listen(candidate + d, '127.0.0.1', () => s.close(() => res(true)));
+            }),
+        ),
+      );
       if (ok.every(Boolean)) base = candidate;
     }
     expect(base).toBeGreaterThan(0);
 
     // Its own process group, so Ctrl-C can be sent the way a terminal sends it: to every process in it.
-    const child = spawn(process.execPath, [path.join(root, 'dist/scripts/cluster.js'), '--nodes', '2', '--data', dataDir, '--port', String(base)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(root, 'dist/scripts/cluster.js'), '--nodes', '2', '--data', dataDir, '--port', String(base)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -57,7 +69,12 @@ describe('the local cluster launcher (npm start)', () => {
 
       const childrenOf = (pid: number): number[] => {
         try {
-          return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().trim().split(/\s+/).filter(Boolean).map(Number);
+          return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)])
+            .toString()
+            .trim()
+            .split(/\s+/)
+            .filter(Boolean)
+            .map(Number);
         } catch {
           return []; // ps exits 1 when there is none
         }

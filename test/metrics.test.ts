@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionResponse } from '../shared/api.js';
 import { SVG } from './support/images.js';
 import { makePhoto } from './support/photos.js';
-import { scrape, valueOf, type Sample } from './support/prom.js';
+import { type Sample, scrape, valueOf } from './support/prom.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const RULES = path.join(import.meta.dirname, '..', 'scripts', 'prometheus', 'fennec-alerts.yml');
@@ -55,12 +55,16 @@ describe('/metrics on both binaries, and the sample alert rules', () => {
     const bad = (await (await session({ user_id: 'm1', file_size: SVG.length })).json()) as SessionResponse;
     expect((await t.uploadRaw(bad, SVG, { 'content-type': 'image/svg+xml' })).status).toBe(415);
     expect((await session({ user_id: 'm1', file_size: 1e15 })).status).toBe(413);
-    await eventually(async () => {
-      const res = await fetch(`${t.cluster.info.coordinator_url}/api/v1/images/${up.body.image_uuid}`, {
-        headers: { authorization: `Bearer ${appKey}` },
-      });
-      return ((await res.json()) as { status: string }).status === 'ready';
-    }, 30_000, 'the image ready');
+    await eventually(
+      async () => {
+        const res = await fetch(`${t.cluster.info.coordinator_url}/api/v1/images/${up.body.image_uuid}`, {
+          headers: { authorization: `Bearer ${appKey}` },
+        });
+        return ((await res.json()) as { status: string }).status === 'ready';
+      },
+      30_000,
+      'the image ready',
+    );
   });
   afterAll(async () => {
     hooks?.close();
@@ -69,13 +73,17 @@ describe('/metrics on both binaries, and the sample alert rules', () => {
 
   it('the node reports uploads, errors, processing, jobs and pool space', async () => {
     const node = t.cluster.info.nodes[0]!;
-    const { samples } = await eventually(async () => {
-      const m = await scrape(node.url);
-      // The pool figures come from the heartbeat after the upload; the job counter after the last job.
-      const used = valueOf(m.samples, 'fennec_node_pool_used_bytes', { pool: 's01-hot' }) ?? 0;
-      const done = valueOf(m.samples, 'fennec_node_jobs_finished_total', { kind: 'variants', outcome: 'completed' }) ?? 0;
-      return used >= photoSize.n && done >= 2 ? m : undefined;
-    }, 10_000, 'pool and job figures');
+    const { samples } = await eventually(
+      async () => {
+        const m = await scrape(node.url);
+        // The pool figures come from the heartbeat after the upload; the job counter after the last job.
+        const used = valueOf(m.samples, 'fennec_node_pool_used_bytes', { pool: 's01-hot' }) ?? 0;
+        const done = valueOf(m.samples, 'fennec_node_jobs_finished_total', { kind: 'variants', outcome: 'completed' }) ?? 0;
+        return used >= photoSize.n && done >= 2 ? m : undefined;
+      },
+      10_000,
+      'pool and job figures',
+    );
     const v = (name: string, labels: Record<string, string> = {}) => valueOf(samples, name, labels);
 
     expect(v('fennec_node_upload_duration_seconds_count', { kind: 'direct' })).toBe(1);
@@ -107,10 +115,14 @@ describe('/metrics on both binaries, and the sample alert rules', () => {
   });
 
   it('the coordinator reports sessions, heartbeats, queues and webhooks', async () => {
-    const { samples } = await eventually(async () => {
-      const m = await scrape(t.cluster.info.coordinator_url);
-      return (valueOf(m.samples, 'fennec_webhook_deliveries_total', { outcome: 'delivered' }) ?? 0) >= 2 ? m : undefined;
-    }, 10_000, 'webhooks delivered');
+    const { samples } = await eventually(
+      async () => {
+        const m = await scrape(t.cluster.info.coordinator_url);
+        return (valueOf(m.samples, 'fennec_webhook_deliveries_total', { outcome: 'delivered' }) ?? 0) >= 2 ? m : undefined;
+      },
+      10_000,
+      'webhooks delivered',
+    );
     const v = (name: string, labels: Record<string, string> = {}) => valueOf(samples, name, labels);
     expect(v('fennec_sessions_total', { outcome: 'created' })).toBe(2);
     expect(v('fennec_sessions_total', { outcome: 'too_large' })).toBe(1);

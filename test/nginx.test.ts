@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -6,13 +6,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatePorts, waitForPort } from '../scripts/cluster/ports.js';
 import { renderCoordinatorSite, renderNodeSite } from '../scripts/operators/nginx.js';
-import { NGINX, startNginx, type TestNginx } from './support/nginx.js';
-import { LEGACY_UPLOAD_PATH, UPLOAD_PATH, type SessionResponse } from '../shared/api.js';
+import { LEGACY_UPLOAD_PATH, type SessionResponse, UPLOAD_PATH } from '../shared/api.js';
 import { loadOrCreateEd25519Key } from '../shared/keys.js';
 import { signUrl } from '../shared/signed-url.js';
+import { NGINX, startNginx, type TestNginx } from './support/nginx.js';
 import { makePhoto } from './support/photos.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
-
 
 /** GET with the path sent exactly as given (fetch would resolve `..` before sending). */
 function rawGet(port: number, rawPath: string): Promise<{ status: number; body: string }> {
@@ -82,10 +81,14 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
     // The old path is proxied too, for the release it stays an alias.
     expect((await fetch(viaNginx(s.upload_url.replace(UPLOAD_PATH, LEGACY_UPLOAD_PATH)), { method: 'HEAD' })).status).toBe(204);
     const body = (await up.json()) as { image_uuid: string; urls: { original: string } };
-    const img = await eventually(async () => {
-      const r = await t.appGet(`/api/v1/images/${body.image_uuid}`);
-      return r.body?.thumbnails_ready ? r.body : undefined;
-    }, 30_000, 'thumbnails');
+    const img = await eventually(
+      async () => {
+        const r = await t.appGet(`/api/v1/images/${body.image_uuid}`);
+        return r.body?.thumbnails_ready ? r.body : undefined;
+      },
+      30_000,
+      'thumbnails',
+    );
     return { photo, uuid: body.image_uuid, original: body.urls.original, img };
   }
 
@@ -109,7 +112,11 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
     );
     writeFileSync(
       path.join(dir, 'coordinator.conf'),
-      renderCoordinatorSite({ listen: `127.0.0.1:${coordPort}`, serverName: 'localhost', upstream: new URL(t.cluster.info.coordinator_url).host }),
+      renderCoordinatorSite({
+        listen: `127.0.0.1:${coordPort}`,
+        serverName: 'localhost',
+        upstream: new URL(t.cluster.info.coordinator_url).host,
+      }),
     );
     nginx = await startNginx(dir, {
       sites: ['node.conf', 'coordinator.conf'],
@@ -203,7 +210,10 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
     const bare = signed.split('?')[0]!;
     expect((await fetch(bare)).status).toBe(403);
     const keysDir = path.join(t.dataDir, 'coordinator', 'signing-keys');
-    const pem = readdirSync(keysDir).filter((f) => f.endsWith('.pem')).sort().at(-1)!;
+    const pem = readdirSync(keysDir)
+      .filter((f) => f.endsWith('.pem'))
+      .sort()
+      .at(-1)!;
     const key = { key: loadOrCreateEd25519Key(path.join(keysDir, pem)).privateKey, kid: pem.slice(0, -4) };
     expect((await fetch(signUrl(bare, key, { ttlSeconds: -5 }))).status).toBe(403);
     expect((await fetch(signUrl(bare, key, { ttlSeconds: 60 }))).status).toBe(200);
@@ -227,7 +237,10 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
     const location = new URL(created.headers.get('location')!, viaNginx(s.tus_url));
     expect(location.port).toBe(String(nodePort));
     const half = Math.floor(photo.length / 2);
-    for (const [offset, end] of [[0, half], [half, photo.length]] as const) {
+    for (const [offset, end] of [
+      [0, half],
+      [half, photo.length],
+    ] as const) {
       const res = await fetch(location, {
         method: 'PATCH',
         headers: { ...auth, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) },
@@ -252,13 +265,24 @@ describe.skipIf(!existsSync(NGINX))('nginx sites (real nginx in front of a test 
     const started = Date.now();
     const photo = await makePhoto({ width: 320, height: 240, seed: 12 });
     const s2 = await t.session('carol', photo.length);
-    const head = [`POST ${new URL(s2.upload_url).pathname} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Length: ${photo.length}`,
-      `Authorization: Bearer ${s2.token}`, 'Content-Type: image/jpeg', '', ''].join('\r\n');
+    const head = [
+      `POST ${new URL(s2.upload_url).pathname} HTTP/1.1`,
+      'Host: 127.0.0.1',
+      `Content-Length: ${photo.length}`,
+      `Authorization: Bearer ${s2.token}`,
+      'Content-Type: image/jpeg',
+      '',
+      '',
+    ].join('\r\n');
     const answer = await stalledRequest(nodePort, head, photo.subarray(0, 1000), 10_000);
     expect(answer).not.toMatch(/^HTTP\/1\.1 201/);
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThan(1500);
     expect(elapsed).toBeLessThan(9000);
-    await eventually(async () => t.poolFiles(0, 'tmp').filter((f) => f.endsWith('.part') && f !== 'secret.part').length === 0, 10_000, 'tmp cleaned');
+    await eventually(
+      async () => t.poolFiles(0, 'tmp').filter((f) => f.endsWith('.part') && f !== 'secret.part').length === 0,
+      10_000,
+      'tmp cleaned',
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePhoto } from './support/photos.js';
@@ -50,17 +50,25 @@ describe('pool move: 200 images, kill -9 of the source half-way', () => {
       await Promise.all(
         Array.from({ length: 10 }, async (_, j) => {
           // Same picture, other bytes: a JPEG comment makes each file unique (no duplicate detection).
-          const photo = Buffer.concat([photos[(i + j) % photos.length]!.subarray(0, 2), jpegComment(`n${i + j}`), photos[(i + j) % photos.length]!.subarray(2)]);
+          const photo = Buffer.concat([
+            photos[(i + j) % photos.length]!.subarray(0, 2),
+            jpegComment(`n${i + j}`),
+            photos[(i + j) % photos.length]!.subarray(2),
+          ]);
           const up = await t.store('mover', photo);
           expect(up.node_id).toBe('s01');
           sums.set(up.image_uuid, sha(photo));
           rels.set(up.image_uuid, up.urls.original.split('/uploads/')[1]!);
         }),
       );
-    await eventually(async () => {
-      const statuses = await Promise.all([...sums.keys()].map(async (u) => (await t.appGet(`/api/v1/images/${u}`)).body.status));
-      return statuses.every((s) => s === 'ready');
-    }, 120_000, 'every image ready');
+    await eventually(
+      async () => {
+        const statuses = await Promise.all([...sums.keys()].map(async (u) => (await t.appGet(`/api/v1/images/${u}`)).body.status));
+        return statuses.every((s) => s === 'ready');
+      },
+      120_000,
+      'every image ready',
+    );
   });
   afterAll(async () => {
     await t?.stop();
@@ -83,10 +91,14 @@ describe('pool move: 200 images, kill -9 of the source half-way', () => {
     const during = await admin('GET', `/api/v1/admin/moves/${id}`);
     expect(during.counts.done).toBeLessThan(IMAGES);
     await t.cluster.startNode(0);
-    const done = await eventually(async () => {
-      const m = await admin('GET', `/api/v1/admin/moves/${id}`);
-      return m.state === 'done' || m.state === 'failed' ? m : undefined;
-    }, 120_000, 'the move to finish');
+    const done = await eventually(
+      async () => {
+        const m = await admin('GET', `/api/v1/admin/moves/${id}`);
+        return m.state === 'done' || m.state === 'failed' ? m : undefined;
+      },
+      120_000,
+      'the move to finish',
+    );
     expect(done).toMatchObject({ state: 'done', counts: { done: IMAGES, failed: 0, missing: 0 } });
 
     const source = t.cluster.info.nodes[0]!.pools[0]!.base_path;

@@ -24,10 +24,14 @@ describe('private files (signed URLs at the node)', () => {
     expect(up.status).toBe(201);
     uuid = up.body.image_uuid;
     uploadedUrl = up.body.urls.original;
-    img = await eventually(async () => {
-      const r = await t.appGet(`/api/v1/images/${uuid}`);
-      return r.body?.thumbnails_ready ? r.body : undefined;
-    }, 30_000, 'thumbnails');
+    img = await eventually(
+      async () => {
+        const r = await t.appGet(`/api/v1/images/${uuid}`);
+        return r.body?.thumbnails_ready ? r.body : undefined;
+      },
+      30_000,
+      'thumbnails',
+    );
   });
   afterAll(async () => t?.stop());
 
@@ -72,7 +76,10 @@ describe('private files (signed URLs at the node)', () => {
 
     // Signed with the coordinator's real key, but already expired.
     const keysDir = path.join(t.dataDir, 'coordinator', 'signing-keys');
-    const pem = readdirSync(keysDir).filter((f) => f.endsWith('.pem')).sort().at(-1)!;
+    const pem = readdirSync(keysDir)
+      .filter((f) => f.endsWith('.pem'))
+      .sort()
+      .at(-1)!;
     const { privateKey } = loadOrCreateEd25519Key(path.join(keysDir, pem));
     const bare = img.urls.original.split('?')[0] as string;
     const expired = signUrl(bare, { key: privateKey, kid: pem.slice(0, -4) }, { ttlSeconds: -5 });

@@ -37,23 +37,36 @@ describe('quota holds past the session deadline (built binaries)', () => {
     expect(first.status).toBe(204);
 
     // Past the deadline the sweeper releases the reservation: a new session gets the bytes.
-    const fresh = await eventually(async () => {
-      const res = await t.createSession({ user_id: 'mallory', file_size: data.length });
-      return res.status === 201 ? res.body : undefined;
-    }, 15_000, 'the expired reservation released');
+    const fresh = await eventually(
+      async () => {
+        const res = await t.createSession({ user_id: 'mallory', file_size: data.length });
+        return res.status === 201 ? res.body : undefined;
+      },
+      15_000,
+      'the expired reservation released',
+    );
     expect((await t.uploadRaw(fresh, fakeJpeg(150_000))).status).toBe(201);
 
     // The old upload's rest arrives now: refused, and its bytes are not counted.
     const rest = await fetch(url, {
       method: 'PATCH',
-      headers: { ...TUS, authorization: `Bearer ${late.token}`, 'content-type': 'application/offset+octet-stream', 'upload-offset': '50000' },
+      headers: {
+        ...TUS,
+        authorization: `Bearer ${late.token}`,
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '50000',
+      },
       body: data.subarray(50_000),
     });
     expect(rest.status).toBe(410);
-    const usage = await eventually(async () => {
-      const u = await t.appGet('/api/v1/users/mallory/usage');
-      return u.body?.reserved_bytes === 0 ? u.body : undefined;
-    }, 10_000, 'usage settled');
+    const usage = await eventually(
+      async () => {
+        const u = await t.appGet('/api/v1/users/mallory/usage');
+        return u.body?.reserved_bytes === 0 ? u.body : undefined;
+      },
+      10_000,
+      'usage settled',
+    );
     expect(usage).toMatchObject({ used_bytes: 150_000, objects: 1 });
     expect(usage.used_bytes).toBeLessThanOrEqual(200_000);
     expect(t.poolFiles(0, 'original')).toHaveLength(1);

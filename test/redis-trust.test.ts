@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signJob } from '../shared/job-signature.js';
-import { jobId, type JobData } from '../shared/jobs.js';
+import { type JobData, jobId } from '../shared/jobs.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { coordinatorKey } from './support/forge.js';
 import { makePhoto } from './support/photos.js';
@@ -50,7 +50,11 @@ describe('a Redis writer cannot redirect uploads or copies', () => {
     const registered = await t.session('alice', 1000);
     const hash = keys.node('s01');
     for (let i = 0; i < 10; i++) {
-      await redis.hset(hash, { upload_api_url: `${attackerUrl}/api/v1/upload`, tus_url: `${attackerUrl}/api/internal/tus`, ts: String(Date.now()) });
+      await redis.hset(hash, {
+        upload_api_url: `${attackerUrl}/api/v1/upload`,
+        tus_url: `${attackerUrl}/api/internal/tus`,
+        ts: String(Date.now()),
+      });
       const s = await t.session('alice', 1000);
       expect(s.upload_url).toBe(registered.upload_url);
       expect(s.tus_url).toBe(registered.tus_url);
@@ -61,15 +65,23 @@ describe('a Redis writer cannot redirect uploads or copies', () => {
 
   async function failedReason(data: unknown, id: string): Promise<string> {
     await queue.add('forged', data as JobData, { jobId: id, attempts: 3 });
-    return eventually(async () => {
-      const job = await queue.getJob(id);
-      return (await job?.isFailed()) ? `${job!.failedReason} (attempts ${job!.attemptsMade})` : undefined;
-    }, 15_000, `job ${id} to fail`);
+    return eventually(
+      async () => {
+        const job = await queue.getJob(id);
+        return (await job?.isFailed()) ? `${job!.failedReason} (attempts ${job!.attemptsMade})` : undefined;
+      },
+      15_000,
+      `job ${id} to fail`,
+    );
   }
 
   it('forged replicate jobs (unsigned, foreign key, genuine signature beside a rewritten URL) PUT nothing anywhere', async () => {
     const stored = await t.store('alice', await makePhoto({ width: 64, height: 64, seed: 1 }));
-    const evil: JobData = { kind: 'replicate', image_uuid: stored.image_uuid, target: { node_id: 's99', pool_id: 'p-evil', url: attackerUrl } };
+    const evil: JobData = {
+      kind: 'replicate',
+      image_uuid: stored.image_uuid,
+      target: { node_id: 's99', pool_id: 'p-evil', url: attackerUrl },
+    };
     const id = jobId(evil);
 
     expect(await failedReason(evil, id)).toMatch(/refused replicate job .*no coordinator signature.*attempts 1/);

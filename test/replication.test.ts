@@ -54,8 +54,7 @@ describe('replication: RF 2, scrub repair, node lost and back', () => {
   const poolDir = (nodeIndex: number) => t.cluster.info.nodes[nodeIndex]!.pools[0]!.base_path;
   const nodeIndex = (nodeId: string) => t.cluster.info.nodes.findIndex((n) => n.node_id === nodeId);
   const image = async (uuid: string) => (await t.appGet(`/api/v1/images/${uuid}`)).body;
-  const okCopies = async (uuid: string): Promise<Copy[]> =>
-    ((await image(uuid)).copies as Copy[]).filter((c) => c.state === 'ok');
+  const okCopies = async (uuid: string): Promise<Copy[]> => ((await image(uuid)).copies as Copy[]).filter((c) => c.state === 'ok');
   /** Which nodes hold the original on disk with the right bytes. */
   const holders = (uuid: string): string[] =>
     t.cluster.info.nodes
@@ -75,18 +74,26 @@ describe('replication: RF 2, scrub repair, node lost and back', () => {
       rel.set(up.image_uuid, up.urls.original.split('/uploads/')[1]!);
     }
     for (const uuid of uuids) {
-      const copies = await eventually(async () => {
-        const ok = await okCopies(uuid);
-        return ok.length === 2 ? ok : undefined;
-      }, 30_000, `two ok copies of ${uuid}`);
+      const copies = await eventually(
+        async () => {
+          const ok = await okCopies(uuid);
+          return ok.length === 2 ? ok : undefined;
+        },
+        30_000,
+        `two ok copies of ${uuid}`,
+      );
       const other = copies.find((c) => c.node_id !== 's01')!;
       expect(other.node_id).toMatch(/^s0[23]$/);
       expect(holders(uuid).sort()).toEqual(['s01', other.node_id].sort());
       // The replica made its own variants from the original (same recipe, same names).
-      const img = await eventually(async () => {
-        const i = await image(uuid);
-        return i.status === 'ready' ? i : undefined;
-      }, 30_000, `${uuid} ready`);
+      const img = await eventually(
+        async () => {
+          const i = await image(uuid);
+          return i.status === 'ready' ? i : undefined;
+        },
+        30_000,
+        `${uuid} ready`,
+      );
       const variantRels = Object.values(img.urls.variants as Record<string, string>).map((u) => u.split('/uploads/')[1]!);
       expect(variantRels.length).toBe(8);
       const replicaPool = poolDir(nodeIndex(other.node_id));
@@ -111,21 +118,33 @@ describe('replication: RF 2, scrub repair, node lost and back', () => {
     await t.cluster.nodes[0]!.stop();
     // While s01 is away its images are served from the other copy.
     const uuid = uuids[1]!;
-    await eventually(async () => {
-      const r = await fetch(`${t.cluster.info.coordinator_url}/i/${uuid}`, { redirect: 'manual' });
-      return r.status === 302 && !r.headers.get('location')!.startsWith(t.cluster.info.nodes[0]!.url);
-    }, 15_000, '/i to point away from s01');
+    await eventually(
+      async () => {
+        const r = await fetch(`${t.cluster.info.coordinator_url}/i/${uuid}`, { redirect: 'manual' });
+        return r.status === 302 && !r.headers.get('location')!.startsWith(t.cluster.info.nodes[0]!.url);
+      },
+      15_000,
+      '/i to point away from s01',
+    );
     for (const u of uuids)
-      await eventually(async () => {
-        const on = holders(u);
-        return on.includes('s02') && on.includes('s03');
-      }, 45_000, `${u} copied to the survivors`);
+      await eventually(
+        async () => {
+          const on = holders(u);
+          return on.includes('s02') && on.includes('s03');
+        },
+        45_000,
+        `${u} copied to the survivors`,
+      );
     await t.cluster.startNode(0);
     for (const u of uuids)
-      await eventually(async () => {
-        const ok = await okCopies(u);
-        return ok.length === 2 && holders(u).length === 2;
-      }, 45_000, `${u} back to exactly two copies`);
+      await eventually(
+        async () => {
+          const ok = await okCopies(u);
+          return ok.length === 2 && holders(u).length === 2;
+        },
+        45_000,
+        `${u} back to exactly two copies`,
+      );
     for (const u of uuids) {
       const copies = (await image(u)).copies as Copy[];
       expect(copies.length).toBe(2);

@@ -80,6 +80,10 @@ describe('a node keeps taking uploads when the coordinator or Redis is away', ()
       redis.disconnect();
     }
     // And the coordinator places uploads on the node again.
-    await eventually(async () => (await t.createSession({ user_id: 'ravi', file_size: 100 })).status === 201, 10_000, 'placement to recover');
+    await eventually(
+      async () => (await t.createSession({ user_id: 'ravi', file_size: 100 })).status === 201,
+      10_000,
+      'placement to recover',
+    );
   });
 });

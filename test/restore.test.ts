@@ -42,7 +42,10 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
   const restore = async (args: string[]) => {
     const env = { ...process.env, ...t.cluster.nodes[0]!.spec.env, FENNEC_LOG_LEVEL: 'warn' };
     try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, ['dist/storage-node/main.js', 'restore', ...args], { env, timeout: 60_000 });
+      const { stdout, stderr } = await execFileAsync(process.execPath, ['dist/storage-node/main.js', 'restore', ...args], {
+        env,
+        timeout: 60_000,
+      });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };
@@ -52,7 +55,12 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
   const nodeRows = () => {
     const db = new Database(path.join(nodeDir(), 'state', 'node.db'), { readonly: true });
     try {
-      return db.prepare('SELECT uuid, status, rel_path, variants FROM objects').all() as { uuid: string; status: string; rel_path: string; variants: string }[];
+      return db.prepare('SELECT uuid, status, rel_path, variants FROM objects').all() as {
+        uuid: string;
+        status: string;
+        rel_path: string;
+        variants: string;
+      }[];
     } finally {
       db.close();
     }
@@ -76,10 +84,14 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
       const up = await t.store('alice', bytes);
       photos.push({ uuid: up.image_uuid, sum: sha(bytes), bytes });
     }
-    await eventually(async () => {
-      for (const p of photos) if ((await t.appGet(`/api/v1/images/${p.uuid}`)).body?.backup?.state !== 'stored') return false;
-      return true;
-    }, 30_000, 'backups stored');
+    await eventually(
+      async () => {
+        for (const p of photos) if ((await t.appGet(`/api/v1/images/${p.uuid}`)).body?.backup?.state !== 'stored') return false;
+        return true;
+      },
+      30_000,
+      'backups stored',
+    );
     const before = new Map(nodeRows().map((r) => [r.uuid, r.rel_path]));
 
     // The disk and the node database are lost; the node comes back empty.
@@ -93,16 +105,24 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(summary).toEqual({
-      pool_id: POOL, listed: 3, restored: 3, present: 0, failed: [],
+      pool_id: POOL,
+      listed: 3,
+      restored: 3,
+      present: 0,
+      failed: [],
       bytes: photos.reduce((n, p) => n + p.bytes.byteLength, 0),
     });
     for (const p of photos) expect(sha(readFileSync(path.join(poolDir(), ...before.get(p.uuid)!.split('/'))))).toBe(p.sum);
 
     // The running node's worker regenerates the variants from the restored originals.
-    await eventually(async () => {
-      const rows = nodeRows();
-      return rows.length === 3 && rows.every((row) => row.status === 'ready');
-    }, 60_000, 'restored images ready on the node');
+    await eventually(
+      async () => {
+        const rows = nodeRows();
+        return rows.length === 3 && rows.every((row) => row.status === 'ready');
+      },
+      60_000,
+      'restored images ready on the node',
+    );
     const variants = t.poolFiles(0, 'variants');
     for (const p of photos) {
       expect(variants.filter((f) => f.includes(p.uuid)).length).toBeGreaterThan(0);
@@ -111,14 +131,18 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
     }
 
     // The copy.stored reports reach the coordinator (the running node's outbox delivers them).
-    await eventually(async () => {
-      const db = new Database(path.join(nodeDir(), 'state', 'node.db'), { readonly: true });
-      try {
-        return db.prepare("SELECT count(*) FROM outbox WHERE kind = 'copy.stored'").pluck().get() === 0;
-      } finally {
-        db.close();
-      }
-    }, 15_000, 'copy.stored delivered');
+    await eventually(
+      async () => {
+        const db = new Database(path.join(nodeDir(), 'state', 'node.db'), { readonly: true });
+        try {
+          return db.prepare("SELECT count(*) FROM outbox WHERE kind = 'copy.stored'").pluck().get() === 0;
+        } finally {
+          db.close();
+        }
+      },
+      15_000,
+      'copy.stored delivered',
+    );
 
     // A second run finds everything in place.
     const again = await restore(['--pool', POOL, '--since', '2020-01-01']);
@@ -135,7 +159,12 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
     const corrupt = await restore(['--pool', POOL]);
     expect(corrupt.code).toBe(1);
     expect(JSON.parse(corrupt.stdout.trim())).toEqual({
-      pool_id: POOL, listed: 3, restored: 0, present: 2, failed: [{ image_uuid: bad.uuid, reason: 'corrupt_in_s3' }], bytes: 0,
+      pool_id: POOL,
+      listed: 3,
+      restored: 0,
+      present: 2,
+      failed: [{ image_uuid: bad.uuid, reason: 'corrupt_in_s3' }],
+      bytes: 0,
     });
     expect(readdirSync(path.join(poolDir(), 'tmp')).filter((f) => f.startsWith('restore-'))).toEqual([]);
   });
@@ -158,7 +187,11 @@ describe('fennec-node restore: a pool rebuilt from S3', () => {
     const res = await admin(`/api/v1/admin/pools/${POOL}/restore`, { since: '2020-01-01T00:00:00Z' });
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ pool_id: POOL, node_id: 's01', queued: 3, not_queued: 0 });
-    await eventually(async () => good.every((f) => existsSync(f.file) && sha(readFileSync(f.file)) === f.sum), 30_000, 'originals restored by the node');
+    await eventually(
+      async () => good.every((f) => existsSync(f.file) && sha(readFileSync(f.file)) === f.sum),
+      30_000,
+      'originals restored by the node',
+    );
     const bad = files.find((f) => !good.some((g) => g.uuid === f.uuid))!;
     expect(existsSync(bad.file)).toBe(false);
     expect(readdirSync(path.join(poolDir(), 'tmp')).filter((f) => f.startsWith('restore-'))).toEqual([]);

@@ -72,20 +72,32 @@ describe('repair from S3: the backup is the only copy left', () => {
 
     const s02 = t.cluster.info.nodes[1]!;
     for (const p of photos) {
-      await eventually(async () => {
-        const copies = ((await image(p.uuid)).copies ?? []) as Copy[];
-        return copies.some((c) => c.pool_id === 's02-hot' && c.state === 'ok');
-      }, 45_000, `an ok copy of ${p.uuid} on s02-hot`);
+      await eventually(
+        async () => {
+          const copies = ((await image(p.uuid)).copies ?? []) as Copy[];
+          return copies.some((c) => c.pool_id === 's02-hot' && c.state === 'ok');
+        },
+        45_000,
+        `an ok copy of ${p.uuid} on s02-hot`,
+      );
       const file = path.join(poolDir(1), ...p.rel.split('/'));
       expect(sha(readFileSync(file))).toBe(p.sum);
-      await eventually(async () => {
-        const r = await fetch(`${t.cluster.info.coordinator_url}/i/${p.uuid}`, { redirect: 'manual' });
-        return r.status === 302 && r.headers.get('location')!.startsWith(s02.url);
-      }, 15_000, `/i/${p.uuid} to point at s02`);
-      const img = await eventually(async () => {
-        const i = await image(p.uuid);
-        return i.status === 'ready' ? i : undefined;
-      }, 60_000, `${p.uuid} ready`);
+      await eventually(
+        async () => {
+          const r = await fetch(`${t.cluster.info.coordinator_url}/i/${p.uuid}`, { redirect: 'manual' });
+          return r.status === 302 && r.headers.get('location')!.startsWith(s02.url);
+        },
+        15_000,
+        `/i/${p.uuid} to point at s02`,
+      );
+      const img = await eventually(
+        async () => {
+          const i = await image(p.uuid);
+          return i.status === 'ready' ? i : undefined;
+        },
+        60_000,
+        `${p.uuid} ready`,
+      );
       const variantRels = Object.values(img.urls.variants as Record<string, string>).map((u) => u.split('/uploads/')[1]!);
       expect(variantRels.length).toBeGreaterThan(0);
       await eventually(async () => variantRels.every((v) => existsSync(path.join(poolDir(1), v))), 60_000, `variants of ${p.uuid} on s02`);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatePorts, waitForPort } from '../scripts/cluster/ports.js';
@@ -10,7 +10,7 @@ import { renderNodeSite } from '../scripts/operators/nginx.js';
 import type { SessionResponse } from '../shared/api.js';
 import type { DeleteJob } from '../shared/jobs.js';
 import { createLogger } from '../shared/logger.js';
-import { deleteHandler, type CopyJobDeps } from '../storage-node/jobs/copy-jobs.js';
+import { type CopyJobDeps, deleteHandler } from '../storage-node/jobs/copy-jobs.js';
 import { PoolSet } from '../storage-node/pools.js';
 import type { LocalObject } from '../storage-node/replication/local-objects.js';
 import { NGINX, startNginx } from './support/nginx.js';
@@ -94,11 +94,15 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
     for (const [i, visibility] of (['public', 'private'] as const).entries()) {
       const photo = await makePhoto({ width: 96, height: 64, seed: 70 + i });
       // s01's heartbeat key went with its restart: until the next beat is seen, a 503.
-      const s = await eventually(async () => {
-        const res = await t.createSession({ user_id: 'tierer', file_size: photo.length, visibility });
-        if (res.status !== 201 && res.status !== 503) throw new Error(`session → ${res.status} ${JSON.stringify(res.body)}`);
-        return res.status === 201 ? (res.body as SessionResponse) : undefined;
-      }, 15_000, 'an upload session');
+      const s = await eventually(
+        async () => {
+          const res = await t.createSession({ user_id: 'tierer', file_size: photo.length, visibility });
+          if (res.status !== 201 && res.status !== 503) throw new Error(`session → ${res.status} ${JSON.stringify(res.body)}`);
+          return res.status === 201 ? (res.body as SessionResponse) : undefined;
+        },
+        15_000,
+        'an upload session',
+      );
       const up = await t.uploadRaw(s, photo);
       expect(up.status).toBe(201);
       expect(up.body.node_id).toBe('s01');
@@ -107,10 +111,14 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
       else privateUuid = up.body.image_uuid;
     }
     // Ready, and replicated to s02: its copies are what must be trimmed once the bucket has them.
-    await eventually(async () => {
-      const imgs = await Promise.all([...sums.keys()].map(image));
-      return imgs.every((img) => img.status === 'ready' && img.copies.filter((x: any) => x.state === 'ok').length === 2);
-    }, 45_000, 'every image ready with 2 copies');
+    await eventually(
+      async () => {
+        const imgs = await Promise.all([...sums.keys()].map(image));
+        return imgs.every((img) => img.status === 'ready' && img.copies.filter((x: any) => x.state === 'ok').length === 2);
+      },
+      45_000,
+      'every image ready with 2 copies',
+    );
   }, 90_000);
   afterAll(async () => {
     await t?.stop();
@@ -142,15 +150,23 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
     const pool = await admin('PATCH', '/api/v1/admin/pools/s01-hot', { tiering: { after_seconds: 1, to_tier: 'cold' } });
     expect(pool.tiering).toEqual({ after_seconds: 1, to_tier: 'cold' });
 
-    await eventually(async () => {
-      const imgs = await Promise.all([...sums.keys()].map(image));
-      return imgs.every((img) => img.pool_id === 'cold' && img.copies.length === 1);
-    }, 45_000, 'every image in the cold pool, its only copy');
+    await eventually(
+      async () => {
+        const imgs = await Promise.all([...sums.keys()].map(image));
+        return imgs.every((img) => img.pool_id === 'cold' && img.copies.length === 1);
+      },
+      45_000,
+      'every image in the cold pool, its only copy',
+    );
     // s01's files moved out, s02's replicas were surplus and went: both disks are empty.
-    await eventually(async () => {
-      const left = [0, 1].flatMap((i) => ['original', 'variants', 'private'].flatMap((d) => t.poolFiles(i, d)));
-      return left.length === 0;
-    }, 30_000, 'nothing left in the disk pools');
+    await eventually(
+      async () => {
+        const left = [0, 1].flatMap((i) => ['original', 'variants', 'private'].flatMap((d) => t.poolFiles(i, d)));
+        return left.length === 0;
+      },
+      30_000,
+      'nothing left in the disk pools',
+    );
     for (const uuid of sums.keys()) {
       const img = await image(uuid);
       expect(img.copies).toEqual([expect.objectContaining({ pool_id: 'cold', node_id: 's01', state: 'ok' })]);
@@ -164,7 +180,15 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
     // The durability summary counts them as living in the bucket: not at risk, nothing to scrub.
     const summary = await admin('GET', '/api/v1/admin/durability');
     expect(summary.classes).toEqual([
-      expect.objectContaining({ protection: 'S3 cold tier', copies: 0, s3: true, cold: true, at_risk: false, lost: false, objects: sums.size }),
+      expect.objectContaining({
+        protection: 'S3 cold tier',
+        copies: 0,
+        s3: true,
+        cold: true,
+        at_risk: false,
+        lost: false,
+        objects: sums.size,
+      }),
     ]);
     expect(summary.unscrubbed_copies).toBe(0);
   });
@@ -283,16 +307,23 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
     // The handler on its own (image delete sends these jobs; surplus trimming never picks a primary).
     const dir = mkdtempSync(path.join(tmpdir(), 'fennec-s3del-'));
     try {
-      const pools = new PoolSet([], [
-        {
-          config: {
-            id: 'cold2', tier: 'cold', type: 's3', public_base_url: 'http://127.0.0.1/cold2',
-            s3: { endpoint: s3.url, region: 'us-east-1', bucket: s3.bucket, prefix: 'del', force_path_style: true },
-            presign_seconds: 600, capacity_bytes: 2 ** 50,
+      const pools = new PoolSet(
+        [],
+        [
+          {
+            config: {
+              id: 'cold2',
+              tier: 'cold',
+              type: 's3',
+              public_base_url: 'http://127.0.0.1/cold2',
+              s3: { endpoint: s3.url, region: 'us-east-1', bucket: s3.bucket, prefix: 'del', force_path_style: true },
+              presign_seconds: 600,
+              capacity_bytes: 2 ** 50,
+            },
+            credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
           },
-          credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-        },
-      ]);
+        ],
+      );
       const bucket = pools.s3('cold2')!;
       const uuid = '00000000-0000-4000-8000-000000000001';
       const rels = [`original/2026/12/01/${uuid}.jpg`, `variants/2026/12/01/${uuid}_small.webp`];
@@ -303,7 +334,12 @@ describe('S3 cold tier: hot → an s3 pool of the same node', () => {
         await bucket.put({ rel, file, size: data.length, sha256: sha(data), contentType: 'image/jpeg' });
         expect(await inBucket(c, s3.bucket, `del/${rel}`)).toBe(true);
       }
-      const row = { uuid, pool_id: 'cold2', rel_path: rels[0]!, variants: JSON.stringify([{ rel_path: rels[1] }]) } as unknown as LocalObject;
+      const row = {
+        uuid,
+        pool_id: 'cold2',
+        rel_path: rels[0]!,
+        variants: JSON.stringify([{ rel_path: rels[1] }]),
+      } as unknown as LocalObject;
       const forgotten: unknown[] = [];
       const deps = {
         nodeId: 's01',

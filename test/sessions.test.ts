@@ -34,7 +34,13 @@ describe('upload sessions: placement, quotas, limits', () => {
     const badKey = await t.createSession({ user_id: 'u', file_size: 10 }, { authorization: 'Bearer nope' });
     expect(badKey.status).toBe(401);
     expect(badKey.body.error).toBeTypeOf('string');
-    for (const body of [{}, { user_id: 'u' }, { user_id: 'u', file_size: -1 }, { user_id: 'u', file_size: 'big' }, { user_id: 'u', file_size: 10, tier: 'lukewarm' }]) {
+    for (const body of [
+      {},
+      { user_id: 'u' },
+      { user_id: 'u', file_size: -1 },
+      { user_id: 'u', file_size: 'big' },
+      { user_id: 'u', file_size: 10, tier: 'lukewarm' },
+    ]) {
       const res = await t.createSession({ ...body, client_ip: ip() });
       expect(res.status).toBe(400);
       expect(res.body.error).toBeTypeOf('string');
@@ -55,21 +61,29 @@ describe('upload sessions: placement, quotas, limits', () => {
 
     const up = await t.uploadRaw(first.body, fakeJpeg(60_000));
     expect(up.status).toBe(201);
-    const usage = await eventually(async () => {
-      const u = await t.appGet('/api/v1/users/quinn/usage');
-      return u.body.objects === 1 ? u.body : undefined;
-    }, 10_000, 'usage to settle');
+    const usage = await eventually(
+      async () => {
+        const u = await t.appGet('/api/v1/users/quinn/usage');
+        return u.body.objects === 1 ? u.body : undefined;
+      },
+      10_000,
+      'usage to settle',
+    );
     expect(usage).toMatchObject({ used_bytes: 60_000, reserved_bytes: 0, quota_bytes: 100_000, objects: 1 });
   });
 
   it('429 with Retry-After past the per-user rate, and past the per-IP rate', async () => {
-    const perUser = await Promise.all(Array.from({ length: 25 }, () => t.createSession({ user_id: 'rita', file_size: 10, client_ip: ip() })));
+    const perUser = await Promise.all(
+      Array.from({ length: 25 }, () => t.createSession({ user_id: 'rita', file_size: 10, client_ip: ip() })),
+    );
     const limited = perUser.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(5);
     expect(limited[0]!.body.error).toBe('rate_limited');
     expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThan(0);
 
-    const perIp = await Promise.all(Array.from({ length: 35 }, (_, i) => t.createSession({ user_id: `ip-${i}`, file_size: 10, client_ip: '203.0.113.9' })));
+    const perIp = await Promise.all(
+      Array.from({ length: 35 }, (_, i) => t.createSession({ user_id: `ip-${i}`, file_size: 10, client_ip: '203.0.113.9' })),
+    );
     expect(perIp.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(5);
   });
 
@@ -79,7 +93,9 @@ describe('upload sessions: placement, quotas, limits', () => {
     expect(nodes[0]).toMatchObject({ node_id: 's01' });
     expect(nodes[0].heartbeat_age_ms).toBeLessThan(5000);
     expect(nodes[0].pools[0]).toMatchObject({ pool_id: 's01-hot', total_bytes: 10 * MiB + 512 * 1024 });
-    const denied = await fetch(`${t.cluster.info.coordinator_url}/api/v1/admin/nodes`, { headers: { authorization: `Bearer ${t.cluster.info.app_key}` } });
+    const denied = await fetch(`${t.cluster.info.coordinator_url}/api/v1/admin/nodes`, {
+      headers: { authorization: `Bearer ${t.cluster.info.app_key}` },
+    });
     expect(denied.status).toBe(401);
   });
   it('deregisters an empty node, and refuses one that still holds files', async () => {
@@ -90,8 +106,16 @@ describe('upload sessions: placement, quotas, limits', () => {
         body: body === undefined ? undefined : JSON.stringify(body),
       }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
     const x = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x;
-    expect((await admin('POST', '/api/v1/admin/nodes', { node_id: 's99', public_key: { kty: 'OKP', crv: 'Ed25519', x },
-      upload_api_url: 'http://127.0.0.1:9/api/internal/upload', pools: [{ pool_id: 's99-hot', tier: 'hot', public_base_url: 'http://127.0.0.1:9' }] })).status).toBe(201);
+    expect(
+      (
+        await admin('POST', '/api/v1/admin/nodes', {
+          node_id: 's99',
+          public_key: { kty: 'OKP', crv: 'Ed25519', x },
+          upload_api_url: 'http://127.0.0.1:9/api/internal/upload',
+          pools: [{ pool_id: 's99-hot', tier: 'hot', public_base_url: 'http://127.0.0.1:9' }],
+        })
+      ).status,
+    ).toBe(201);
     expect(await admin('DELETE', '/api/v1/admin/nodes/s99')).toMatchObject({ status: 200, body: { deregistered: true } });
     const { body } = await admin('GET', '/api/v1/admin/nodes');
     expect(body.nodes.map((n: { node_id: string }) => n.node_id)).toEqual(['s01']);
@@ -115,6 +139,10 @@ describe('an abandoned session gives its quota back', () => {
     await t.cluster.admin('PUT', '/api/v1/admin/users/abby/quota', { quota_bytes: 1000 });
     expect((await t.createSession({ user_id: 'abby', file_size: 800 })).status).toBe(201);
     expect((await t.createSession({ user_id: 'abby', file_size: 800 })).status).toBe(403);
-    await eventually(async () => (await t.createSession({ user_id: "abby", file_size: 800 })).status === 201, 20_000, 'the reservation to be released');
+    await eventually(
+      async () => (await t.createSession({ user_id: 'abby', file_size: 800 })).status === 201,
+      20_000,
+      'the reservation to be released',
+    );
   });
 });

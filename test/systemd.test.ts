@@ -35,11 +35,9 @@ describe.skipIf(!existsSync(SYSTEMD_ANALYZE))('systemd units', () => {
   });
 
   it('pass systemd-analyze verify without a warning', async () => {
-    const { stdout, stderr } = await run(
-      SYSTEMD_ANALYZE,
-      ['verify', './fennec-coordinator.service', './fennec-node@s01.service'],
-      { cwd: dir },
-    );
+    const { stdout, stderr } = await run(SYSTEMD_ANALYZE, ['verify', './fennec-coordinator.service', './fennec-node@s01.service'], {
+      cwd: dir,
+    });
     expect(stderr).toBe('');
     expect(stdout).toBe('');
   });

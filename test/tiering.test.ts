@@ -49,10 +49,14 @@ describe('tiering: hot → warm → cold by age', () => {
       expect(up.node_id).toBe('s01');
       sums.set(up.image_uuid, sha(photo));
     }
-    await eventually(async () => {
-      const statuses = await Promise.all([...sums.keys()].map(async (u) => (await t.appGet(`/api/v1/images/${u}`)).body.status));
-      return statuses.every((s) => s === 'ready');
-    }, 60_000, 'every image ready');
+    await eventually(
+      async () => {
+        const statuses = await Promise.all([...sums.keys()].map(async (u) => (await t.appGet(`/api/v1/images/${u}`)).body.status));
+        return statuses.every((s) => s === 'ready');
+      },
+      60_000,
+      'every image ready',
+    );
   });
   afterAll(async () => {
     await t?.stop();
@@ -63,10 +67,14 @@ describe('tiering: hot → warm → cold by age', () => {
 
   /** Every image at `pool` on node index `i`: the redirect, the bytes, the variants. */
   async function servedFrom(pool: string, i: number) {
-    await eventually(async () => {
-      const pools = await Promise.all([...sums.keys()].map(async (u) => (await t.appGet(`/api/v1/images/${u}`)).body.pool_id));
-      return pools.every((p) => p === pool);
-    }, 60_000, `every image at ${pool}`);
+    await eventually(
+      async () => {
+        const pools = await Promise.all([...sums.keys()].map(async (u) => (await t.appGet(`/api/v1/images/${u}`)).body.pool_id));
+        return pools.every((p) => p === pool);
+      },
+      60_000,
+      `every image at ${pool}`,
+    );
     const nodeUrl = t.cluster.info.nodes[i]!.url;
     for (const [uuid, sum] of sums) {
       const res = await fetch(`${t.cluster.info.coordinator_url}/i/${uuid}`, { redirect: 'manual' });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tus from 'tus-js-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionResponse } from '../shared/api.js';
 import { fakeJpeg } from './support/images.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
@@ -83,7 +83,9 @@ describe('tus 1.0 with tus-js-client against a running node', () => {
 
     const first = await run(new tus.Upload(data, options()), { abortAt: 12 * MiB });
     expect(first.url).toBeTruthy();
-    const afterFirst = await eventually(async () => ((await headOffset(first.url!, s.token)) > 0 ? headOffset(first.url!, s.token) : false));
+    const afterFirst = await eventually(async () =>
+      (await headOffset(first.url!, s.token)) > 0 ? headOffset(first.url!, s.token) : false,
+    );
 
     // A fresh client finds the upload the app remembered and resumes it.
     const second = await run(new tus.Upload(data, options()), {
@@ -119,7 +121,14 @@ describe('tus 1.0 with tus-js-client against a running node', () => {
     const results = await Promise.all(
       files.map(async (data, i) => {
         const s = await t.session(`tus-par-${i % 4}`, data.length);
-        const out = await run(new tus.Upload(data, { endpoint: s.tus_url, headers: { authorization: `Bearer ${s.token}` }, chunkSize: 32 * 1024, retryDelays: [100, 500] }));
+        const out = await run(
+          new tus.Upload(data, {
+            endpoint: s.tus_url,
+            headers: { authorization: `Bearer ${s.token}` },
+            chunkSize: 32 * 1024,
+            retryDelays: [100, 500],
+          }),
+        );
         return { out, sha: sha256(data) };
       }),
     );
@@ -137,7 +146,13 @@ describe('tus 1.0 with tus-js-client against a running node', () => {
     const s = await t.session('tus-other', 1000);
     const other = t.cluster.info.nodes[1 - nodeIndex(s)]!;
     // Retries cover a 503 while that node still fetches the coordinator's keys; a 401 is final.
-    const err = await run(new tus.Upload(fakeJpeg(1000), { endpoint: `${other.url}/api/internal/tus`, headers: { authorization: `Bearer ${s.token}` }, retryDelays: [200, 500, 1000, 2000] })).then(
+    const err = await run(
+      new tus.Upload(fakeJpeg(1000), {
+        endpoint: `${other.url}/api/internal/tus`,
+        headers: { authorization: `Bearer ${s.token}` },
+        retryDelays: [200, 500, 1000, 2000],
+      }),
+    ).then(
       () => undefined,
       (e: tus.DetailedError) => e,
     );
@@ -148,7 +163,12 @@ describe('tus 1.0 with tus-js-client against a running node', () => {
   it('termination deletes the partial data', async () => {
     const data = fakeJpeg(8 * MiB);
     const s = await t.session('tus-term', data.length);
-    const upload = new tus.Upload(data, { endpoint: s.tus_url, headers: { authorization: `Bearer ${s.token}` }, chunkSize: MiB, retryDelays: null });
+    const upload = new tus.Upload(data, {
+      endpoint: s.tus_url,
+      headers: { authorization: `Bearer ${s.token}` },
+      chunkSize: MiB,
+      retryDelays: null,
+    });
     await new Promise<void>((resolve, reject) => {
       upload.options.onError = reject;
       upload.options.onChunkComplete = (_n, accepted) => {
@@ -173,7 +193,11 @@ describe('tus 1.0 with tus-js-client against a running node', () => {
     const url = new URL(created.headers.get('location')!, s.tus_url).href;
     const chunk = fakeJpeg(10_000);
     const patch = (offset: number, extra: Record<string, string> = {}, headers: Record<string, string> = tusHeaders) =>
-      fetch(url, { method: 'PATCH', headers: { ...headers, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset), ...extra }, body: chunk });
+      fetch(url, {
+        method: 'PATCH',
+        headers: { ...headers, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset), ...extra },
+        body: chunk,
+      });
     const wrongSum = createHash('sha256').update('not the chunk').digest('base64');
     expect((await patch(0, { 'upload-checksum': `sha256 ${wrongSum}` })).status).toBe(460);
     expect(await headOffset(url, s.token)).toBe(0);

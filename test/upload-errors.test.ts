@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coordinatorKey, hs256WithPublicKey, signToken, unsignedToken } from './support/forge.js';
-import { HTML, SVG, fakeJpeg } from './support/images.js';
+import { fakeJpeg, HTML, SVG } from './support/images.js';
 import { streamingRequest, truncatedRequest } from './support/raw-http.js';
 import { eventually, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
@@ -40,8 +40,7 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
     expect(rows).toBe(stored);
   }
 
-  const setAccepting = (pool: string, accepting: boolean) =>
-    t.cluster.admin('PATCH', `/api/v1/admin/pools/${pool}`, { accepting });
+  const setAccepting = (pool: string, accepting: boolean) => t.cluster.admin('PATCH', `/api/v1/admin/pools/${pool}`, { accepting });
 
   async function s01Session(size: number) {
     const s = await t.session('eve', size);
@@ -56,7 +55,7 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
       body,
     }).then(async (r) => ({ status: r.status, body: (await r.json().catch(() => ({}))) as { error?: string } }));
 
-  it('401 without a token, with an expired one, and for a pool that is not this node\'s', async () => {
+  it("401 without a token, with an expired one, and for a pool that is not this node's", async () => {
     const photo = fakeJpeg(1000);
     expect((await post(undefined, photo)).status).toBe(401);
     expect((await post('not.a.jwt', photo)).status).toBe(401);
@@ -94,7 +93,9 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
   it('401 for forgeries: alg none, and HS256 keyed with the public key', async () => {
     const photo = fakeJpeg(1000);
     expect((await post(unsignedToken({ aud: 's01', pool: 's01-hot', max: 5000 }), photo)).status).toBe(401);
-    const jwks = (await (await fetch(`${t.cluster.info.coordinator_url}/.well-known/jwks.json`)).json()) as { keys: { x: string; kid: string }[] };
+    const jwks = (await (await fetch(`${t.cluster.info.coordinator_url}/.well-known/jwks.json`)).json()) as {
+      keys: { x: string; kid: string }[];
+    };
     const forged = await hs256WithPublicKey(jwks.keys[0]!, jwks.keys[0]!.kid, { aud: 's01', pool: 's01-hot', max: 5000 });
     expect((await post(forged, photo)).status).toBe(401);
     expectNothingLeft();
@@ -131,7 +132,11 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
   });
 
   it('415 for SVG, HTML and unknown bytes, whatever the Content-Type says', async () => {
-    for (const [body, type] of [[SVG, 'image/svg+xml'], [HTML, 'image/jpeg'], [Buffer.from('just some text, not an image at all'), 'image/png']] as const) {
+    for (const [body, type] of [
+      [SVG, 'image/svg+xml'],
+      [HTML, 'image/jpeg'],
+      [Buffer.from('just some text, not an image at all'), 'image/png'],
+    ] as const) {
       const s = await s01Session(body.length);
       expect(await post(s.token, body, { 'content-type': type })).toMatchObject({ status: 415, body: { error: 'unsupported_type' } });
     }
@@ -169,8 +174,17 @@ describe('the upload path refuses every bad request and leaves nothing behind', 
     const started = Date.now();
     await new Promise<void>((resolve) => {
       const sock = net.connect(port, '127.0.0.1', () => {
-        sock.write([`POST /api/internal/upload HTTP/1.1`, 'Host: x', 'Content-Length: 50000', 'Content-Type: image/jpeg',
-          `Authorization: Bearer ${s.token}`, '', ''].join('\r\n'));
+        sock.write(
+          [
+            `POST /api/internal/upload HTTP/1.1`,
+            'Host: x',
+            'Content-Length: 50000',
+            'Content-Type: image/jpeg',
+            `Authorization: Bearer ${s.token}`,
+            '',
+            '',
+          ].join('\r\n'),
+        );
         sock.write(fakeJpeg(10_000));
       });
       sock.on('error', () => undefined);

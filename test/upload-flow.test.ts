@@ -27,7 +27,14 @@ describe('direct upload, end to end through both binaries', () => {
 
     const up = await t.uploadMultipart(s, photo);
     expect(up.status).toBe(201);
-    expect(up.body).toMatchObject({ sha256: sha256(photo), size: photo.length, mime: 'image/jpeg', pool_id: 's01-hot', node_id: 's01', status: 'processing' });
+    expect(up.body).toMatchObject({
+      sha256: sha256(photo),
+      size: photo.length,
+      mime: 'image/jpeg',
+      pool_id: 's01-hot',
+      node_id: 's01',
+      status: 'processing',
+    });
     const uuid = up.body.image_uuid;
 
     // {pool}/original/YYYY/MM/DD/{uuid}.{ext}, filed under today's UTC date
@@ -58,11 +65,22 @@ describe('direct upload, end to end through both binaries', () => {
     expect(bad.status).toBe(416);
 
     // The completion callback reaches the coordinator through the node's outbox.
-    const image = await eventually(async () => {
-      const r = await t.appGet(`/api/v1/images/${uuid}`);
-      return r.status === 200 ? r.body : undefined;
-    }, 10_000, 'image at the coordinator');
-    expect(image).toMatchObject({ image_uuid: uuid, size: photo.length, sha256: sha256(photo), mime: 'image/jpeg', node_id: 's01', pool_id: 's01-hot' });
+    const image = await eventually(
+      async () => {
+        const r = await t.appGet(`/api/v1/images/${uuid}`);
+        return r.status === 200 ? r.body : undefined;
+      },
+      10_000,
+      'image at the coordinator',
+    );
+    expect(image).toMatchObject({
+      image_uuid: uuid,
+      size: photo.length,
+      sha256: sha256(photo),
+      mime: 'image/jpeg',
+      node_id: 's01',
+      pool_id: 's01-hot',
+    });
     expect(image.urls.original).toBe(up.body.urls.original);
 
     const usage = await t.appGet('/api/v1/users/alice/usage');

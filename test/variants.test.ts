@@ -18,7 +18,13 @@ function startWebhookApp() {
     req.on('end', () => {
       const id = String(req.headers['fennec-event-id']);
       const status = received.some((r) => r.id === id) ? 200 : 500;
-      received.push({ id, event: String(req.headers['fennec-event']), status, body: Buffer.concat(chunks).toString(), signature: String(req.headers['fennec-signature']) });
+      received.push({
+        id,
+        event: String(req.headers['fennec-event']),
+        status,
+        body: Buffer.concat(chunks).toString(),
+        signature: String(req.headers['fennec-signature']),
+      });
       res.writeHead(status).end();
     });
   });
@@ -38,7 +44,13 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
   beforeAll(async () => {
     hooks = await startWebhookApp();
     t = await startTestCluster({
-      nodeEnv: { FENNEC_HEARTBEAT_INTERVAL_MS: '1000', FENNEC_JOB_LOCK_MS: '1500', FENNEC_JOB_MARKER_CHECK_MS: '300', FENNEC_JOB_BACKOFF_MS: '200', FENNEC_LOG_LEVEL: 'info' },
+      nodeEnv: {
+        FENNEC_HEARTBEAT_INTERVAL_MS: '1000',
+        FENNEC_JOB_LOCK_MS: '1500',
+        FENNEC_JOB_MARKER_CHECK_MS: '300',
+        FENNEC_JOB_BACKOFF_MS: '200',
+        FENNEC_LOG_LEVEL: 'info',
+      },
       coordinatorEnv: { FENNEC_HEARTBEAT_MAX_AGE_MS: '5000', FENNEC_WEBHOOK_BACKOFF_MS: '200', FENNEC_LOG_LEVEL: 'info' },
     });
     hookApp = (await t.cluster.admin('POST', '/api/v1/admin/apps', { name: 'hooks', webhook_url: hooks.url })) as typeof hookApp;
@@ -52,14 +64,18 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
 
   async function upload(photo: Buffer, user = 'alice', apiKey?: string): Promise<string> {
     // A loaded machine can let the node's heartbeat lapse for a moment (503 no_capacity): retry.
-    const s = await eventually(async () => {
-      const res = await fetch(`${t.cluster.info.coordinator_url}/api/v1/upload/sessions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${apiKey ?? t.cluster.info.app_key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ user_id: user, file_size: photo.length }),
-      });
-      return res.status === 201 ? ((await res.json()) as SessionResponse) : undefined;
-    }, 10_000, 'an upload session');
+    const s = await eventually(
+      async () => {
+        const res = await fetch(`${t.cluster.info.coordinator_url}/api/v1/upload/sessions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey ?? t.cluster.info.app_key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ user_id: user, file_size: photo.length }),
+        });
+        return res.status === 201 ? ((await res.json()) as SessionResponse) : undefined;
+      },
+      10_000,
+      'an upload session',
+    );
     const up = await t.uploadRaw(s, photo);
     expect(up.status).toBe(201);
     return up.body.image_uuid as string;
@@ -72,10 +88,14 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
   }
 
   const settled = (uuid: string, timeoutMs = 30_000, apiKey?: string) =>
-    eventually(async () => {
-      const img = await image(uuid, apiKey);
-      return img?.status === 'ready' || img?.status === 'failed' ? img : undefined;
-    }, timeoutMs, `image ${uuid} ready or failed`);
+    eventually(
+      async () => {
+        const img = await image(uuid, apiKey);
+        return img?.status === 'ready' || img?.status === 'failed' ? img : undefined;
+      },
+      timeoutMs,
+      `image ${uuid} ready or failed`,
+    );
 
   const fetchImage = async (url: string) => Buffer.from(await (await fetch(url)).arrayBuffer());
 
@@ -87,9 +107,14 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
     const names = Object.keys(img.urls.variants).sort();
     expect(names).toEqual(['full.avif', 'full.webp', 'medium.avif', 'medium.jpg', 'medium.webp', 'small.avif', 'small.jpg', 'small.webp']);
     const want: Record<string, [number, number, string]> = {
-      'small.webp': [133, 200, 'webp'], 'small.avif': [133, 200, 'heif'], 'small.jpg': [133, 200, 'jpeg'],
-      'medium.webp': [333, 500, 'webp'], 'medium.avif': [333, 500, 'heif'], 'medium.jpg': [333, 500, 'jpeg'],
-      'full.webp': [800, 1200, 'webp'], 'full.avif': [800, 1200, 'heif'],
+      'small.webp': [133, 200, 'webp'],
+      'small.avif': [133, 200, 'heif'],
+      'small.jpg': [133, 200, 'jpeg'],
+      'medium.webp': [333, 500, 'webp'],
+      'medium.avif': [333, 500, 'heif'],
+      'medium.jpg': [333, 500, 'jpeg'],
+      'full.webp': [800, 1200, 'webp'],
+      'full.avif': [800, 1200, 'heif'],
     };
     const base = `${t.cluster.info.nodes[0]!.url}/uploads/variants/`;
     for (const [name, [w, h, format]] of Object.entries(want)) {
@@ -117,7 +142,14 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
     expect(a).toMatchObject({ status: 'ready', width: 900, height: 600, format: 'png' });
     expect(Object.keys(a.urls.variants)).toContain('small.png');
     expect(b).toMatchObject({ status: 'ready', format: 'webp' });
-    expect(Object.keys(b.urls.variants).sort()).toEqual(['full.avif', 'full.webp', 'medium.avif', 'medium.webp', 'small.avif', 'small.webp']);
+    expect(Object.keys(b.urls.variants).sort()).toEqual([
+      'full.avif',
+      'full.webp',
+      'medium.avif',
+      'medium.webp',
+      'small.avif',
+      'small.webp',
+    ]);
     expect(c).toMatchObject({ status: 'ready', format: 'gif' });
     expect((await sharp(await fetchImage(c.urls.variants['small.gif'])).metadata()).format).toBe('gif');
   });
@@ -141,10 +173,14 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
     for (const p of photos) uuids.push(await upload(p, 'bob'));
     await eventually(async () => (await image(uuids[0]!)).thumbnails_ready, 20_000, 'first thumbnails');
     // Kill while the worker holds a job: its lock must run out and another run pick it up.
-    await eventually(async () => {
-      const q = (await t.cluster.admin('GET', '/api/v1/admin/queues')) as { queues: { counts: { active: number } }[] };
-      return q.queues[0]!.counts.active > 0;
-    }, 10_000, 'an active job');
+    await eventually(
+      async () => {
+        const q = (await t.cluster.admin('GET', '/api/v1/admin/queues')) as { queues: { counts: { active: number } }[] };
+        return q.queues[0]!.counts.active > 0;
+      },
+      10_000,
+      'an active job',
+    );
     await t.cluster.nodes[0]!.kill();
     await t.cluster.startNode(0);
     const done = await Promise.all(uuids.map((u) => settled(u, 40_000)));
@@ -176,7 +212,11 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
     await eventually(async () => ids.every((id) => hooks.received.some((r) => r.id === id && r.status === 200)), 15_000, 'webhooks');
     // Both rows marked delivered: from then on the dispatcher sends nothing more for them.
     const metricsUrl = `${t.cluster.info.coordinator_url}/metrics`;
-    await eventually(async () => /^fennec_webhooks_pending 0$/m.test(await (await fetch(metricsUrl)).text()), 10_000, 'no pending webhooks');
+    await eventually(
+      async () => /^fennec_webhooks_pending 0$/m.test(await (await fetch(metricsUrl)).text()),
+      10_000,
+      'no pending webhooks',
+    );
     const jwks = createRemoteJWKSet(new URL(`${t.cluster.info.coordinator_url}/.well-known/jwks.json`));
     for (const id of ids) {
       const deliveries = hooks.received.filter((r) => r.id === id);
@@ -194,7 +234,12 @@ describe('variants: per-node jobs, one-decode pipeline, status, webhooks', () =>
     const metrics = await (await fetch(`${t.cluster.info.nodes[0]!.url}/metrics`)).text();
     expect(metrics).toMatch(/fennec_node_jobs\{state="failed"\} \d+/);
     const q = (await t.cluster.admin('GET', '/api/v1/admin/queues')) as { queues: any[] };
-    expect(q.queues).toEqual([expect.objectContaining({ node_id: 's01', queue: 'jobs-s01', counts: expect.objectContaining({ failed: expect.any(Number), waiting: 0 }) })]);
+    expect(q.queues).toEqual([
+      expect.objectContaining({
+        node_id: 's01',
+        queue: 'jobs-s01',
+        counts: expect.objectContaining({ failed: expect.any(Number), waiting: 0 }),
+      }),
+    ]);
   });
 });
-

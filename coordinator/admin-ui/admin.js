@@ -45,7 +45,10 @@ function bytes(n) {
   if (n === null || n === undefined) return '–';
   const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
   return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
 }
 
@@ -61,51 +64,112 @@ function fill(tbody, rows, cols, emptyText) {
 }
 
 function spaceBar(p) {
-  const total = p.total_bytes, free = p.free_bytes;
+  const total = p.total_bytes,
+    free = p.free_bytes;
   const known = typeof total === 'number' && total > 0 && typeof free === 'number';
   const full = known ? Math.min(1, Math.max(0, 1 - free / total)) : 0;
   const level = full > 0.9 ? 'bad' : full > 0.8 ? 'warn' : '';
   // CSSOM, not a style attribute: the page's CSP allows no inline styles.
   const used = h('span', { class: level });
   used.style.width = `${(full * 100).toFixed(1)}%`;
-  return h('div', { class: 'space', 'data-pool': p.pool_id },
-    h('div', { class: 'label' }, h('span', { class: 'mono' }, p.pool_id),
-      h('span', {}, known ? `${bytes(free)} free of ${bytes(total)} (${Math.round(full * 100)}% full)` : 'no heartbeat')),
-    h('div', { class: 'bar', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(full * 100),
-      'aria-label': `${p.pool_id} used` }, used));
+  return h(
+    'div',
+    { class: 'space', 'data-pool': p.pool_id },
+    h(
+      'div',
+      { class: 'label' },
+      h('span', { class: 'mono' }, p.pool_id),
+      h('span', {}, known ? `${bytes(free)} free of ${bytes(total)} (${Math.round(full * 100)}% full)` : 'no heartbeat'),
+    ),
+    h(
+      'div',
+      {
+        class: 'bar',
+        role: 'meter',
+        'aria-valuemin': 0,
+        'aria-valuemax': 100,
+        'aria-valuenow': Math.round(full * 100),
+        'aria-label': `${p.pool_id} used`,
+      },
+      used,
+    ),
+  );
 }
 
 function renderNodes(nodes) {
-  fill($('#nodes tbody'), nodes.map((n) => h('tr', { 'data-node': n.node_id },
-    h('td', { class: 'mono' }, n.node_id),
-    h('td', {}, h('span', { class: `badge ${n.status}` }, n.status),
-      n.state && n.state !== 'up' ? h('span', { class: 'muted', 'data-state': n.state }, ` ${n.state}`) : ''),
-    h('td', {}, age(n.heartbeat_age_ms)),
-    h('td', {}, n.active_uploads),
-    h('td', { class: 'muted' }, n.version || '–'),
-    h('td', {}, n.pools.map(spaceBar)),
-  )), 6, 'No nodes registered yet (scripts/add-node, or POST /api/v1/admin/nodes).');
+  fill(
+    $('#nodes tbody'),
+    nodes.map((n) =>
+      h(
+        'tr',
+        { 'data-node': n.node_id },
+        h('td', { class: 'mono' }, n.node_id),
+        h(
+          'td',
+          {},
+          h('span', { class: `badge ${n.status}` }, n.status),
+          n.state && n.state !== 'up' ? h('span', { class: 'muted', 'data-state': n.state }, ` ${n.state}`) : '',
+        ),
+        h('td', {}, age(n.heartbeat_age_ms)),
+        h('td', {}, n.active_uploads),
+        h('td', { class: 'muted' }, n.version || '–'),
+        h('td', {}, n.pools.map(spaceBar)),
+      ),
+    ),
+    6,
+    'No nodes registered yet (scripts/add-node, or POST /api/v1/admin/nodes).',
+  );
 }
 
 function renderPools(pools) {
   // Do not rebuild the rows under someone's cursor while they edit a weight or tier.
   if ($('#pools').contains(document.activeElement) && document.activeElement.tagName !== 'BUTTON') return;
-  fill($('#pools tbody'), pools.map((p) => {
-    const tier = h('select', { 'aria-label': `${p.pool_id} tier` }, ['hot', 'warm', 'cold'].map((t) => h('option', { value: t, selected: t === p.tier }, t)));
-    const weight = h('input', { type: 'number', min: 0, max: 1000000, step: 1, value: p.weight, 'aria-label': `${p.pool_id} weight` });
-    const save = h('button', { type: 'button', onclick: () => patchPool(p.pool_id, { tier: tier.value, weight: Number(weight.value) }) }, 'Save');
-    // A bucket (the S3 cold tier) never takes uploads: nothing to toggle.
-    const toggle = p.type === 's3' ? h('span', { class: 'muted' }, 'never (S3 cold tier)') : h('button', {
-      type: 'button', class: 'toggle', 'aria-pressed': String(p.accepting), 'data-action': 'toggle-accepting',
-      title: p.accepting ? 'Click to stop new uploads to this pool' : 'Click to accept new uploads again',
-      onclick: () => patchPool(p.pool_id, { accepting: !p.accepting }),
-    }, p.accepting ? 'Accepting' : 'Not accepting');
-    return h('tr', { 'data-pool': p.pool_id },
-      h('td', { class: 'mono' }, p.pool_id, p.type === 's3' ? [' ', h('span', { class: 'badge stale', 'data-type': 's3' }, 's3')] : ''),
-      h('td', { class: 'mono' }, p.node_id),
-      h('td', {}, tier), h('td', {}, weight), h('td', {}, p.replication_factor),
-      h('td', { 'data-col': 'tiering' }, tieringText(p.tiering)), h('td', {}, toggle), h('td', {}, save));
-  }), 8, 'No pools registered yet.');
+  fill(
+    $('#pools tbody'),
+    pools.map((p) => {
+      const tier = h(
+        'select',
+        { 'aria-label': `${p.pool_id} tier` },
+        ['hot', 'warm', 'cold'].map((t) => h('option', { value: t, selected: t === p.tier }, t)),
+      );
+      const weight = h('input', { type: 'number', min: 0, max: 1000000, step: 1, value: p.weight, 'aria-label': `${p.pool_id} weight` });
+      const save = h(
+        'button',
+        { type: 'button', onclick: () => patchPool(p.pool_id, { tier: tier.value, weight: Number(weight.value) }) },
+        'Save',
+      );
+      // A bucket (the S3 cold tier) never takes uploads: nothing to toggle.
+      const toggle =
+        p.type === 's3'
+          ? h('span', { class: 'muted' }, 'never (S3 cold tier)')
+          : h(
+              'button',
+              {
+                type: 'button',
+                class: 'toggle',
+                'aria-pressed': String(p.accepting),
+                'data-action': 'toggle-accepting',
+                title: p.accepting ? 'Click to stop new uploads to this pool' : 'Click to accept new uploads again',
+                onclick: () => patchPool(p.pool_id, { accepting: !p.accepting }),
+              },
+              p.accepting ? 'Accepting' : 'Not accepting',
+            );
+      return h(
+        'tr',
+        { 'data-pool': p.pool_id },
+        h('td', { class: 'mono' }, p.pool_id, p.type === 's3' ? [' ', h('span', { class: 'badge stale', 'data-type': 's3' }, 's3')] : ''),
+        h('td', { class: 'mono' }, p.node_id),
+        h('td', {}, tier),
+        h('td', {}, weight),
+        h('td', {}, p.replication_factor),
+        h('td', { 'data-col': 'tiering' }, tieringText(p.tiering)),
+        h('td', {}, toggle),
+        h('td', {}, save),
+      );
+    }),
+    8,
+    'No pools registered yet.',
+  );
 }
 
 /** "→ warm after 30 d": where the pool's old objects go, and when (PATCH …/pools/{id} {tiering}). */
@@ -117,53 +181,101 @@ function tieringText(t) {
 }
 
 function renderDurability(d) {
-  fill($('#durability tbody'), d.classes.map((k) => h('tr', { 'data-protection': k.protection },
-    h('td', {}, k.protection),
-    h('td', {}, k.lost ? h('span', { class: 'badge offline' }, 'lost') : k.at_risk ? h('span', { class: 'badge stale' }, 'at risk') : h('span', { class: 'badge online' }, 'protected')),
-    h('td', {}, k.objects),
-    h('td', {}, bytes(k.bytes)),
-    h('td', {}, k.overdue ? `${k.overdue} overdue` : '–'),
-  )), 5, 'No objects yet.');
+  fill(
+    $('#durability tbody'),
+    d.classes.map((k) =>
+      h(
+        'tr',
+        { 'data-protection': k.protection },
+        h('td', {}, k.protection),
+        h(
+          'td',
+          {},
+          k.lost
+            ? h('span', { class: 'badge offline' }, 'lost')
+            : k.at_risk
+              ? h('span', { class: 'badge stale' }, 'at risk')
+              : h('span', { class: 'badge online' }, 'protected'),
+        ),
+        h('td', {}, k.objects),
+        h('td', {}, bytes(k.bytes)),
+        h('td', {}, k.overdue ? `${k.overdue} overdue` : '–'),
+      ),
+    ),
+    5,
+    'No objects yet.',
+  );
   const del = d.deleted;
   $('#durability-notes').textContent = [
-    `${d.unscrubbed_copies} ${d.unscrubbed_copies === 1 ? 'copy' : 'copies'} not scrubbed yet` + (d.oldest_scrub_at ? `; oldest scrub ${new Date(d.oldest_scrub_at).toLocaleString()}` : ''),
-    del ? `deleted images: ${del.copies_to_delete} ${del.copies_to_delete === 1 ? 'copy' : 'copies'} to delete, ${del.backups_in_grace} backups in their ${Math.round(del.backup_grace_seconds / 86400 * 10) / 10} d grace` +
-      (del.next_backup_delete_at ? ` (next ${new Date(del.next_backup_delete_at).toLocaleString()})` : '') + `, ${del.backups_deleted} deleted` : '',
-  ].filter(Boolean).join(' · ');
+    `${d.unscrubbed_copies} ${d.unscrubbed_copies === 1 ? 'copy' : 'copies'} not scrubbed yet` +
+      (d.oldest_scrub_at ? `; oldest scrub ${new Date(d.oldest_scrub_at).toLocaleString()}` : ''),
+    del
+      ? `deleted images: ${del.copies_to_delete} ${del.copies_to_delete === 1 ? 'copy' : 'copies'} to delete, ${del.backups_in_grace} backups in their ${Math.round((del.backup_grace_seconds / 86400) * 10) / 10} d grace` +
+        (del.next_backup_delete_at ? ` (next ${new Date(del.next_backup_delete_at).toLocaleString()})` : '') +
+        `, ${del.backups_deleted} deleted`
+      : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 function renderQueues(queues) {
-  fill($('#queues tbody'), queues.map((q) => h('tr', { 'data-node': q.node_id },
-    h('td', { class: 'mono' }, q.node_id),
-    ...(q.counts
-      ? ['waiting', 'prioritized', 'active', 'delayed', 'failed'].map((s) => h('td', { 'data-state': s }, q.counts[s] ?? 0))
-      : [h('td', { colspan: 5, class: 'error' }, `cannot read the queue: ${q.error}`)]),
-  )), 6, 'No queues (no nodes registered).');
+  fill(
+    $('#queues tbody'),
+    queues.map((q) =>
+      h(
+        'tr',
+        { 'data-node': q.node_id },
+        h('td', { class: 'mono' }, q.node_id),
+        ...(q.counts
+          ? ['waiting', 'prioritized', 'active', 'delayed', 'failed'].map((s) => h('td', { 'data-state': s }, q.counts[s] ?? 0))
+          : [h('td', { colspan: 5, class: 'error' }, `cannot read the queue: ${q.error}`)]),
+      ),
+    ),
+    6,
+    'No queues (no nodes registered).',
+  );
 }
 
 function renderMoves(moves) {
-  fill($('#moves tbody'), moves.map((m) => {
-    const total = Object.values(m.counts).reduce((a, b) => a + b, 0);
-    return h('tr', { 'data-move': m.move_id },
-      h('td', { class: 'mono' }, m.move_id.slice(0, 8)),
-      h('td', { class: 'mono' }, `${m.source_pool_id} → ${m.target_pool_id}`),
-      h('td', {}, m.kind),
-      h('td', {}, h('span', { class: `badge ${m.state}` }, m.state)),
-      h('td', {}, `${m.counts.done} of ${total}`),
-      h('td', {}, `${bytes(m.bytes.done)} of ${bytes(m.bytes.planned)}`),
-      h('td', {}, `${m.counts.failed} / ${m.counts.missing}`),
-    );
-  }), 7, 'No pool moves yet (POST /api/v1/admin/pools/{id}/move, or drain a node).');
+  fill(
+    $('#moves tbody'),
+    moves.map((m) => {
+      const total = Object.values(m.counts).reduce((a, b) => a + b, 0);
+      return h(
+        'tr',
+        { 'data-move': m.move_id },
+        h('td', { class: 'mono' }, m.move_id.slice(0, 8)),
+        h('td', { class: 'mono' }, `${m.source_pool_id} → ${m.target_pool_id}`),
+        h('td', {}, m.kind),
+        h('td', {}, h('span', { class: `badge ${m.state}` }, m.state)),
+        h('td', {}, `${m.counts.done} of ${total}`),
+        h('td', {}, `${bytes(m.bytes.done)} of ${bytes(m.bytes.planned)}`),
+        h('td', {}, `${m.counts.failed} / ${m.counts.missing}`),
+      );
+    }),
+    7,
+    'No pool moves yet (POST /api/v1/admin/pools/{id}/move, or drain a node).',
+  );
 }
 
 function renderFailures(failures) {
-  fill($('#failures tbody'), failures.map((f) => h('tr', {},
-    h('td', {}, new Date(f.created_at).toLocaleString()),
-    h('td', { class: 'mono' }, h('a', { href: `/i/${encodeURIComponent(f.image_uuid)}`, rel: 'noreferrer' }, f.image_uuid.slice(0, 8))),
-    h('td', { class: 'mono' }, `${f.node_id} / ${f.pool_id}`),
-    h('td', {}, f.mime),
-    h('td', {}, f.reason || '–'),
-  )), 5, 'No failed images.');
+  fill(
+    $('#failures tbody'),
+    failures.map((f) =>
+      h(
+        'tr',
+        {},
+        h('td', {}, new Date(f.created_at).toLocaleString()),
+        h('td', { class: 'mono' }, h('a', { href: `/i/${encodeURIComponent(f.image_uuid)}`, rel: 'noreferrer' }, f.image_uuid.slice(0, 8))),
+        h('td', { class: 'mono' }, `${f.node_id} / ${f.pool_id}`),
+        h('td', {}, f.mime),
+        h('td', {}, f.reason || '–'),
+      ),
+    ),
+    5,
+    'No failed images.',
+  );
 }
 
 async function patchPool(poolId, change) {
@@ -180,7 +292,11 @@ async function refresh() {
   clearTimeout(timer);
   try {
     const [nodes, pools, queues, failures, moves, durability] = await Promise.all([
-      api('GET', '/nodes'), api('GET', '/pools'), api('GET', '/queues'), api('GET', '/failures?limit=20'), api('GET', '/moves'),
+      api('GET', '/nodes'),
+      api('GET', '/pools'),
+      api('GET', '/queues'),
+      api('GET', '/failures?limit=20'),
+      api('GET', '/moves'),
       api('GET', '/durability'),
     ]);
     showDashboard();

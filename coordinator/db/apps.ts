@@ -21,9 +21,7 @@ export interface AppsRepo {
 }
 
 export function appsRepo(db: Database): AppsRepo {
-  const insert = db.prepare(
-    'INSERT INTO apps (app_id, name, api_key_hash, webhook_url, created_at) VALUES (?, ?, ?, ?, ?)',
-  );
+  const insert = db.prepare('INSERT INTO apps (app_id, name, api_key_hash, webhook_url, created_at) VALUES (?, ?, ?, ?, ?)');
   const all = db.prepare('SELECT app_id, name, webhook_url, created_at FROM apps ORDER BY created_at, app_id');
   const byHash = db.prepare('SELECT app_id, name, webhook_url, created_at FROM apps WHERE api_key_hash = ?');
   // Apps are never deleted or re-keyed, so a found key stays valid: cache hits skip SQLite.

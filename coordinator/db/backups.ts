@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import type { BackupScheduled, BackupStored } from '../../shared/backup.js';
 import { errors } from '../../shared/errors.js';
 import { LIVE_OK } from './counted-copies.js';
-import { deletedImageLookup, type DeletedObjectsRepo } from './deleted-objects.js';
+import { type DeletedObjectsRepo, deletedImageLookup } from './deleted-objects.js';
 
 export type BackupState = 'none' | 'scheduled' | 'stored';
 
@@ -166,8 +166,15 @@ export function backupsRepo(db: Database, deletedObjects: DeletedObjectsRepo): B
       if (existing?.state === 'stored') return { state: 'stored', changed: false };
       if (existing?.state === 'scheduled' && existing.due_at === due) return { state: 'scheduled', changed: false };
       s.upsert.run({
-        image_uuid: r.image_uuid, state: 'scheduled', node_id: r.node_id, pool_id: r.pool_id,
-        due_at: due, bucket: null, object_key: null, backed_up_at: null, now,
+        image_uuid: r.image_uuid,
+        state: 'scheduled',
+        node_id: r.node_id,
+        pool_id: r.pool_id,
+        due_at: due,
+        bucket: null,
+        object_key: null,
+        backed_up_at: null,
+        now,
       });
       return { state: 'scheduled', changed: true };
     }),
@@ -188,8 +195,15 @@ export function backupsRepo(db: Database, deletedObjects: DeletedObjectsRepo): B
         return { state: 'stored', changed: false, other_location: existing.bucket !== r.bucket || existing.object_key !== r.key };
       const at = Date.parse(r.at);
       s.upsert.run({
-        image_uuid: r.image_uuid, state: 'stored', node_id: r.node_id, pool_id: r.pool_id,
-        due_at: null, bucket: r.bucket, object_key: r.key, backed_up_at: Number.isFinite(at) ? at : now, now,
+        image_uuid: r.image_uuid,
+        state: 'stored',
+        node_id: r.node_id,
+        pool_id: r.pool_id,
+        due_at: null,
+        bucket: r.bucket,
+        object_key: r.key,
+        backed_up_at: Number.isFinite(at) ? at : now,
+        now,
       });
       // A deleted image's backup that landed late: the grace-period clean-up must see it.
       if (gone) deletedObjects.markBackupPending(r.image_uuid);

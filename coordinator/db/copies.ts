@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
-import type { CopiesScrubbed, CopyCorrupt, CopyDeleted, CopyStored } from '../../shared/replication.js';
 import { AppError, errors } from '../../shared/errors.js';
+import type { CopiesScrubbed, CopyCorrupt, CopyDeleted, CopyStored } from '../../shared/replication.js';
 import { COUNTED, HOLDING, LIVE_OK } from './counted-copies.js';
 import { deletedImageLookup } from './deleted-objects.js';
 import type { NodeState } from './nodes.js';
@@ -46,7 +46,10 @@ export function copyView(c: CopyRow): CopyView {
   };
 }
 
-type NewCopy = Pick<CopyRow, 'image_uuid' | 'pool_id' | 'node_id' | 'state' | 'size' | 'sha256'> & { attempts?: number; ensured_at?: number | null };
+type NewCopy = Pick<CopyRow, 'image_uuid' | 'pool_id' | 'node_id' | 'state' | 'size' | 'sha256'> & {
+  attempts?: number;
+  ensured_at?: number | null;
+};
 
 /**
  * The copies ledger: one row per copy of an original (the primary included). `objects.pool_id`
@@ -202,9 +205,7 @@ export function copiesRepo(db: Database, objects: ObjectsRepo): CopiesRepo {
          AND NOT EXISTS (SELECT 1 FROM move_items m WHERE m.image_uuid = c.image_uuid AND m.state = 'queued')
        GROUP BY c.image_uuid HAVING count(*) > p.replication_factor LIMIT ?`,
     ),
-    due: db.prepare(
-      'SELECT * FROM copies WHERE state = ? AND (ensured_at IS NULL OR ensured_at < ?) ORDER BY ensured_at LIMIT ?',
-    ),
+    due: db.prepare('SELECT * FROM copies WHERE state = ? AND (ensured_at IS NULL OR ensured_at < ?) ORDER BY ensured_at LIMIT ?'),
     pendingBytes: db.prepare("SELECT pool_id, sum(size) AS bytes FROM copies WHERE state = 'pending' GROUP BY pool_id"),
     countByState: db.prepare('SELECT state, count(*) AS n FROM copies GROUP BY state'),
   };
@@ -249,8 +250,7 @@ export function copiesRepo(db: Database, objects: ObjectsRepo): CopiesRepo {
     countOnNode: (nodeId: string) => s.countOnNode.get(nodeId) as number,
     poolTotals: (poolId: string) => s.poolTotals.get(poolId) as { objects: number; bytes: number },
     unrepairableCount: () => s.unrepairable.get() as number,
-    underReplicated: (after: string, limit: number) =>
-      s.underReplicated.all(after, limit) as UnderReplicated[],
+    underReplicated: (after: string, limit: number) => s.underReplicated.all(after, limit) as UnderReplicated[],
     underReplicatedCount: () => s.underReplicatedCount.get() as number,
     surplus: (limit: number) => s.surplus.all(limit) as { image_uuid: string; rf: number }[],
     due: (state: CopyState, before: number, limit: number) => s.due.all(state, before, limit) as CopyRow[],
@@ -272,7 +272,11 @@ export function copiesRepo(db: Database, objects: ObjectsRepo): CopiesRepo {
         throw new AppError({ code: 'checksum_mismatch', status: 422, message: `copy of ${r.image_uuid} has other bytes than the object` });
       const existing = s.get.get(r.image_uuid, r.pool_id) as CopyRow | undefined;
       if (gone) {
-        if (!existing) repo.insert({ image_uuid: r.image_uuid, pool_id: r.pool_id, node_id: r.node_id, state: 'deleting', size: r.size, sha256: r.sha256 }, now);
+        if (!existing)
+          repo.insert(
+            { image_uuid: r.image_uuid, pool_id: r.pool_id, node_id: r.node_id, state: 'deleting', size: r.size, sha256: r.sha256 },
+            now,
+          );
         else if (existing.state !== 'deleting') repo.setState(r.image_uuid, r.pool_id, 'deleting', 'image deleted', now);
         return { state: 'deleting', created: !existing };
       }

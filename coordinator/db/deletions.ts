@@ -56,15 +56,24 @@ export function deletionsRepo(db: Database, w: DeletionWriters): DeletionsRepo {
 
     delete: db.transaction((uuid: string, appId: string, now: number): DeleteOutcome => {
       const o = object.get(uuid) as
-        | (Pick<DeletedObjectRow, 'image_uuid' | 'app_id' | 'user_id' | 'pool_id' | 'rel_path' | 'size' | 'sha256' | 'variants'> & { home_pool_id: string | null })
+        | (Pick<DeletedObjectRow, 'image_uuid' | 'app_id' | 'user_id' | 'pool_id' | 'rel_path' | 'size' | 'sha256' | 'variants'> & {
+            home_pool_id: string | null;
+          })
         | undefined;
       if (!o) return deletedObjects.get(uuid)?.app_id === appId ? { outcome: 'already' } : { outcome: 'not_found' };
       if (o.app_id !== appId) return { outcome: 'not_found' };
       const state = w.backups.get(uuid)?.state;
       deletedObjects.insert(
         {
-          image_uuid: o.image_uuid, app_id: o.app_id, user_id: o.user_id, pool_id: o.home_pool_id ?? o.pool_id,
-          rel_path: o.rel_path, size: o.size, sha256: o.sha256, variants: o.variants, backup_pending: state === 'stored' ? 1 : 0,
+          image_uuid: o.image_uuid,
+          app_id: o.app_id,
+          user_id: o.user_id,
+          pool_id: o.home_pool_id ?? o.pool_id,
+          rel_path: o.rel_path,
+          size: o.size,
+          sha256: o.sha256,
+          variants: o.variants,
+          backup_pending: state === 'stored' ? 1 : 0,
         },
         now,
       );

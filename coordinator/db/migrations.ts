@@ -278,8 +278,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /** Brings the database up to SCHEMA_VERSION; refuses a database from a newer coordinator. */
 export function migrate(db: Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > SCHEMA_VERSION)
-    throw new Error(`database schema ${current} is newer than this coordinator (${SCHEMA_VERSION})`);
+  if (current > SCHEMA_VERSION) throw new Error(`database schema ${current} is newer than this coordinator (${SCHEMA_VERSION})`);
   for (let v = current; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);

@@ -144,16 +144,26 @@ export function movesRepo(db: Database, w: { copies: CopiesRepo; objects: Object
     itemCountsAll: db.prepare(
       "SELECT i.state, count(*) AS n FROM move_items i JOIN moves m ON m.move_id = i.move_id WHERE m.state IN ('running', 'paused') GROUP BY i.state",
     ),
-    failActiveOfPools: db.prepare(
-      "SELECT move_id FROM moves WHERE state IN ('running', 'paused') AND (source_pool_id IN (SELECT pool_id FROM pools WHERE node_id = ?) OR target_pool_id IN (SELECT pool_id FROM pools WHERE node_id = ?))",
-    ).pluck(),
+    failActiveOfPools: db
+      .prepare(
+        "SELECT move_id FROM moves WHERE state IN ('running', 'paused') AND (source_pool_id IN (SELECT pool_id FROM pools WHERE node_id = ?) OR target_pool_id IN (SELECT pool_id FROM pools WHERE node_id = ?))",
+      )
+      .pluck(),
     failOpenItems: db.prepare(
       "UPDATE move_items SET state = 'failed', error = ?, updated_at = ? WHERE move_id = ? AND state IN ('planned', 'queued')",
     ),
   };
 
   const setItem = (moveId: string, uuid: string, state: MoveItemState, now: number, extra: MoveItemExtra = {}) =>
-    void s.setItem.run({ move: moveId, uuid, state, now, bytes: extra.bytes ?? null, error: extra.error ?? null, ensured: extra.ensured ?? null });
+    void s.setItem.run({
+      move: moveId,
+      uuid,
+      state,
+      now,
+      bytes: extra.bytes ?? null,
+      error: extra.error ?? null,
+      ensured: extra.ensured ?? null,
+    });
 
   const restoreAccepting = (m: MoveRow, now: number) => {
     if (m.kind !== 'move') return;
@@ -161,8 +171,7 @@ export function movesRepo(db: Database, w: { copies: CopiesRepo; objects: Object
   };
   const poolNode = (poolId: string) => pools.nodeOf(poolId) as string;
   // The primary and (a moved object takes the target's factor and tier) the home follow.
-  const switchObject = (m: MoveRow, uuid: string) =>
-    objects.moveTo(uuid, m.source_pool_id, m.target_pool_id, poolNode(m.target_pool_id));
+  const switchObject = (m: MoveRow, uuid: string) => objects.moveTo(uuid, m.source_pool_id, m.target_pool_id, poolNode(m.target_pool_id));
 
   /** The copy row and (when it was there) the primary follow the bytes to the target pool. */
   const switchToTarget = (m: MoveRow, uuid: string, now: number) => {
@@ -173,7 +182,11 @@ export function movesRepo(db: Database, w: { copies: CopiesRepo; objects: Object
       copies.remove(uuid, m.source_pool_id);
     } else if (!copies.moveToPool(uuid, m.source_pool_id, m.target_pool_id, targetNode, now)) {
       const o = s.object.get(uuid) as { size: number; sha256: string } | undefined;
-      if (o) copies.insert({ image_uuid: uuid, pool_id: m.target_pool_id, node_id: targetNode, state: 'ok', size: o.size, sha256: o.sha256 }, now);
+      if (o)
+        copies.insert(
+          { image_uuid: uuid, pool_id: m.target_pool_id, node_id: targetNode, state: 'ok', size: o.size, sha256: o.sha256 },
+          now,
+        );
     }
     switchObject(m, uuid);
   };
@@ -310,4 +323,3 @@ export function moveView(m: MoveRow, moves: MovesRepo) {
     finished_at: iso(m.finished_at),
   };
 }
-

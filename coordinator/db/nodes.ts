@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { errors } from '../../shared/errors.js';
 import { ed25519PublicFromJwk } from '../../shared/keys.js';
-import { nodeUploadUrls, type NodeUploadUrls } from '../node-urls.js';
+import { type NodeUploadUrls, nodeUploadUrls } from '../node-urls.js';
 import type { ObjectsRepo } from './objects.js';
 import { poolsChanged } from './pool-candidates.js';
 import type { PoolsRepo } from './pools.js';
@@ -107,11 +107,9 @@ export function nodesRepo(db: Database, w: { objects: ObjectsRepo; pools: PoolsR
     remove: db.transaction((nodeId: string): void => {
       if (!repo.get(nodeId)) throw errors.notFound('not_found', `no node ${nodeId}`);
       const objects = w.objects.countOnNode(nodeId);
-      if (objects > 0)
-        throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${objects} objects: drain it first`);
+      if (objects > 0) throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${objects} objects: drain it first`);
       const copies = copiesOn.get(nodeId) as number;
-      if (copies > 0)
-        throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${copies} copies: drain it first`);
+      if (copies > 0) throw errors.conflict('node_not_empty', `node ${nodeId} still holds ${copies} copies: drain it first`);
       const open = openSessionsOn.get(nodeId) as number;
       if (open > 0)
         throw errors.conflict('node_busy', `node ${nodeId} has ${open} open upload sessions: stop its pools and retry after they expire`);

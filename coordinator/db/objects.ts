@@ -33,7 +33,18 @@ export interface ObjectRow {
 /** A completed upload as it enters the index (home = the pool it was uploaded to). */
 export type NewObject = Pick<
   ObjectRow,
-  'image_uuid' | 'app_id' | 'user_id' | 'session_id' | 'pool_id' | 'node_id' | 'rel_path' | 'size' | 'sha256' | 'mime' | 'visibility' | 'created_at'
+  | 'image_uuid'
+  | 'app_id'
+  | 'user_id'
+  | 'session_id'
+  | 'pool_id'
+  | 'node_id'
+  | 'rel_path'
+  | 'size'
+  | 'sha256'
+  | 'mime'
+  | 'visibility'
+  | 'created_at'
 >;
 
 /** A node's variant milestone, applied only while the object is still processing. */
@@ -81,9 +92,7 @@ const SELECT = `SELECT o.*, p.public_base_url FROM objects o JOIN pools p ON p.p
 export function objectsRepo(db: Database): ObjectsRepo {
   const s = {
     get: db.prepare(`${SELECT} WHERE o.image_uuid = ?`),
-    duplicate: db.prepare(
-      `${SELECT} WHERE o.app_id = ? AND o.user_id = ? AND o.sha256 = ? AND o.state = 'stored' LIMIT 1`,
-    ),
+    duplicate: db.prepare(`${SELECT} WHERE o.app_id = ? AND o.user_id = ? AND o.sha256 = ? AND o.state = 'stored' LIMIT 1`),
     failed: db.prepare(`${SELECT} WHERE o.status = 'failed' ORDER BY o.created_at DESC LIMIT ?`),
     exists: db.prepare('SELECT 1 FROM objects WHERE image_uuid = ?').pluck(),
     countOnNode: db.prepare('SELECT count(*) FROM objects WHERE node_id = ?').pluck(),

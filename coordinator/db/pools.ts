@@ -43,7 +43,10 @@ export interface TieringPolicy {
   to_tier: string;
 }
 
-export type PoolPatch = Partial<Omit<PoolInput, 'pool_id' | 'node_id' | 'type' | 'accepting'>> & { accepting?: boolean; tiering?: TieringPolicy | null };
+export type PoolPatch = Partial<Omit<PoolInput, 'pool_id' | 'node_id' | 'type' | 'accepting'>> & {
+  accepting?: boolean;
+  tiering?: TieringPolicy | null;
+};
 
 /**
  * An s3 pool holds the one copy its objects keep (the bucket is the durability) and takes no
@@ -177,7 +180,10 @@ export function poolView(p: PoolRow) {
     accepting: p.accepting === 1,
     replication_factor: p.replication_factor,
     reserved_bytes: p.reserved_bytes,
-    tiering: p.tiering_after_seconds === null || p.tiering_to_tier === null ? null : { after_seconds: p.tiering_after_seconds, to_tier: p.tiering_to_tier },
+    tiering:
+      p.tiering_after_seconds === null || p.tiering_to_tier === null
+        ? null
+        : { after_seconds: p.tiering_after_seconds, to_tier: p.tiering_to_tier },
     created_at: new Date(p.created_at).toISOString(),
     updated_at: new Date(p.updated_at).toISOString(),
   };

@@ -83,9 +83,7 @@ export interface SessionWriters {
 export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
   const { objects, copies, pools, users } = w;
   const s = {
-    recentlyCompleted: db.prepare(
-      'SELECT pool_id, completed_at, file_size FROM sessions WHERE completed_at > ? ORDER BY completed_at',
-    ),
+    recentlyCompleted: db.prepare('SELECT pool_id, completed_at, file_size FROM sessions WHERE completed_at > ? ORDER BY completed_at'),
     insert: db.prepare(
       `INSERT INTO sessions (session_id, app_id, user_id, pool_id, node_id, file_size, sha256, content_type,
          filename, tier, visibility, state, created_at, expires_at)
@@ -96,9 +94,7 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     // A read on the completion path: one column, not the pool row.
     replicationFactor: db.prepare('SELECT replication_factor FROM pools WHERE pool_id = ?').pluck(),
     markCompleted: db.prepare("UPDATE sessions SET state = 'completed', completed_at = ? WHERE session_id = ?"),
-    dueForExpiry: db.prepare(
-      "SELECT * FROM sessions WHERE state = 'open' AND expires_at < ? ORDER BY expires_at LIMIT ?",
-    ),
+    dueForExpiry: db.prepare("SELECT * FROM sessions WHERE state = 'open' AND expires_at < ? ORDER BY expires_at LIMIT ?"),
     markExpired: db.prepare("UPDATE sessions SET state = 'expired' WHERE session_id = ? AND state = 'open'"),
   };
 
@@ -144,8 +140,7 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
       maxAgeMs: ctx.maxAgeMs,
       reservedBytes: (pool, since) => candidates.reserved(pool.pool_id) + recent.since(pool.pool_id, since),
     });
-    if (!placement)
-      throw errors.unavailable('no_capacity', `no ${req.tier} pool has ${req.file_size} bytes free right now`);
+    if (!placement) throw errors.unavailable('no_capacity', `no ${req.tier} pool has ${req.file_size} bytes free right now`);
     const session_id = randomUUID();
     const expires_at = ctx.now + ctx.ttlMs;
     s.insert.run({ ...req, session_id, pool_id: placement.pool.pool_id, node_id: placement.pool.node_id, now: ctx.now, expires_at });
@@ -160,39 +155,61 @@ export function sessionsRepo(db: Database, w: SessionWriters): SessionsRepo {
     return created;
   };
 
-  const completeTx = db.transaction((body: UploadComplete, issuer: string, now: number, defaultQuotaBytes: number): { session: SessionRow; released: boolean; replicationFactor: number } | undefined => {
-    if (objects.exists(body.image_uuid)) return undefined;
-    const session = s.get.get(body.session_id) as SessionRow | undefined;
-    if (!session) throw errors.conflict('unknown_session', `no session ${body.session_id}`);
-    if (session.node_id !== issuer || body.node_id !== issuer || body.pool_id !== session.pool_id)
-      throw errors.forbidden('node_mismatch', `session ${body.session_id} was placed on ${session.node_id}/${session.pool_id}`);
-    if (body.user_id !== session.user_id)
-      throw errors.forbidden('session_mismatch', `session ${body.session_id} belongs to another user`);
-    const released = session.state === 'open';
-    if (!released) refuseOverQuota(session, body.size, defaultQuotaBytes);
-    objects.insert({
-      image_uuid: body.image_uuid,
-      app_id: session.app_id,
-      user_id: session.user_id,
-      session_id: session.session_id,
-      pool_id: session.pool_id,
-      node_id: session.node_id,
-      rel_path: body.rel_path,
-      size: body.size,
-      sha256: body.sha256,
-      mime: body.mime,
-      visibility: session.visibility,
-      created_at: Number.isFinite(Date.parse(body.created_at)) ? Date.parse(body.created_at) : now,
-    });
-    // The primary copy enters the ledger with the object: replication and repair count from it.
-    copies.insert({ image_uuid: body.image_uuid, pool_id: session.pool_id, node_id: session.node_id, state: 'ok', size: body.size, sha256: body.sha256 }, now);
-    if (released) release(session);
-    s.markCompleted.run(now, session.session_id);
-    users.addObject(session.app_id, session.user_id, body.size);
-    return { session, released, replicationFactor: (s.replicationFactor.get(session.pool_id) as number | undefined) ?? 1 };
-  });
+  const completeTx = db.transaction(
+    (
+      body: UploadComplete,
+      issuer: string,
+      now: number,
+      defaultQuotaBytes: number,
+    ): { session: SessionRow; released: boolean; replicationFactor: number } | undefined => {
+      if (objects.exists(body.image_uuid)) return undefined;
+      const session = s.get.get(body.session_id) as SessionRow | undefined;
+      if (!session) throw errors.conflict('unknown_session', `no session ${body.session_id}`);
+      if (session.node_id !== issuer || body.node_id !== issuer || body.pool_id !== session.pool_id)
+        throw errors.forbidden('node_mismatch', `session ${body.session_id} was placed on ${session.node_id}/${session.pool_id}`);
+      if (body.user_id !== session.user_id)
+        throw errors.forbidden('session_mismatch', `session ${body.session_id} belongs to another user`);
+      const released = session.state === 'open';
+      if (!released) refuseOverQuota(session, body.size, defaultQuotaBytes);
+      objects.insert({
+        image_uuid: body.image_uuid,
+        app_id: session.app_id,
+        user_id: session.user_id,
+        session_id: session.session_id,
+        pool_id: session.pool_id,
+        node_id: session.node_id,
+        rel_path: body.rel_path,
+        size: body.size,
+        sha256: body.sha256,
+        mime: body.mime,
+        visibility: session.visibility,
+        created_at: Number.isFinite(Date.parse(body.created_at)) ? Date.parse(body.created_at) : now,
+      });
+      // The primary copy enters the ledger with the object: replication and repair count from it.
+      copies.insert(
+        {
+          image_uuid: body.image_uuid,
+          pool_id: session.pool_id,
+          node_id: session.node_id,
+          state: 'ok',
+          size: body.size,
+          sha256: body.sha256,
+        },
+        now,
+      );
+      if (released) release(session);
+      s.markCompleted.run(now, session.session_id);
+      users.addObject(session.app_id, session.user_id, body.size);
+      return { session, released, replicationFactor: (s.replicationFactor.get(session.pool_id) as number | undefined) ?? 1 };
+    },
+  );
 
-  const complete = (body: UploadComplete, issuer: string, now: number, defaultQuotaBytes: number): { duplicate: boolean; replicate: boolean } => {
+  const complete = (
+    body: UploadComplete,
+    issuer: string,
+    now: number,
+    defaultQuotaBytes: number,
+  ): { duplicate: boolean; replicate: boolean } => {
     const done = completeTx(body, issuer, now, defaultQuotaBytes);
     // Only once committed: a rolled-back completion must move no figure.
     if (done) {

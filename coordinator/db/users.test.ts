@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { migrate, MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import { MIGRATIONS, migrate, SCHEMA_VERSION } from './migrations.js';
 import { usersRepo } from './users.js';
 
 /** A database at the schema just before users were re-keyed by app. */
@@ -14,10 +14,16 @@ function beforeRekey(): Database.Database {
 describe('users migration to (app_id, user_id)', () => {
   it('recomputes usage per app from objects and open sessions and keeps quota overrides', () => {
     const db = beforeRekey();
-    const app = db.prepare("INSERT INTO apps (app_id, name, api_key_hash, created_at) VALUES (?, ?, ?, 0)");
+    const app = db.prepare('INSERT INTO apps (app_id, name, api_key_hash, created_at) VALUES (?, ?, ?, 0)');
     app.run('A', 'a', 'ha');
     app.run('B', 'b', 'hb');
-    db.prepare('INSERT INTO users (user_id, quota_bytes, used_bytes, reserved_bytes, objects) VALUES (?, ?, ?, ?, ?)').run('alice', 5000, 300, 50, 3);
+    db.prepare('INSERT INTO users (user_id, quota_bytes, used_bytes, reserved_bytes, objects) VALUES (?, ?, ?, ?, ?)').run(
+      'alice',
+      5000,
+      300,
+      50,
+      3,
+    );
     const obj = db.prepare(
       `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, node_id, rel_path, size, sha256, mime, visibility, state, status, created_at)
        VALUES (?, ?, 'alice', 's', 'p1', 'n1', 'r', ?, 'x', 'image/png', 'public', 'ok', 'ready', 0)`,

@@ -37,7 +37,9 @@ function sendToNode(session, file, onProgress) {
     xhr.open('POST', session.upload_url);
     xhr.setRequestHeader('authorization', `Bearer ${session.token}`);
     xhr.responseType = 'json';
-    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
     xhr.onload = () => {
       if (xhr.status === 201) resolve(xhr.response);
       else reject(new Error(xhr.response?.message || `the node answered ${xhr.status}`));
@@ -97,12 +99,20 @@ async function upload(file) {
   const bar = h('progress', { max: 1, value: 0 });
   const state = h('div', { class: 'state' }, 'Asking the coordinator where to put it…');
   const thumb = h('div', { class: 'thumb' });
-  const item = h('li', { class: 'upload' }, thumb, h('div', {}, h('div', { class: 'name' }, `${file.name} · ${size(file.size)}`), bar, state));
+  const item = h(
+    'li',
+    { class: 'upload' },
+    thumb,
+    h('div', {}, h('div', { class: 'name' }, `${file.name} · ${size(file.size)}`), bar, state),
+  );
   item.dataset.file = file.name;
   $('#uploads').append(item);
   try {
     const session = await coordinator('POST', '/api/v1/upload/sessions', {
-      user_id: $('#user-id').value.trim(), file_size: file.size, content_type: file.type || undefined, filename: file.name,
+      user_id: $('#user-id').value.trim(),
+      file_size: file.size,
+      content_type: file.type || undefined,
+      filename: file.name,
     });
     const resumable = $('#tus').checked || file.size > TUS_CHUNK;
     const how = resumable ? ' (tus)' : '';
@@ -125,9 +135,10 @@ async function upload(file) {
     thumb.replaceChildren(img);
     item.classList.add('done');
     const what = `${image.width}×${image.height} ${image.format}`;
-    state.textContent = image.status === 'ready'
-      ? `Ready: ${what}, ${image.variants.length} variants.`
-      : `Thumbnails ready: ${what}; the full-size variants follow in the background.`;
+    state.textContent =
+      image.status === 'ready'
+        ? `Ready: ${what}, ${image.variants.length} variants.`
+        : `Thumbnails ready: ${what}; the full-size variants follow in the background.`;
   } catch (err) {
     item.classList.add('failed');
     state.textContent = err.message;

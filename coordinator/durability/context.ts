@@ -32,7 +32,15 @@ export interface DurabilitySettings {
 }
 
 export interface DurabilityDeps {
-  repos: { nodes: NodesRepo; pools: PoolsRepo; copies: CopiesRepo; moves: MovesRepo; objects: ObjectsRepo; deletions: DeletionsRepo; restorable: RestorableRepo };
+  repos: {
+    nodes: NodesRepo;
+    pools: PoolsRepo;
+    copies: CopiesRepo;
+    moves: MovesRepo;
+    objects: ObjectsRepo;
+    deletions: DeletionsRepo;
+    restorable: RestorableRepo;
+  };
   heartbeats: HeartbeatSnapshot;
   jobs: NodeJobs;
   logger: Logger;
@@ -63,7 +71,12 @@ export function readable(ctx: TickContext, settings: DurabilitySettings, nodeId:
 }
 
 /** A good copy to copy from, other than on `notNode`. */
-export function sourceCopy(ctx: TickContext, settings: DurabilitySettings, copies: CopyWithNode[], notNode?: string): CopyWithNode | undefined {
+export function sourceCopy(
+  ctx: TickContext,
+  settings: DurabilitySettings,
+  copies: CopyWithNode[],
+  notNode?: string,
+): CopyWithNode | undefined {
   return copies.find((c) => c.state === 'ok' && c.node_id !== notNode && readable(ctx, settings, c.node_id));
 }
 

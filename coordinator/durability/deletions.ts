@@ -1,8 +1,8 @@
-import { variantKeyBeside } from '../../shared/backup.js';
 import type { VariantFileInfo } from '../../shared/api.js';
+import { variantKeyBeside } from '../../shared/backup.js';
 import type { JobData } from '../../shared/jobs.js';
 import type { BackupToDelete } from '../db/deleted-objects.js';
-import { bucketReaders, readable, type DurabilityDeps, type TickContext } from './context.js';
+import { bucketReaders, type DurabilityDeps, readable, type TickContext } from './context.js';
 
 export const DEFAULT_BACKUP_DELETE_GRACE_MS = 7 * 24 * 3600 * 1000;
 

@@ -1,5 +1,5 @@
-import type { DurabilityDeps, TickContext } from './context.js';
 import { isLive } from '../placement.js';
+import type { DurabilityDeps, TickContext } from './context.js';
 
 /**
  * Step a: node lifecycle from the heartbeats. Seen → last_seen_at; a 'down' node seen again is
@@ -14,7 +14,13 @@ export function applyLiveness(deps: DurabilityDeps, ctx: TickContext, lostLogged
   const down: string[] = [];
   const back: string[] = [];
   const live = new Set([...ctx.nodes.keys()].filter((id) => isLive(ctx.heartbeats.get(id), ctx.now, settings.heartbeatMaxAgeMs)));
-  const draining = () => new Set(moves.active().filter((m) => m.kind === 'drain').map((m) => pools.get(m.source_pool_id)?.node_id));
+  const draining = () =>
+    new Set(
+      moves
+        .active()
+        .filter((m) => m.kind === 'drain')
+        .map((m) => pools.get(m.source_pool_id)?.node_id),
+    );
 
   for (const n of ctx.nodes.values()) {
     if (live.has(n.node_id)) {

@@ -4,12 +4,17 @@ import type { DurabilityDeps, DurabilitySettings, TickContext } from './context.
 import { deleteExpiredBackups } from './deletions.js';
 import { applyLiveness } from './liveness.js';
 import { advanceMoves, reensureMoveItems, retireDrained } from './moves.js';
-import { planTiering } from './tiering.js';
-import { restoreFromBackups, restoreMemory } from './restore.js';
 import { failoverPrimaries, planReplicas, reensureCopies, repairCorrupt, trimSurplus } from './repair.js';
+import { restoreFromBackups, restoreMemory } from './restore.js';
+import { planTiering } from './tiering.js';
 
 /** Tiering runs when the cron schedule asked for it, or (without a schedule) once per interval. */
-export function tieringDue(o: { now: number; lastAt: number; requested: boolean; settings: Pick<DurabilitySettings, 'tieringCron' | 'tieringIntervalMs'> }): boolean {
+export function tieringDue(o: {
+  now: number;
+  lastAt: number;
+  requested: boolean;
+  settings: Pick<DurabilitySettings, 'tieringCron' | 'tieringIntervalMs'>;
+}): boolean {
   if (o.requested) return true;
   if (o.settings.tieringCron) return false;
   return o.now - o.lastAt >= (o.settings.tieringIntervalMs ?? 3_600_000);
@@ -80,7 +85,12 @@ export class DurabilityLoop {
       now,
       nodes: new Map(repos.nodes.list().map((n) => [n.node_id, n])),
       heartbeats: await heartbeats.get(),
-      drainingPools: new Set(repos.moves.active().filter((m) => m.kind !== 'tier').map((m) => m.source_pool_id)),
+      drainingPools: new Set(
+        repos.moves
+          .active()
+          .filter((m) => m.kind !== 'tier')
+          .map((m) => m.source_pool_id),
+      ),
       plannedBytes: repos.copies.pendingBytes(),
       gaveUp: this.#gaveUp,
     };

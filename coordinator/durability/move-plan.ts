@@ -1,5 +1,5 @@
-import type { NodeHeartbeat } from '../../shared/heartbeat.js';
 import { AppError, errors } from '../../shared/errors.js';
+import type { NodeHeartbeat } from '../../shared/heartbeat.js';
 import type { CoordinatorDeps } from '../deps.js';
 import { isLive } from '../placement.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
@@ -60,7 +60,11 @@ export function preflightError(p: MovePreflight, source: string, target: string)
   if (!c.target_live || !c.target_up || !c.target_writable)
     return errors.unavailable('target_unreachable', `pool ${target} has no live, writable node in service`);
   if (!c.target_has_room)
-    return new AppError({ code: 'target_full', status: 507, message: `pool ${target} has ${p.target_free_bytes} bytes usable, the move needs ${p.bytes}` });
+    return new AppError({
+      code: 'target_full',
+      status: 507,
+      message: `pool ${target} has ${p.target_free_bytes} bytes usable, the move needs ${p.bytes}`,
+    });
   return undefined;
 }
 

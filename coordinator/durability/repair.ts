@@ -1,7 +1,7 @@
 import type { CopyWithNode } from '../db/copies.js';
 import { countsTowardFactor } from '../db/counted-copies.js';
 import { copyTarget } from '../node-jobs.js';
-import { added, bucketReaders, MAX_COPY_ATTEMPTS, readable, sourceCopy, type DurabilityDeps, type TickContext } from './context.js';
+import { added, bucketReaders, type DurabilityDeps, MAX_COPY_ATTEMPTS, readable, sourceCopy, type TickContext } from './context.js';
 import { restoreJob } from './restore.js';
 import { chooseCopyTarget, type TargetNode } from './target.js';
 
@@ -52,7 +52,10 @@ export async function planReplicas(deps: DurabilityDeps, ctx: TickContext, curso
         break;
       }
       const { pool, node } = choice;
-      copies.insert({ image_uuid: o.image_uuid, pool_id: pool.pool_id, node_id: node.node_id, state: 'pending', size: o.size, sha256: o.sha256 }, ctx.now);
+      copies.insert(
+        { image_uuid: o.image_uuid, pool_id: pool.pool_id, node_id: node.node_id, state: 'pending', size: o.size, sha256: o.sha256 },
+        ctx.now,
+      );
       exclude.add(node.node_id);
       if (node.region) regions.add(node.region);
       ctx.plannedBytes.set(pool.pool_id, (ctx.plannedBytes.get(pool.pool_id) ?? 0) + o.size);
@@ -88,7 +91,10 @@ export async function reensureCopies(deps: DurabilityDeps, ctx: TickContext) {
       copies.remove(c.image_uuid, c.pool_id);
       ctx.gaveUp.set(c.image_uuid, (ctx.gaveUp.get(c.image_uuid) ?? new Set()).add(c.node_id));
       givenUp++;
-      logger.warn({ image_uuid: c.image_uuid, pool_id: c.pool_id, attempts: c.attempts, node_state: target?.state }, 'pending copy given up; repair plans it elsewhere');
+      logger.warn(
+        { image_uuid: c.image_uuid, pool_id: c.pool_id, attempts: c.attempts, node_state: target?.state },
+        'pending copy given up; repair plans it elsewhere',
+      );
       continue;
     }
     const source = sourceCopy(ctx, settings, copies.ofImage(c.image_uuid), c.node_id);
@@ -132,7 +138,11 @@ export async function repairCorrupt(deps: DurabilityDeps, ctx: TickContext) {
       }
       continue;
     }
-    const outcome = await jobs.ensure(source.node_id, { kind: 'replicate', image_uuid: c.image_uuid, target: copyTarget(holder, c.pool_id) });
+    const outcome = await jobs.ensure(source.node_id, {
+      kind: 'replicate',
+      image_uuid: c.image_uuid,
+      target: copyTarget(holder, c.pool_id),
+    });
     if (outcome !== 'error') copies.ensured(c.image_uuid, c.pool_id, ctx.now, added(outcome));
     stats.queued++;
   }
@@ -167,7 +177,11 @@ export async function trimSurplus(deps: DurabilityDeps, ctx: TickContext) {
  * not yet kept (copies on distinct nodes first), then — only when there are fewer nodes than
  * the factor — the oldest of the rest.
  */
-export function surplusVictims<C extends Pick<CopyWithNode, 'pool_id' | 'node_id' | 'created_at'>>(good: C[], primary: string | undefined, rf: number): C[] {
+export function surplusVictims<C extends Pick<CopyWithNode, 'pool_id' | 'node_id' | 'created_at'>>(
+  good: C[],
+  primary: string | undefined,
+  rf: number,
+): C[] {
   const byAge = [...good].sort((a, b) => a.created_at - b.created_at || (a.pool_id < b.pool_id ? -1 : 1));
   const first = byAge.find((c) => c.pool_id === primary);
   const ordered = first ? [first, ...byAge.filter((c) => c !== first)] : byAge;

@@ -48,7 +48,10 @@ export async function restoreFromBackups(deps: DurabilityDeps, ctx: TickContext,
       stats.unrestorable++;
       if (!memory.logged.has(o.image_uuid)) {
         memory.logged.add(o.image_uuid);
-        logger.error({ image_uuid: o.image_uuid, bucket: o.bucket }, 'only the S3 backup is left and no pool on a node in service can read its bucket');
+        logger.error(
+          { image_uuid: o.image_uuid, bucket: o.bucket },
+          'only the S3 backup is left and no pool on a node in service can read its bucket',
+        );
       }
       continue;
     }
@@ -73,7 +76,10 @@ export async function restoreFromBackups(deps: DurabilityDeps, ctx: TickContext,
     const home = candidates.filter((p) => p.pool_id === o.home_pool_id);
     const withFailed = failed ? new Set([...exclude, ...failed]) : exclude;
     const choice =
-      (failed && choose(home, withFailed)) || (failed && choose(candidates, withFailed)) || choose(home, exclude) || choose(candidates, exclude);
+      (failed && choose(home, withFailed)) ||
+      (failed && choose(candidates, withFailed)) ||
+      choose(home, exclude) ||
+      choose(candidates, exclude);
     if (!choice) {
       stats.noTarget++;
       logger.debug({ image_uuid: o.image_uuid, size: o.size, bucket: o.bucket }, 'no pool that can read the bucket has room for a restore');
@@ -81,7 +87,10 @@ export async function restoreFromBackups(deps: DurabilityDeps, ctx: TickContext,
     }
     memory.logged.delete(o.image_uuid);
     const { pool, node } = choice;
-    copies.insert({ image_uuid: o.image_uuid, pool_id: pool.pool_id, node_id: node.node_id, state: 'pending', size: o.size, sha256: o.sha256 }, ctx.now);
+    copies.insert(
+      { image_uuid: o.image_uuid, pool_id: pool.pool_id, node_id: node.node_id, state: 'pending', size: o.size, sha256: o.sha256 },
+      ctx.now,
+    );
     ctx.plannedBytes.set(pool.pool_id, (ctx.plannedBytes.get(pool.pool_id) ?? 0) + o.size);
     const outcome = await jobs.ensure(node.node_id, restoreJob(o, pool.pool_id));
     // Redis down: the row stays pending with no ensure time, so reensureCopies adds the job.

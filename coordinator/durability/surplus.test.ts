@@ -37,11 +37,18 @@ describe('the factor counts nodes, not rows', () => {
         `INSERT INTO objects (image_uuid, app_id, user_id, session_id, pool_id, home_pool_id, node_id, rel_path, size, sha256, mime, visibility, state, status, created_at)
          VALUES (?, ?, 'u1', ?, 'p1', 'p1', 'n1', ?, 10, ?, 'image/jpeg', 'public', 'stored', 'ready', ?)`,
       ).run(uuid, appRow.app_id, randomUUID(), `original/2026/01/01/${uuid}.jpg`, sha256Hex(uuid), now);
-      for (const [pool_id, node_id] of pools) repos.copies.insert({ image_uuid: uuid, pool_id, node_id, state: 'ok', size: 10, sha256: sha256Hex(uuid) }, now);
+      for (const [pool_id, node_id] of pools)
+        repos.copies.insert({ image_uuid: uuid, pool_id, node_id, state: 'ok', size: 10, sha256: sha256Hex(uuid) }, now);
       return uuid;
     };
-    const sameNode = add([['p1', 'n1'], ['p1b', 'n1']]);
-    const spread = add([['p1', 'n1'], ['p2', 'n2']]);
+    const sameNode = add([
+      ['p1', 'n1'],
+      ['p1b', 'n1'],
+    ]);
+    const spread = add([
+      ['p1', 'n1'],
+      ['p2', 'n2'],
+    ]);
     const short = repos.copies.underReplicated('', 10).map((r) => r.image_uuid);
     expect(short).toContain(sameNode);
     expect(short).not.toContain(spread);

@@ -67,7 +67,15 @@ describe('chooseCopyTarget', () => {
 
   it('then the same tier, then the most usable bytes', () => {
     const pools = [pool('b1', 'b', 'cold'), pool('b2', 'b'), pool('a1', 'a')];
-    const heartbeats = new Map([['b', hb('b', [{ pool_id: 'b1', free: 9000 }, { pool_id: 'b2', free: 800 }])]]);
+    const heartbeats = new Map([
+      [
+        'b',
+        hb('b', [
+          { pool_id: 'b1', free: 9000 },
+          { pool_id: 'b2', free: 800 },
+        ]),
+      ],
+    ]);
     expect(chooseCopyTarget(input({ pools, heartbeats, avoidRegions: new Set() }))?.pool.pool_id).toBe('b2');
     const reserved = [{ ...pool('b1', 'b'), reserved_bytes: 8800 }, pool('b2', 'b')];
     expect(chooseCopyTarget(input({ pools: reserved, heartbeats, avoidRegions: new Set() }))?.pool.pool_id).toBe('b2');

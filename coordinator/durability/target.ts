@@ -80,7 +80,12 @@ export function chooseCopyTarget<P extends TargetPool>(input: TargetInput<P>): T
   return { pool: best.pool, node: best.node, usable: best.usable };
 }
 
-function better(rank: [number, number], usable: number, poolId: string, best: { rank: [number, number]; usable: number; pool: TargetPool }): boolean {
+function better(
+  rank: [number, number],
+  usable: number,
+  poolId: string,
+  best: { rank: [number, number]; usable: number; pool: TargetPool },
+): boolean {
   if (rank[0] !== best.rank[0]) return rank[0] > best.rank[0];
   if (rank[1] !== best.rank[1]) return rank[1] > best.rank[1];
   if (usable !== best.usable) return usable > best.usable;

@@ -50,9 +50,7 @@ export function adminDurabilityRoutes(deps: CoordinatorDeps) {
         lost: !k.cold && k.copies === 0 && k.s3 !== 'yes',
         objects: k.objects,
         bytes: k.bytes,
-        ...(k.s3 === 'pending'
-          ? { oldest_due_at: iso(k.oldest_due_at), latest_due_at: iso(k.latest_due_at), overdue: k.overdue }
-          : {}),
+        ...(k.s3 === 'pending' ? { oldest_due_at: iso(k.oldest_due_at), latest_due_at: iso(k.latest_due_at), overdue: k.overdue } : {}),
       })),
       // Deleted images still being cleaned up: files on nodes, then backups after the grace period.
       deleted: deletedSummary(deps, now),

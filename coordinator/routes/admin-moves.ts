@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { errors } from '../../shared/errors.js';
 import type { CoordinatorEnv } from '../auth.js';
-import { moveView, type MoveState } from '../db/moves.js';
+import { type MoveState, moveView } from '../db/moves.js';
 import type { CoordinatorDeps } from '../deps.js';
 import { drainTargets, preflightError, preflightMove } from '../durability/move-plan.js';
 import { jsonBody } from '../validate.js';
@@ -37,7 +37,10 @@ export function adminMoveRoutes(deps: CoordinatorDeps) {
     const err = preflightError(pre, source, body.target_pool_id);
     if (err) throw err;
     const move = repos.moves.create({ source, target: body.target_pool_id, kind: 'move', now: ctx.now });
-    deps.logger.info({ move_id: move.move_id, source, target: body.target_pool_id, objects: pre.objects, bytes: pre.bytes }, 'pool move started');
+    deps.logger.info(
+      { move_id: move.move_id, source, target: body.target_pool_id, objects: pre.objects, bytes: pre.bytes },
+      'pool move started',
+    );
     deps.durability?.wake();
     return c.json(moveView(move, repos.moves), 201);
   });

@@ -5,13 +5,19 @@ import { errors } from '../../shared/errors.js';
 import { ed25519PublicFromJwk } from '../../shared/keys.js';
 import type { CoordinatorEnv } from '../auth.js';
 import type { NodeRow } from '../db/nodes.js';
-import { poolView, type PoolRow } from '../db/pools.js';
+import { type PoolRow, poolView } from '../db/pools.js';
 import type { CoordinatorDeps } from '../deps.js';
 import { isLive } from '../placement.js';
 import { jsonBody } from '../validate.js';
 
-const nodeId = z.string().regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+').max(64);
-const poolId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must match [A-Za-z0-9._-]+').max(64);
+const nodeId = z
+  .string()
+  .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+')
+  .max(64);
+const poolId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must match [A-Za-z0-9._-]+')
+  .max(64);
 const httpUrl = z.url({ protocol: /^https?$/ });
 const poolSettings = {
   tier: z.enum(TIERS),
@@ -21,17 +27,16 @@ const poolSettings = {
   replication_factor: z.number().int().min(1).max(16),
 };
 const poolDefaults = { weight: 100, replication_factor: 1 };
-const nodePoolSchema = z
-  .object({
-    pool_id: poolId,
-    ...poolSettings,
-    /** Unset: 'disk' for a new pool, as registered for an existing one. */
-    type: z.enum(['disk', 's3']).optional(),
-    weight: poolSettings.weight.default(poolDefaults.weight),
-    // Unset: a disk pool takes uploads, an s3 pool never does (an explicit true is refused by the repo).
-    accepting: poolSettings.accepting.optional(),
-    replication_factor: poolSettings.replication_factor.default(poolDefaults.replication_factor),
-  });
+const nodePoolSchema = z.object({
+  pool_id: poolId,
+  ...poolSettings,
+  /** Unset: 'disk' for a new pool, as registered for an existing one. */
+  type: z.enum(['disk', 's3']).optional(),
+  weight: poolSettings.weight.default(poolDefaults.weight),
+  // Unset: a disk pool takes uploads, an s3 pool never does (an explicit true is refused by the repo).
+  accepting: poolSettings.accepting.optional(),
+  replication_factor: poolSettings.replication_factor.default(poolDefaults.replication_factor),
+});
 const poolSchema = nodePoolSchema.extend({ node_id: nodeId });
 const tieringSchema = z
   .object({ after_seconds: z.number().int().min(1), to_tier: z.enum(['warm', 'cold']) })
@@ -43,16 +48,14 @@ const patchSchema = z
   .strict();
 const nodeSchema = z.object({
   node_id: nodeId,
-  public_key: z
-    .object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string().regex(/^[A-Za-z0-9_-]{43}$/) })
-    .refine((jwk) => {
-      try {
-        ed25519PublicFromJwk(jwk);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'is not an Ed25519 public key'),
+  public_key: z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string().regex(/^[A-Za-z0-9_-]{43}$/) }).refine((jwk) => {
+    try {
+      ed25519PublicFromJwk(jwk);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'is not an Ed25519 public key'),
   upload_api_url: httpUrl,
   public_url: httpUrl.optional(),
   region: z.string().max(64).optional(),

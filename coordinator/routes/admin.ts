@@ -8,8 +8,8 @@ import { jsonBody } from '../validate.js';
 import { WEBHOOK_URL_REFUSED, webhookUrlProblem } from '../webhooks/target.js';
 import { adminDurabilityRoutes } from './admin-durability.js';
 import { adminMoveRoutes } from './admin-moves.js';
-import { adminRestoreRoutes } from './admin-restore.js';
 import { adminNodeRoutes } from './admin-nodes.js';
+import { adminRestoreRoutes } from './admin-restore.js';
 
 const appSchema = z.object({
   name: z.string().min(1).max(200),

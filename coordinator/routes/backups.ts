@@ -25,14 +25,21 @@ export function backupReportRoutes(deps: CoordinatorDeps) {
     if (changed) logger.debug({ image_uuid: body.image_uuid, node_id: body.node_id, bucket: body.bucket, key: body.key }, 'backup stored');
     // Two nodes backed the same bytes up to different places: the first stays in the ledger.
     if (other_location)
-      logger.info({ image_uuid: body.image_uuid, node_id: body.node_id, bucket: body.bucket, key: body.key }, 'backup reported at another location; the first is kept');
+      logger.info(
+        { image_uuid: body.image_uuid, node_id: body.node_id, bucket: body.bucket, key: body.key },
+        'backup reported at another location; the first is kept',
+      );
     return c.json({ ok: true, state, changed });
   });
 
   // A deleted image's backup keys are gone from the bucket (the node ran its backup_delete job).
   report(BACKUP_DELETED, (c, { body }) => {
     const { changed } = repos.deletions.backupDeleted(body, Date.now());
-    if (changed) logger.info({ image_uuid: body.image_uuid, node_id: body.node_id, bucket: body.bucket, keys: body.keys.length }, 'backup of a deleted image deleted');
+    if (changed)
+      logger.info(
+        { image_uuid: body.image_uuid, node_id: body.node_id, bucket: body.bucket, keys: body.keys.length },
+        'backup of a deleted image deleted',
+      );
     return c.json({ ok: true, changed });
   });
   return app;

@@ -36,7 +36,10 @@ export function copyReportRoutes(deps: CoordinatorDeps) {
   report('copy.deleted', (c, { body }) => {
     const { removed } = repos.copies.deleted(body);
     if (removed && removed.state !== 'deleting')
-      logger.warn({ image_uuid: body.image_uuid, node_id: body.node_id, pool_id: body.pool_id, state: removed.state }, 'a copy not marked for deletion was deleted');
+      logger.warn(
+        { image_uuid: body.image_uuid, node_id: body.node_id, pool_id: body.pool_id, state: removed.state },
+        'a copy not marked for deletion was deleted',
+      );
     if (removed) deps.durability?.wake();
     return c.json({ ok: true, removed: removed !== undefined });
   });

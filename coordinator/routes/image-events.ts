@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { IMAGE_EVENTS, type ImageEvent } from '../../shared/api.js';
 import type { CoordinatorEnv } from '../auth.js';
 import { imageEventsRepo } from '../db/image-events.js';
-import { urlSigner, type CoordinatorDeps } from '../deps.js';
+import { type CoordinatorDeps, urlSigner } from '../deps.js';
 import { imageView } from '../image-view.js';
 import { nodeSignedRoutes } from '../node-reports.js';
 import { webhookOutboxRepo } from '../webhooks/outbox-repo.js';
@@ -25,7 +25,12 @@ export function imageEventRoutes(deps: CoordinatorDeps) {
     let queued = false;
     if (changed && url) {
       const eventId = `${body.image_uuid}.${body.event}`;
-      const data = imageView(object, urlSigner(deps), deps.repos.copies.ofImage(object.image_uuid), deps.repos.backups.get(object.image_uuid));
+      const data = imageView(
+        object,
+        urlSigner(deps),
+        deps.repos.copies.ofImage(object.image_uuid),
+        deps.repos.backups.get(object.image_uuid),
+      );
       const payload = JSON.stringify({ id: eventId, type: body.event, created_at: new Date().toISOString(), data });
       queued = webhooks.add({ event_id: eventId, app_id: object.app_id, url, event: body.event, payload }, Date.now());
     }

@@ -1,10 +1,10 @@
 import { Hono } from 'hono';
 import { errors } from '../../shared/errors.js';
 import { appAuth, type CoordinatorEnv } from '../auth.js';
-import { urlSigner, type CoordinatorDeps } from '../deps.js';
+import type { AppRow } from '../db/apps.js';
+import { type CoordinatorDeps, urlSigner } from '../deps.js';
 import { imageView } from '../image-view.js';
 import { webhookOutboxRepo } from '../webhooks/outbox-repo.js';
-import type { AppRow } from '../db/apps.js';
 
 /** `/api/v1/images/:uuid`: an app sees only its own objects (404 otherwise, not 403: no oracle). */
 export function imageRoutes(deps: CoordinatorDeps) {
@@ -19,7 +19,12 @@ export function imageRoutes(deps: CoordinatorDeps) {
       const eventId = `${uuid}.image.deleted`;
       const at = new Date(now).toISOString();
       const { user_id, size, sha256 } = result.row;
-      const payload = JSON.stringify({ id: eventId, type: 'image.deleted', created_at: at, data: { image_uuid: uuid, user_id, size, sha256, deleted_at: at } });
+      const payload = JSON.stringify({
+        id: eventId,
+        type: 'image.deleted',
+        created_at: at,
+        data: { image_uuid: uuid, user_id, size, sha256, deleted_at: at },
+      });
       queued = webhooks.add({ event_id: eventId, app_id: caller.app_id, url: caller.webhook_url, event: 'image.deleted', payload }, now);
     }
     return { result, queued };

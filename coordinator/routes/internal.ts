@@ -16,8 +16,7 @@ export function internalRoutes(deps: CoordinatorDeps) {
       const { duplicate, replicate } = repos.sessions.complete(body, node, Date.now(), deps.settings.defaultQuotaBytes);
       if (replicate) deps.durability?.wake();
       metrics.completions.inc({ outcome: duplicate ? 'duplicate' : 'recorded' });
-      if (!duplicate)
-        logger.debug({ image_uuid: body.image_uuid, node_id: body.node_id, size: body.size }, 'upload recorded');
+      if (!duplicate) logger.debug({ image_uuid: body.image_uuid, node_id: body.node_id, size: body.size }, 'upload recorded');
       return c.json({ ok: true, duplicate }, 200);
     },
     { refused: (err) => metrics.completions.inc({ outcome: isAppError(err) ? err.code : 'internal' }) },

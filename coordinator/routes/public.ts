@@ -1,10 +1,10 @@
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { errors } from '../../shared/errors.js';
 import { publicUrl } from '../../shared/paths.js';
 import { NODE_KEYS_PATH } from '../../shared/replication.js';
 import type { CoordinatorEnv } from '../auth.js';
 import type { ObjectRow } from '../db/objects.js';
-import { urlSigner, type CoordinatorDeps } from '../deps.js';
+import { type CoordinatorDeps, urlSigner } from '../deps.js';
 import { fileUrl, variantFiles } from '../image-view.js';
 import { isLive } from '../placement.js';
 
@@ -90,10 +90,7 @@ export function publicRoutes(deps: CoordinatorDeps) {
       checks.sqlite = 'fail';
     }
     try {
-      await Promise.race([
-        deps.redis.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref()),
-      ]);
+      await Promise.race([deps.redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]);
     } catch {
       checks.redis = 'fail';
     }

@@ -1,13 +1,13 @@
 import type { HttpBindings } from '@hono/node-server';
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { sha256HexSchema, TIERS, type DuplicateResponse, type SessionResponse } from '../../shared/api.js';
-import { addressBucket } from '../../shared/ip-address.js';
+import { type DuplicateResponse, type SessionResponse, sha256HexSchema, TIERS } from '../../shared/api.js';
 import { clientAddress } from '../../shared/client-address.js';
 import { errors, isAppError } from '../../shared/errors.js';
+import { addressBucket } from '../../shared/ip-address.js';
 import { signUploadToken } from '../../shared/tokens.js';
 import { appAuth, type CoordinatorEnv } from '../auth.js';
-import { urlSigner, type CoordinatorDeps } from '../deps.js';
+import { type CoordinatorDeps, urlSigner } from '../deps.js';
 import { fileUrl } from '../image-view.js';
 import { jsonBody } from '../validate.js';
 

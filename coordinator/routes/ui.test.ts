@@ -4,7 +4,10 @@ import { createLogger } from '../../shared/logger.js';
 import { staticPages } from './ui.js';
 
 function app() {
-  const a = staticPages([{ mount: 'admin', dir: 'admin-ui' }, { mount: 'demo', dir: 'demo-ui' }]);
+  const a = staticPages([
+    { mount: 'admin', dir: 'admin-ui' },
+    { mount: 'demo', dir: 'demo-ui' },
+  ]);
   a.onError(errorHandler(createLogger({ name: 'test', level: 'silent' })));
   a.notFound(notFoundHandler);
   return a;
@@ -30,7 +33,14 @@ describe('static pages (admin, demo)', () => {
 
   it('serves nothing outside the page directory', async () => {
     const a = app();
-    for (const url of ['/admin/nope.js', '/admin/..%2Fapp.ts', '/admin/../app.ts', '/admin/%2e%2e%2fapp.ts', '/admin/ui.ts', '/demo/README'])
+    for (const url of [
+      '/admin/nope.js',
+      '/admin/..%2Fapp.ts',
+      '/admin/../app.ts',
+      '/admin/%2e%2e%2fapp.ts',
+      '/admin/ui.ts',
+      '/demo/README',
+    ])
       expect((await a.request(url)).status, url).toBe(404);
   });
 });

@@ -9,7 +9,13 @@ describe('POST /api/v1/admin/apps refuses a non-public webhook URL (issue 17, it
     const h = await coordinatorHarness({ redis: env.redis(), tmp: env.tmp(), nodes: [] });
     try {
       const before = h.repos.apps.list().length;
-      for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://127.0.0.1:6379/', 'http://[::1]:8080/', 'http://192.168.0.10/hook', 'http://localhost/hook']) {
+      for (const url of [
+        'http://169.254.169.254/latest/meta-data/',
+        'http://127.0.0.1:6379/',
+        'http://[::1]:8080/',
+        'http://192.168.0.10/hook',
+        'http://localhost/hook',
+      ]) {
         const res = await h.req('POST', '/api/v1/admin/apps', { name: 'evil', webhook_url: url });
         expect(res.status, url).toBe(400);
         expect(((await res.json()) as { error: string }).error).toBe(WEBHOOK_URL_REFUSED);

@@ -40,8 +40,15 @@ describe('webhook dispatcher', () => {
     const outbox = webhookOutboxRepo(db);
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const d = new WebhookDispatcher({
-      outbox, logger, issuer: 'fennec-coordinator', signingKey: () => ({ kid: 'k1', privateKey }),
-      baseBackoffMs: 20, maxBackoffMs: 100, maxAttempts, pollMs: 20, ...policy,
+      outbox,
+      logger,
+      issuer: 'fennec-coordinator',
+      signingKey: () => ({ kid: 'k1', privateKey }),
+      baseBackoffMs: 20,
+      maxBackoffMs: 100,
+      maxAttempts,
+      pollMs: 20,
+      ...policy,
     });
     d.start();
     closers.push(() => d.stop());
@@ -59,7 +66,11 @@ describe('webhook dispatcher', () => {
     const end = Date.now() + 5000;
     while (outbox.pending() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     expect(a.got.map((g) => g.status)).toEqual([500, 200]);
-    const { payload: claims } = await jwtVerify(a.got[1]!.sig, publicKey, { audience: 'app-1', issuer: 'fennec-coordinator', subject: 'image.ready' });
+    const { payload: claims } = await jwtVerify(a.got[1]!.sig, publicKey, {
+      audience: 'app-1',
+      issuer: 'fennec-coordinator',
+      subject: 'image.ready',
+    });
     expect(claims.sha256).toBe(createHash('sha256').update(a.got[1]!.body).digest('hex'));
     expect(claims.jti).toBe('u1.image.ready');
   });
@@ -82,8 +93,13 @@ describe('webhook dispatcher', () => {
       outbox.add({ event_id: id, app_id: 'app-1', url, event: 'image.ready', payload: '{}' }, Date.now());
       d.wake();
       const end = Date.now() + 3000;
-      const row = () => db.prepare('SELECT attempts, last_error, dead, delivered_at FROM webhook_outbox WHERE event_id = ?').get(id) as Record<string, unknown>;
-      while (Date.now() < end && !row().dead && !row().delivered_at && Number(row().attempts) === 0) await new Promise((r) => setTimeout(r, 20));
+      const row = () =>
+        db.prepare('SELECT attempts, last_error, dead, delivered_at FROM webhook_outbox WHERE event_id = ?').get(id) as Record<
+          string,
+          unknown
+        >;
+      while (Date.now() < end && !row().dead && !row().delivered_at && Number(row().attempts) === 0)
+        await new Promise((r) => setTimeout(r, 20));
       return row();
     }
 
@@ -92,7 +108,12 @@ describe('webhook dispatcher', () => {
       closers.push(a.close);
       const h = setup(5, {});
       const port = new URL(a.url).port;
-      for (const [i, url] of [`http://127.0.0.1:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://localhost:${port}/`, 'http://169.254.169.254/latest/meta-data/'].entries()) {
+      for (const [i, url] of [
+        `http://127.0.0.1:${port}/`,
+        `http://[::ffff:127.0.0.1]:${port}/`,
+        `http://localhost:${port}/`,
+        'http://169.254.169.254/latest/meta-data/',
+      ].entries()) {
         const row = await settle(h, url, `lit-${i}`);
         expect(row.dead, url).toBe(1);
         expect(String(row.last_error)).toContain('not a public');

@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
 import { DeliveryLoop } from '../../shared/delivery-loop.js';
 import type { WebhookOutboxRepo, WebhookRow } from './outbox-repo.js';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from './sign.js';
-import { publicOnlyLookup, WEBHOOK_URL_REFUSED, webhookUrlProblem, type ResolveAll } from './target.js';
+import { publicOnlyLookup, type ResolveAll, WEBHOOK_URL_REFUSED, webhookUrlProblem } from './target.js';
 
 export interface WebhookDispatcherDeps {
   outbox: WebhookOutboxRepo;

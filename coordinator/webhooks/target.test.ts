@@ -35,13 +35,19 @@ describe('publicOnlyLookup', () => {
     });
 
   it('passes public addresses through, in both callback shapes', async () => {
-    const pub: LookupAddress[] = [{ address: '93.184.216.34', family: 4 }, { address: '2606:2800:220:1::1', family: 6 }];
+    const pub: LookupAddress[] = [
+      { address: '93.184.216.34', family: 4 },
+      { address: '2606:2800:220:1::1', family: 6 },
+    ];
     expect(await lookupWith(pub, true)).toEqual({ err: null, result: pub });
     expect(await lookupWith(pub, false)).toEqual({ err: null, result: { address: '93.184.216.34', family: 4 } });
   });
 
   it('refuses a name with any non-public address among its records', async () => {
-    const mixed: LookupAddress[] = [{ address: '93.184.216.34', family: 4 }, { address: '169.254.169.254', family: 4 }];
+    const mixed: LookupAddress[] = [
+      { address: '93.184.216.34', family: 4 },
+      { address: '169.254.169.254', family: 4 },
+    ];
     const { err } = await lookupWith(mixed, true);
     expect(err?.code).toBe(WEBHOOK_URL_REFUSED);
     expect(err?.message).toContain('169.254.169.254');

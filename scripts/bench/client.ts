@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { Pool, request, type Dispatcher } from 'undici';
+import { type Dispatcher, Pool, request } from 'undici';
 import type { SessionResponse } from '../../shared/api.js';
 
 /** Reads the whole response body and fails on an unexpected status, with the body in the message. */

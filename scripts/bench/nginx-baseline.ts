@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { waitForPort } from '../cluster/ports.js';
@@ -25,7 +25,9 @@ export async function startNginxBaseline(nginx: string, dir: string, port: numbe
   const root = path.join(dir, 'nginx');
   for (const d of ['files', 'body', 'logs']) mkdirSync(path.join(root, d), { recursive: true });
   const conf = path.join(root, 'nginx.conf');
-  writeFileSync(conf, `
+  writeFileSync(
+    conf,
+    `
 daemon off;
 master_process off;
 worker_processes 1;
@@ -49,7 +51,8 @@ http {
     }
   }
 }
-`);
+`,
+  );
   const child: ChildProcess = spawn(nginx, ['-c', conf, '-p', root], { stdio: 'ignore' });
   await waitForPort(port);
   return {

@@ -53,7 +53,9 @@ export async function makePhoto(opts: {
 
 /** A JPEG whose header claims width × height (a decompression bomb's header, a few KB of file). */
 export async function bombJpeg(width = 50_000, height = 50_000): Promise<Buffer> {
-  const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } })
+    .jpeg()
+    .toBuffer();
   const buf = Buffer.from(small);
   for (let i = 2; i < buf.length - 9; i++) {
     if (buf[i] === 0xff && buf[i + 1]! >= 0xc0 && buf[i + 1]! <= 0xc2) {

@@ -15,7 +15,12 @@ export function renderTable(rows: FigureRow[]): string {
     r.goal,
     r.met === null ? '—' : r.met ? 'yes' : 'NO',
     // Nested detail (per-variant tables) is in the JSON; the table keeps to scalars.
-    r.extra ? Object.entries(r.extra).filter(([, v]) => typeof v !== 'object').map(([k, v]) => `${k}=${v}`).join(' ') : '',
+    r.extra
+      ? Object.entries(r.extra)
+          .filter(([, v]) => typeof v !== 'object')
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')
+      : '',
   ]);
   const all = [header, ...lines];
   const widths = header.map((_, i) => Math.max(...all.map((l) => l[i]!.length)));

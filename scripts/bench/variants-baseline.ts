@@ -8,8 +8,15 @@ export interface BaselineVariant {
 }
 
 export const DEFAULT_SET: BaselineVariant[] = [
-  ...[['small', 200], ['medium', 500]].flatMap(([name, size]) =>
-    (['webp', 'avif', 'jpeg'] as const).map((format) => ({ name: `${name}.${format === 'jpeg' ? 'jpg' : format}`, size: size as number, format })),
+  ...[
+    ['small', 200],
+    ['medium', 500],
+  ].flatMap(([name, size]) =>
+    (['webp', 'avif', 'jpeg'] as const).map((format) => ({
+      name: `${name}.${format === 'jpeg' ? 'jpg' : format}`,
+      size: size as number,
+      format,
+    })),
   ),
   { name: 'full.webp', size: undefined, format: 'webp' },
   { name: 'full.avif', size: undefined, format: 'avif' },

@@ -106,9 +106,23 @@ export class Cluster {
     this.redis = new ManagedProcess({
       name: 'redis',
       command: 'redis-server',
-      args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '',
-        '--appendonly', 'yes', '--protected-mode', 'yes', '--daemonize', 'no',
-        ...(opts.redisPassword ? ['--requirepass', opts.redisPassword] : [])],
+      args: [
+        '--port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        redisDir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--protected-mode',
+        'yes',
+        '--daemonize',
+        'no',
+        ...(opts.redisPassword ? ['--requirepass', opts.redisPassword] : []),
+      ],
       logFile: path.join(logs, 'redis.log'),
     });
     this.coordinator = new ManagedProcess({
@@ -152,9 +166,14 @@ export class Cluster {
             FENNEC_LISTEN_PORT: String(nodePorts[i]),
             FENNEC_PUBLIC_URL: url,
             FENNEC_POOLS: JSON.stringify([
-              { id: pool.pool_id, tier: pool.tier, path: pool.base_path, public_base_url: pool.public_base_url,
+              {
+                id: pool.pool_id,
+                tier: pool.tier,
+                path: pool.base_path,
+                public_base_url: pool.public_base_url,
                 ...(opts.poolMaxBytes !== undefined ? { max_bytes: opts.poolMaxBytes } : {}),
-                ...opts.poolExtra?.(i) },
+                ...opts.poolExtra?.(i),
+              },
             ]),
             FENNEC_STATE_DIR: path.join(nodeDir, 'state'),
             FENNEC_NODE_KEY_FILE: path.join(nodeDir, 'node.key'),
@@ -166,8 +185,13 @@ export class Cluster {
         }),
       );
     }
-    this.info = { coordinator_url: coordinatorUrl, redis_url: redisUrl, admin_key: secrets.admin_key,
-      app_key: secrets.app_key ?? '', nodes };
+    this.info = {
+      coordinator_url: coordinatorUrl,
+      redis_url: redisUrl,
+      admin_key: secrets.admin_key,
+      app_key: secrets.app_key ?? '',
+      nodes,
+    };
   }
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
@@ -226,7 +250,10 @@ export class Cluster {
     const { stdout } = await execFileAsync(process.execPath, [...proc.spec.args, 'init'], {
       env: { ...process.env, ...proc.spec.env, FENNEC_LOG_LEVEL: 'warn' },
     });
-    const line = stdout.trim().split('\n').find((l) => l.includes('public_key'));
+    const line = stdout
+      .trim()
+      .split('\n')
+      .find((l) => l.includes('public_key'));
     if (!line) throw new Error(`fennec-node init printed no public key: ${stdout}`);
     const { public_key } = JSON.parse(line) as { public_key: unknown };
     await this.admin('POST', '/api/v1/admin/nodes', {

@@ -1,9 +1,9 @@
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { freePort, waitForPort } from './ports.js';
 
 /** What s3rver reported creating: one line per PutObject / CompleteMultipartUpload / copy. */

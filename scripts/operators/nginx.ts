@@ -51,7 +51,7 @@ function fill(template: string, vars: Record<string, string>): string {
 const template = (name: string) => readFileSync(path.join(repoRoot(), 'nginx', name), 'utf8');
 
 /** Refuses anything that could break out of an nginx string or directive. */
-function safe(label: string, value: string, pattern = /^[A-Za-z0-9._:/\[\]-]+$/): string {
+function safe(label: string, value: string, pattern = /^[A-Za-z0-9._:/[\]-]+$/): string {
   if (!pattern.test(value)) throw new Error(`${label} ${JSON.stringify(value)} has characters nginx config cannot take`);
   return value;
 }
@@ -86,8 +86,7 @@ export function renderNodeSite(o: NodeSiteOptions): string {
   const prefixes = new Set<string>();
   const blocks = o.pools.map((p) => {
     const prefix = new URL(p.public_base_url).pathname.replace(/\/+$/, '');
-    if (prefixes.has(prefix))
-      throw new Error(`two pools share the public path ${prefix || '/'}: nginx needs one public path per pool`);
+    if (prefixes.has(prefix)) throw new Error(`two pools share the public path ${prefix || '/'}: nginx needs one public path per pool`);
     prefixes.add(prefix);
     if (p.type === 's3')
       return fill(template('fennec-node-s3-pool.conf.template'), {

@@ -1,15 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_DELETED } from '../../shared/backup.js';
 import type { BackupDeleteJob } from '../../shared/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { startS3Server, type TestS3 } from '../../test/support/s3-server.js';
 import type { BackupTarget } from '../config.js';
-import { openDb, type Db } from '../db/open.js';
+import { type Db, openDb } from '../db/open.js';
 import { backupDeleteHandler } from './delete.js';
 import type { BackupDestination } from './job.js';
 import { createS3Client } from './s3.js';
@@ -27,8 +27,14 @@ describe('backup_delete job', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'fennec-backup-delete-'));
     db = openDb(path.join(dir, 'node.db'));
     const target: BackupTarget = {
-      endpoint: s3.url, region: 'us-east-1', bucket: s3.bucket, prefix: 'fennec/p1', force_path_style: true,
-      delay_seconds: 0, include_variants: true, concurrency: 1,
+      endpoint: s3.url,
+      region: 'us-east-1',
+      bucket: s3.bucket,
+      prefix: 'fennec/p1',
+      force_path_style: true,
+      delay_seconds: 0,
+      include_variants: true,
+      concurrency: 1,
     };
     dest = { target, s3: createS3Client(target, { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }) };
   });
@@ -41,13 +47,19 @@ describe('backup_delete job', () => {
 
   const run = (data: Partial<BackupDeleteJob>) => {
     const handler = backupDeleteHandler({
-      db, nodeId: 's01', logger: createLogger({ name: 't', level: 'silent' }),
-      destinationFor: (id) => (id === 'p1' ? dest : undefined), wakeOutbox: () => undefined,
+      db,
+      nodeId: 's01',
+      logger: createLogger({ name: 't', level: 'silent' }),
+      destinationFor: (id) => (id === 'p1' ? dest : undefined),
+      wakeOutbox: () => undefined,
     });
     return handler({ data: { kind: 'backup_delete', image_uuid: UUID, pool_id: 'p1', ...data } } as Job<BackupDeleteJob>);
   };
   const exists = async (key: string) =>
-    dest.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).then(() => true, () => false);
+    dest.s3.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key })).then(
+      () => true,
+      () => false,
+    );
   const reports = () => db.prepare('SELECT payload FROM outbox WHERE kind = ?').all(BACKUP_DELETED) as { payload: string }[];
 
   it('refuses, for good, what is not its own: no keys, another bucket, a key outside the prefix, a pool without a target', async () => {

@@ -1,5 +1,5 @@
 import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { BACKUP_DELETED, type BackupDeleted } from '../../shared/backup.js';
 import type { BackupDeleteJob } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';

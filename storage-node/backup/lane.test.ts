@@ -32,7 +32,10 @@ describe('backup lane against a real redis-server', () => {
   });
 
   it('its own queue; delays from the due time; a job failed for good is re-added by the periodic resync', async () => {
-    const due = new Map<string, number>([['late', Date.now() + 800], ['flaky', 0]]);
+    const due = new Map<string, number>([
+      ['late', Date.now() + 800],
+      ['flaky', 0],
+    ]);
     const pending = new Set(due.keys());
     const runs: { uuid: string; at: number; attempt: number }[] = [];
     let failures = 0;

@@ -1,4 +1,4 @@
-import { JOB_POLICY, type BackupJob } from '../../shared/jobs.js';
+import { type BackupJob, JOB_POLICY } from '../../shared/jobs.js';
 import type { NodeConfig } from '../config.js';
 import type { NodeJobsOptions } from '../jobs/queue.js';
 import type { BackupRecords } from './records.js';
@@ -33,7 +33,10 @@ export function backupLaneOptions(
       // A job that used every attempt goes; the row is still pending and the periodic resync adds it again.
       removeOnFail: true,
     }),
-    concurrency: Math.max(1, cfg.pools.reduce((n, p) => n + (p.backup?.concurrency ?? 0), 0)),
+    concurrency: Math.max(
+      1,
+      cfg.pools.reduce((n, p) => n + (p.backup?.concurrency ?? 0), 0),
+    ),
     attempts: cfg.backup.attempts,
     backoffMs: cfg.backup.backoffMs,
     maxBackoffMs: cfg.backup.maxBackoffMs,

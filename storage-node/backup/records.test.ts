@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { openDb } from '../db/open.js';
-import { createImageState } from '../jobs/image-state.js';
 import { createStore } from '../db/store.js';
-import { createBackupRecords } from './records.js';
+import { createImageState } from '../jobs/image-state.js';
 import { KeyedLimit } from './job.js';
+import { createBackupRecords } from './records.js';
 
 const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const dims = { width: 1200, height: 800, format: 'jpeg' };
@@ -12,12 +12,28 @@ function setup(delays: Record<string, number>) {
   const db = openDb(':memory:');
   const store = createStore(db);
   const scheduled: [string, number][] = [];
-  const state = createImageState(db, 's01', () => undefined, () => undefined, {
-    delayMsFor: (poolId) => delays[poolId],
-    onScheduled: (u, due) => scheduled.push([u, due]),
-  });
+  const state = createImageState(
+    db,
+    's01',
+    () => undefined,
+    () => undefined,
+    {
+      delayMsFor: (poolId) => delays[poolId],
+      onScheduled: (u, due) => scheduled.push([u, due]),
+    },
+  );
   const add = (id: string, pool = 'p1') => {
-    const row = { uuid: id, session_id: 'sess', user_id: 'u', pool_id: pool, rel_path: `original/2026/01/02/${id}.jpg`, size: 10, sha256: 'a'.repeat(64), mime: 'image/jpeg', created_at: new Date().toISOString() };
+    const row = {
+      uuid: id,
+      session_id: 'sess',
+      user_id: 'u',
+      pool_id: pool,
+      rel_path: `original/2026/01/02/${id}.jpg`,
+      size: 10,
+      sha256: 'a'.repeat(64),
+      mime: 'image/jpeg',
+      created_at: new Date().toISOString(),
+    };
     store.recordUpload(row, { ...row, image_uuid: id, node_id: 's01' }, Date.now());
   };
   const kinds = () => store.dueOutbox(Date.now() + 1, 100).map((r) => ({ kind: r.kind, payload: JSON.parse(r.payload) }));
@@ -45,11 +61,22 @@ describe('backup records (none → pending → done)', () => {
     expect(records.get(uuid)).toMatchObject({ backup_state: 'pending', backup_attempts: 1, backup_error: 'connect ECONNREFUSED' });
     expect(records.markDone(row, { bucket: 'b', key: 'k/2026/01/02/x.jpg', at: 'now' }, 123)).toBe(true);
     expect(records.markDone(row, { bucket: 'b', key: 'k/2026/01/02/x.jpg', at: 'now' }, 124)).toBe(false);
-    expect(records.get(uuid)).toMatchObject({ backup_state: 'done', backed_up_at: 123, backup_key: 'k/2026/01/02/x.jpg', backup_error: null });
+    expect(records.get(uuid)).toMatchObject({
+      backup_state: 'done',
+      backed_up_at: 123,
+      backup_key: 'k/2026/01/02/x.jpg',
+      backup_error: null,
+    });
     expect(records.pending()).toEqual([]);
     const stored = kinds().filter((k) => k.kind === 'backup.stored');
     expect(stored).toHaveLength(1);
-    expect(stored[0]!.payload).toMatchObject({ image_uuid: uuid, bucket: 'b', key: 'k/2026/01/02/x.jpg', size: 10, sha256: 'a'.repeat(64) });
+    expect(stored[0]!.payload).toMatchObject({
+      image_uuid: uuid,
+      bucket: 'b',
+      key: 'k/2026/01/02/x.jpg',
+      size: 10,
+      sha256: 'a'.repeat(64),
+    });
   });
 
   it('a failed image is backed up too, without a scheduled report when there is no delay', () => {

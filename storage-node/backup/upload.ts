@@ -30,7 +30,11 @@ export function isNotFound(err: unknown): boolean {
  * in our `x-amz-meta-sha256` metadata (every S3-compatible store keeps it) or as S3's own
  * full-object SHA-256 checksum (a single-part upload to a store that supports flexible checksums).
  */
-export async function inBucket(s3: S3Client, f: Pick<BackupFile, 'bucket' | 'key' | 'size' | 'sha256'>, signal?: AbortSignal): Promise<boolean> {
+export async function inBucket(
+  s3: S3Client,
+  f: Pick<BackupFile, 'bucket' | 'key' | 'size' | 'sha256'>,
+  signal?: AbortSignal,
+): Promise<boolean> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: f.bucket, Key: f.key, ChecksumMode: 'ENABLED' }), {
       abortSignal: signal,

@@ -3,7 +3,7 @@ import { errors } from '../../shared/errors.js';
 import type { CopyStored } from '../../shared/replication.js';
 import { nodeObjects, type ObjectRow } from './objects.js';
 import type { Db } from './open.js';
-import { OUTBOX_UPLOAD_COMPLETE, outboxTable, type OutboxEntry, type OutboxRow } from './outbox.js';
+import { OUTBOX_UPLOAD_COMPLETE, type OutboxEntry, type OutboxRow, outboxTable } from './outbox.js';
 import { usedTokens } from './tokens.js';
 
 export type { ObjectRow } from './objects.js';

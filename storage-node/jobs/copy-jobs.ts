@@ -1,13 +1,13 @@
 import fs from 'node:fs/promises';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { isAppError } from '../../shared/errors.js';
 import type { CopyTarget, DeleteJob, MoveJob, ReplicateJob } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { MoveItemAnswer, MoveItemReport } from '../../shared/replication.js';
 import type { PoolSet } from '../pools.js';
-import { absPath, filesOf, replicaMeta, variantsOf, type LocalObject } from '../replication/local-objects.js';
 import { hashFile } from '../replication/hash-file.js';
 import { copyWithinNode } from '../replication/local-move.js';
+import { absPath, filesOf, type LocalObject, replicaMeta, variantsOf } from '../replication/local-objects.js';
 import { LocalCopyBad, putFile, type SenderDeps } from '../replication/send.js';
 import { copyIntoS3Pool } from '../s3-pool/move-in.js';
 

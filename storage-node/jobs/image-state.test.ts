@@ -12,13 +12,30 @@ function setup() {
   const store = createStore(db);
   let wakes = 0;
   const state = createImageState(db, 's01', () => wakes++);
-  const row = { uuid, session_id: 'sess', user_id: 'u', pool_id: 'p1', rel_path: `original/2026/01/02/${uuid}.jpg`, size: 10, sha256: 'a'.repeat(64), mime: 'image/jpeg', created_at: new Date().toISOString() };
+  const row = {
+    uuid,
+    session_id: 'sess',
+    user_id: 'u',
+    pool_id: 'p1',
+    rel_path: `original/2026/01/02/${uuid}.jpg`,
+    size: 10,
+    sha256: 'a'.repeat(64),
+    mime: 'image/jpeg',
+    created_at: new Date().toISOString(),
+  };
   store.recordUpload(row, { ...row, image_uuid: uuid, node_id: 's01' }, Date.now());
   const outbox = () => store.dueOutbox(Date.now() + 1, 100).map((r) => ({ kind: r.kind, payload: JSON.parse(r.payload) }));
   return { state, outbox, wakes: () => wakes };
 }
 
-const file = { name: 'small.webp', rel_path: `variants/2026/01/02/${uuid}_small.webp`, width: 200, height: 133, bytes: 99, mime: 'image/webp' };
+const file = {
+  name: 'small.webp',
+  rel_path: `variants/2026/01/02/${uuid}_small.webp`,
+  width: 200,
+  height: 133,
+  bytes: 99,
+  mime: 'image/webp',
+};
 const dims = { width: 1200, height: 800, format: 'jpeg' };
 
 describe('image state (SQLite is the truth the queue is rebuilt from)', () => {
@@ -33,7 +50,17 @@ describe('image state (SQLite is the truth the queue is rebuilt from)', () => {
     expect(state.get(uuid)).toMatchObject({ status: 'ready', thumbnails_ready: 1 });
     const events = outbox().filter((r) => r.kind.startsWith('image.'));
     expect(events.map((e) => e.kind)).toEqual(['image.thumbnails_ready', 'image.ready']);
-    expect(events[1]!.payload).toMatchObject({ event: 'image.ready', image_uuid: uuid, node_id: 's01', pool_id: 'p1', width: 1200, height: 800, format: 'jpeg', variants: [file], reason: null });
+    expect(events[1]!.payload).toMatchObject({
+      event: 'image.ready',
+      image_uuid: uuid,
+      node_id: 's01',
+      pool_id: 'p1',
+      width: 1200,
+      height: 800,
+      format: 'jpeg',
+      variants: [file],
+      reason: null,
+    });
     expect(wakes()).toBe(2);
     expect(state.counts()).toEqual({ ready: 1 });
   });

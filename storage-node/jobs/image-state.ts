@@ -68,7 +68,11 @@ export function createImageState(
   const counts = db.prepare('SELECT status, count(*) AS n FROM objects GROUP BY status');
 
   const commit = db.transaction(
-    (uuid: string, event: ImageEventType, next: { status: string; thumbs: 0 | 1; dims?: Dimensions; variants: VariantFileInfo[]; reason: string | null }) => {
+    (
+      uuid: string,
+      event: ImageEventType,
+      next: { status: string; thumbs: 0 | 1; dims?: Dimensions; variants: VariantFileInfo[]; reason: string | null },
+    ) => {
       const row = get.get(uuid) as Row | undefined;
       if (!row) return undefined;
       // A finished image never moves back (a duplicate run after ready/failed changes nothing).

@@ -47,8 +47,18 @@ export function jobVerifier(deps: JobAuthDeps): (raw: unknown, jobId: string | u
 export function workerJobAuth(cfg: NodeConfig, logger: Logger): { verify: ReturnType<typeof jobVerifier>; stop: () => void } {
   const coordinatorKeys = cfg.jwksFile
     ? undefined
-    : new CoordinatorKeys({ url: cfg.jwksUrl, cacheFile: path.join(cfg.stateDir, 'worker-jwks-cache.json'), logger, allowInsecure: cfg.allowInsecureKeys });
-  const nodeKeys = new NodeKeys({ url: cfg.nodeKeysUrl, cacheFile: path.join(cfg.stateDir, 'worker-node-keys-cache.json'), logger, allowInsecure: cfg.allowInsecureKeys });
+    : new CoordinatorKeys({
+        url: cfg.jwksUrl,
+        cacheFile: path.join(cfg.stateDir, 'worker-jwks-cache.json'),
+        logger,
+        allowInsecure: cfg.allowInsecureKeys,
+      });
+  const nodeKeys = new NodeKeys({
+    url: cfg.nodeKeysUrl,
+    cacheFile: path.join(cfg.stateDir, 'worker-node-keys-cache.json'),
+    logger,
+    allowInsecure: cfg.allowInsecureKeys,
+  });
   coordinatorKeys?.start();
   nodeKeys.start();
   const verify = jobVerifier({

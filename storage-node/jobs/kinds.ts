@@ -3,14 +3,14 @@ import type { VariantsJob } from '../../shared/jobs.js';
 export {
   JOB_KINDS,
   JOB_POLICY,
-  jobId,
-  parseJobData,
-  policyOf,
-  priorityOf,
   type JobData,
   type JobKind,
   type JobLane,
   type JobOf,
+  jobId,
+  parseJobData,
+  policyOf,
+  priorityOf,
   type VariantPhase,
 } from '../../shared/jobs.js';
 

@@ -40,7 +40,15 @@ describe('createNodeQueues against a real redis-server', () => {
   it('builds the main queue, and the backup lane only when asked, under the names redis-keys gives', () => {
     const keys = redisKeys(`t${randomUUID().slice(0, 8)}:`);
     const only = createNodeQueues({ cfg, connection: conn, keys, logger, role: 'queue', main: { pending: () => [] } });
-    const both = createNodeQueues({ cfg, connection: conn, keys, logger, role: 'queue', main: { pending: () => [] }, backup: { records: noBackups } });
+    const both = createNodeQueues({
+      cfg,
+      connection: conn,
+      keys,
+      logger,
+      role: 'queue',
+      main: { pending: () => [] },
+      backup: { records: noBackups },
+    });
     built.push(only, both);
     expect(only.main.queue.name).toBe(keys.nodeQueue('s01'));
     expect(only.backup).toBeUndefined();

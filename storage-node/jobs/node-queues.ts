@@ -5,7 +5,7 @@ import { backupLaneOptions } from '../backup/lane.js';
 import type { BackupRecords } from '../backup/records.js';
 import type { NodeConfig } from '../config.js';
 import { queueSettings } from './connection.js';
-import { NodeJobs, type JobHandlers, type NodeJobsOptions } from './queue.js';
+import { type JobHandlers, NodeJobs, type NodeJobsOptions } from './queue.js';
 
 /** A lane as one process sees it: the handlers it runs (worker role; none to only add jobs). */
 interface LaneOptions {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { redisKeys } from '../../shared/redis-keys.js';
 import { eventually } from '../../test/support/eventually.js';
 import { startRedisServer, type TestRedis } from '../../test/support/redis-server.js';
 import type { JobData } from './kinds.js';
-import { errors } from '../../shared/errors.js';
-import { NodeJobs, type JobHandler, type NodeJobsOptions } from './queue.js';
+import { type JobHandler, NodeJobs, type NodeJobsOptions } from './queue.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 const until = async (fn: () => boolean, ms = 10_000) => {
@@ -38,7 +38,7 @@ describe('NodeJobs against a real redis-server', () => {
   function make(handler: JobHandler<'variants'>, pending: () => JobData[] = () => [], verifySigned = passThrough) {
     const conn = new Redis(server.url, { maxRetriesPerRequest: null });
     const jobs = new NodeJobs({
-    role: 'both',
+      role: 'both',
       connection: conn,
       keys: redisKeys(`t${randomUUID().slice(0, 8)}:`),
       nodeId: 's01',
@@ -149,10 +149,14 @@ describe('NodeJobs against a real redis-server', () => {
 
   it('a coordinator kind whose signature is refused fails for good without reaching a handler; an unreachable key set retries', async () => {
     let calls = 0;
-    const { jobs } = make(async () => undefined, () => [], async () => {
-      if (calls++ === 0) throw errors.unavailable('jwks_unavailable', 'cannot fetch the coordinator keys');
-      throw errors.unauthorized('unsigned_job', 'the job carries no coordinator signature');
-    });
+    const { jobs } = make(
+      async () => undefined,
+      () => [],
+      async () => {
+        if (calls++ === 0) throw errors.unavailable('jwks_unavailable', 'cannot fetch the coordinator keys');
+        throw errors.unauthorized('unsigned_job', 'the job carries no coordinator signature');
+      },
+    );
     await jobs.enqueue({ kind: 'delete', image_uuid: 'd2', pool_id: 'p1' });
     jobs.start();
     const [failed] = await failedReasons(jobs, 1);

@@ -1,12 +1,12 @@
-import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq';
+import { type Job, type JobsOptions, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Logger } from '../../shared/logger.js';
-import type { RedisKeys } from '../../shared/redis-keys.js';
 import { isAppError } from '../../shared/errors.js';
 import { isSignedKind } from '../../shared/job-signature.js';
 import { retryOptions } from '../../shared/jobs.js';
-import { jobId, parseJobData, policyOf, type JobData, type JobKind, type JobLane, type JobOf } from './kinds.js';
+import type { Logger } from '../../shared/logger.js';
+import type { RedisKeys } from '../../shared/redis-keys.js';
+import { type JobData, type JobKind, type JobLane, type JobOf, jobId, parseJobData, policyOf } from './kinds.js';
 
 /** Runs one kind of job; it gets the payload parsed, so it narrows nothing itself. */
 export type JobHandler<K extends JobKind = JobKind> = (job: Job<JobOf<K>>) => Promise<unknown>;
@@ -224,9 +224,7 @@ export class NodeJobs {
       const pending = opts.pending();
       for (let i = 0; i < pending.length; i += 500) {
         const batch = pending.slice(i, i + 500);
-        await this.queue.addBulk(
-          batch.map((data) => ({ name: data.kind, data, opts: this.#jobOpts(data) })),
-        );
+        await this.queue.addBulk(batch.map((data) => ({ name: data.kind, data, opts: this.#jobOpts(data) })));
       }
       opts.logger.info({ reason, pending: pending.length }, 'job queue resynced from SQLite');
     } catch (err) {

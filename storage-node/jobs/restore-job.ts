@@ -1,15 +1,15 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { isAppError } from '../../shared/errors.js';
 import type { JobData, RestoreJob } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createS3Client } from '../backup/s3.js';
 import type { NodeConfig } from '../config.js';
 import type { Db } from '../db/open.js';
-import type { PoolSet } from '../pools.js';
-import { itemRestorer, type RestoreItemDeps } from '../restore/restore.js';
-import { S3ObjectError } from '../restore/fetch.js';
 import { createStore, type NodeStore } from '../db/store.js';
+import type { PoolSet } from '../pools.js';
+import { S3ObjectError } from '../restore/fetch.js';
+import { itemRestorer, type RestoreItemDeps } from '../restore/restore.js';
 import { nextVariantJob } from './kinds.js';
 
 /** What the `restore` job needs; the worker process builds it with `restoreJobDeps`. */

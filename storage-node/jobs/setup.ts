@@ -1,15 +1,15 @@
 import { Gauge } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
+import type { RedisKeys } from '../../shared/redis-keys.js';
 import { hasBackups } from '../backup/lane.js';
 import { createBackupRecords } from '../backup/records.js';
-import type { RedisKeys } from '../../shared/redis-keys.js';
 import type { NodeConfig } from '../config.js';
 import type { Db } from '../db/open.js';
-import type { NodeMetrics } from '../metrics.js';
 import type { ObjectRow } from '../db/store.js';
+import type { NodeMetrics } from '../metrics.js';
 import { jobsConnection } from './connection.js';
 import { createImageState } from './image-state.js';
-import { nextVariantJob, type JobKind } from './kinds.js';
+import { type JobKind, nextVariantJob } from './kinds.js';
 import { createNodeQueues } from './node-queues.js';
 import type { NodeJobs } from './queue.js';
 
@@ -29,17 +29,16 @@ export interface NodeJobsSetup {
  * rebuilding it from SQLite, counting it). The handlers run in the worker process
  * (jobs/worker-process.ts), which this process supervises; sharp is never loaded here.
  */
-export function setupNodeJobs(opts: {
-  cfg: NodeConfig;
-  db: Db;
-  logger: Logger;
-  metrics: NodeMetrics;
-  keys: RedisKeys;
-}): NodeJobsSetup {
+export function setupNodeJobs(opts: { cfg: NodeConfig; db: Db; logger: Logger; metrics: NodeMetrics; keys: RedisKeys }): NodeJobsSetup {
   const { cfg } = opts;
   const connection = jobsConnection(cfg.redisUrl);
   // Only `pending()` is used here; state changes are the worker's.
-  const state = createImageState(opts.db, cfg.nodeId, () => undefined, () => undefined);
+  const state = createImageState(
+    opts.db,
+    cfg.nodeId,
+    () => undefined,
+    () => undefined,
+  );
   // Backups have their own queue, rebuilt from SQLite with each job's remaining delay.
   const backupRecords = hasBackups(cfg) ? createBackupRecords(opts.db, cfg.nodeId) : undefined;
   if (backupRecords)

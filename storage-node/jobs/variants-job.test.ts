@@ -22,7 +22,15 @@ describe('variants job', () => {
     mkdirSync(path.join(dir, 'original/2026/12/01'), { recursive: true });
     mkdirSync(path.join(dir, 'tmp'));
     writeFileSync(path.join(dir, rel), await makePhoto({ width: 640, height: 480, seed: 3 }));
-    const work: ImageWork = { uuid: UUID, pool_id: 'p1', rel_path: rel, mime: 'image/jpeg', status: 'processing', thumbnails_ready: 0, variants: '[]' };
+    const work: ImageWork = {
+      uuid: UUID,
+      pool_id: 'p1',
+      rel_path: rel,
+      mime: 'image/jpeg',
+      status: 'processing',
+      thumbnails_ready: 0,
+      variants: '[]',
+    };
     // The row is there when the job starts and gone (a delete job ran) when the phase ends.
     let reads = 0;
     const recorded: string[] = [];
@@ -34,10 +42,19 @@ describe('variants job', () => {
     } as unknown as ImageState;
     const pools = { get: () => ({ config: { path: dir } }), s3: () => undefined } as unknown as PoolSet;
     const handler = variantsHandler({
-      state, pools, logger: createLogger({ name: 't', level: 'silent' }), recipeFor: () => DEFAULT_RECIPE,
-      maxPixels: 100_000_000, parallel: 2, enqueue: async () => true,
+      state,
+      pools,
+      logger: createLogger({ name: 't', level: 'silent' }),
+      recipeFor: () => DEFAULT_RECIPE,
+      maxPixels: 100_000_000,
+      parallel: 2,
+      enqueue: async () => true,
     });
-    const outcome = await handler({ data: { kind: 'variants', image_uuid: UUID, phase: 'thumbnails' }, attemptsMade: 0, opts: { attempts: 3 } } as unknown as Job<VariantsJob>);
+    const outcome = await handler({
+      data: { kind: 'variants', image_uuid: UUID, phase: 'thumbnails' },
+      attemptsMade: 0,
+      opts: { attempts: 3 },
+    } as unknown as Job<VariantsJob>);
     expect(outcome).toBe('image deleted meanwhile');
     expect(recorded).toEqual([]);
     expect(readdirSync(path.join(dir, 'variants/2026/12/01'))).toEqual([]);

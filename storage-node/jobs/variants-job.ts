@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import type { VariantFileInfo } from '../../shared/api.js';
 import { isAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PoolSet } from '../pools.js';
-import { probe, runPhase, type PipelineJob } from '../variants/pipeline.js';
+import { type PipelineJob, probe, runPhase } from '../variants/pipeline.js';
 import { planVariants, type VariantRecipe } from '../variants/recipe.js';
 import type { ImageState, ImageWork } from './image-state.js';
 import type { JobData, JobOf } from './kinds.js';
@@ -75,7 +75,10 @@ async function runVariants(deps: VariantsJobDeps, work: ImageWork, phase: 'thumb
   let thumbs = JSON.parse(work.variants) as VariantFileInfo[];
   if (!work.thumbnails_ready) {
     const t0 = Date.now();
-    thumbs = await runPhase(pj, plan.filter((v) => v.phase === 'thumbnails'));
+    thumbs = await runPhase(
+      pj,
+      plan.filter((v) => v.phase === 'thumbnails'),
+    );
     if (await deletedMeanwhile(deps, work, pool.config.path, thumbs)) return 'image deleted meanwhile';
     deps.onPhase?.('thumbnails', (Date.now() - t0) / 1000);
     deps.logger.debug({ image_uuid: work.uuid, ms: Date.now() - t0, files: thumbs.length }, 'thumbnails made');

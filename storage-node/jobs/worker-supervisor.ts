@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import type { Logger } from '../../shared/logger.js';
 import type { WorkerMessage } from './worker-messages.js';
 

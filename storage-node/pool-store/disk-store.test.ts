@@ -28,7 +28,10 @@ poolStoreContract('disk', async () => {
     entries: async () => filesUnder(root),
     expectedCapacity: async (used) => {
       const st = statfsSync(root);
-      return { total_bytes: Math.min(st.blocks * st.bsize, maxBytes), free_bytes: Math.min(st.bavail * st.bsize, Math.max(0, maxBytes - used)) };
+      return {
+        total_bytes: Math.min(st.blocks * st.bsize, maxBytes),
+        free_bytes: Math.min(st.bavail * st.bsize, Math.max(0, maxBytes - used)),
+      };
     },
     close: async () => rmSync(root, { recursive: true, force: true }),
   };
@@ -46,15 +49,24 @@ describe('DiskStore', () => {
     expect(seen).toBe(5);
     await store.commit(staged, 'original/2026/12/01/u1.jpg');
     expect(filesUnder(root)).toEqual(['original/2026/12/01/u1.jpg']);
-    expect(synced.sort()).toEqual(['', 'original', 'original/2026', 'original/2026/12', 'original/2026/12/01'].map((d) => d.split('/').join(path.sep)));
+    expect(synced.sort()).toEqual(
+      ['', 'original', 'original/2026', 'original/2026/12', 'original/2026/12/01'].map((d) => d.split('/').join(path.sep)),
+    );
     rmSync(root, { recursive: true, force: true });
   });
 
   it('maps a full disk to insufficient_storage', async () => {
     const root = tempPool();
     const store = new DiskStore({ root });
-    const full = new Readable({ read() { this.destroy(Object.assign(new Error('no space'), { code: 'ENOSPC' })); } });
-    await expect(store.write(full, 'original/x.jpg', { maxBytes: 10 })).rejects.toMatchObject({ code: 'insufficient_storage', status: 507 });
+    const full = new Readable({
+      read() {
+        this.destroy(Object.assign(new Error('no space'), { code: 'ENOSPC' }));
+      },
+    });
+    await expect(store.write(full, 'original/x.jpg', { maxBytes: 10 })).rejects.toMatchObject({
+      code: 'insufficient_storage',
+      status: 507,
+    });
     expect(filesUnder(root)).toEqual([]);
     rmSync(root, { recursive: true, force: true });
   });

@@ -24,10 +24,23 @@ function put(root: string, rel: string, data: Buffer): void {
 }
 function object(data: Buffer, overrides: Partial<LocalObject> = {}): LocalObject {
   return {
-    uuid: UUID, session_id: 's', user_id: 'u', pool_id: 'p1', rel_path: ORIGINAL, size: data.length, sha256: sha(data),
-    mime: 'image/jpeg', created_at: '2026-12-01T00:00:00.000Z', status: 'ready', width: 1, height: 1, format: 'jpeg',
+    uuid: UUID,
+    session_id: 's',
+    user_id: 'u',
+    pool_id: 'p1',
+    rel_path: ORIGINAL,
+    size: data.length,
+    sha256: sha(data),
+    mime: 'image/jpeg',
+    created_at: '2026-12-01T00:00:00.000Z',
+    status: 'ready',
+    width: 1,
+    height: 1,
+    format: 'jpeg',
     variants: JSON.stringify(VARIANTS.map((rel_path) => ({ name: rel_path, rel_path, width: 1, height: 1, bytes: 1, mime: 'image/webp' }))),
-    scrub_state: null, last_scrub_at: null, ...overrides,
+    scrub_state: null,
+    last_scrub_at: null,
+    ...overrides,
   };
 }
 const tmpOf = (root: string) => readdirSync(path.join(root, 'tmp'));

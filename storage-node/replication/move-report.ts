@@ -3,7 +3,7 @@ import { COORDINATOR_AUDIENCE } from '../../shared/api.js';
 import { AppError } from '../../shared/errors.js';
 import type { MoveItemAnswer, MoveItemReport } from '../../shared/replication.js';
 import { NODE_REPORTS } from '../../shared/reports.js';
-import { sha256Hex, signNodeRequest, type SigningKey } from '../../shared/tokens.js';
+import { type SigningKey, sha256Hex, signNodeRequest } from '../../shared/tokens.js';
 
 /**
  * Asks the coordinator, synchronously, to take one moved object: unlike the outbox's reports,

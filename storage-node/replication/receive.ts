@@ -3,9 +3,9 @@ import type { Readable } from 'node:stream';
 import { errors } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CopyStored, ReplicaMeta } from '../../shared/replication.js';
+import type { CopyRecord, NodeStore } from '../db/store.js';
 import { DiskStore } from '../pool-store/disk-store.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
-import type { CopyRecord, NodeStore } from '../db/store.js';
 import type { DurableRecordDeps } from '../upload/finish.js';
 import { ReplicaTypeCheck } from './replica-type.js';
 
@@ -54,8 +54,7 @@ export interface ReplicaResult {
 export async function receiveReplica(deps: ReceiveDeps, put: ReplicaPut): Promise<ReplicaResult> {
   const poolId = put.pool.config.id;
   const { free_bytes } = await deps.pools.capacity(put.pool, deps.store.usedBytes(poolId));
-  if (!put.pool.writable || free_bytes < put.size)
-    throw errors.insufficientStorage(`pool ${poolId} has no room for ${put.size} bytes`);
+  if (!put.pool.writable || free_bytes < put.size) throw errors.insufficientStorage(`pool ${poolId} has no room for ${put.size} bytes`);
   if (put.meta) checkRecord(deps.store, put, put.meta);
 
   const disk = new DiskStore({ root: put.pool.config.path, dirSync: deps.dirSync });
@@ -88,7 +87,10 @@ export async function receiveReplica(deps: ReceiveDeps, put: ReplicaPut): Promis
  */
 function checkRecord(store: NodeStore, put: ReplicaPut, meta: ReplicaMeta): void {
   const known = store.getObject(meta.image_uuid);
-  if (known && (known.sha256 !== put.sha256 || known.size !== put.size || known.pool_id !== put.pool.config.id || known.rel_path !== put.rel))
+  if (
+    known &&
+    (known.sha256 !== put.sha256 || known.size !== put.size || known.pool_id !== put.pool.config.id || known.rel_path !== put.rel)
+  )
     throw errors.conflict('conflict', `this node records ${meta.image_uuid} with other bytes or in another place`);
 }
 

@@ -3,13 +3,13 @@ import { sha256HexSchema } from '../../shared/api.js';
 import { errors } from '../../shared/errors.js';
 import {
   CONTENT_SHA256_HEADER,
+  decodeMeta,
   OBJECT_META_HEADER,
   PURPOSE_REPLICATE,
-  decodeMeta,
   type ReplicaMeta,
   type ReplicateBind,
 } from '../../shared/replication.js';
-import { bearerToken, sha256Hex, verifyNodeRequest, type SigningKey } from '../../shared/tokens.js';
+import { bearerToken, type SigningKey, sha256Hex, verifyNodeRequest } from '../../shared/tokens.js';
 import { isOriginalArea, originalUuid, type ReplicaTarget } from './replica-path.js';
 
 export interface ReplicaAuthDeps {
@@ -47,8 +47,7 @@ export async function authorizeReplica(
     throw errors.badRequest('length_required', 'a replicate PUT needs a Content-Length');
   const size = Number(length);
   const sha = sha256HexSchema.safeParse(headers[CONTENT_SHA256_HEADER]);
-  if (!sha.success)
-    throw errors.badRequest('bad_checksum', `${CONTENT_SHA256_HEADER} must be 64 lowercase hex characters`);
+  if (!sha.success) throw errors.badRequest('bad_checksum', `${CONTENT_SHA256_HEADER} must be 64 lowercase hex characters`);
   const metaHeader = headers[OBJECT_META_HEADER];
   if (Array.isArray(metaHeader)) throw errors.badRequest('bad_meta', `one ${OBJECT_META_HEADER} header at most`);
 
@@ -68,8 +67,7 @@ export async function authorizeReplica(
     if (metaHeader !== undefined) throw errors.badRequest('bad_meta', 'only an original carries a record');
     return { from: claims.iss, jti: claims.jti, exp: claims.exp, size, sha256: sha.data, meta: undefined };
   }
-  if (metaHeader === undefined)
-    throw errors.badRequest('meta_required', `an original travels with its record (${OBJECT_META_HEADER})`);
+  if (metaHeader === undefined) throw errors.badRequest('meta_required', `an original travels with its record (${OBJECT_META_HEADER})`);
   let meta: ReplicaMeta;
   try {
     meta = decodeMeta(metaHeader);
@@ -77,6 +75,9 @@ export async function authorizeReplica(
     throw errors.badRequest('bad_meta', `${OBJECT_META_HEADER} is not a valid record`, err);
   }
   if (originalUuid(target.rel) !== meta.image_uuid)
-    throw errors.badRequest('bad_path', `an original of ${meta.image_uuid} belongs at [private/]original/YYYY/MM/DD/${meta.image_uuid}.{ext}`);
+    throw errors.badRequest(
+      'bad_path',
+      `an original of ${meta.image_uuid} belongs at [private/]original/YYYY/MM/DD/${meta.image_uuid}.{ext}`,
+    );
   return { from: claims.iss, jti: claims.jti, exp: claims.exp, size, sha256: sha.data, meta };
 }

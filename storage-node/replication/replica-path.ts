@@ -23,9 +23,7 @@ const SIZE_SUFFIX = '(?:_[a-z][a-z0-9]*)?';
  * with `ext` a known image type (mimeForExt). A name of the peer's choosing (`evil.html`) would
  * be served from our origin.
  */
-const POOL_FILE = new RegExp(
-  `^(?:private/)?(original|variants)/\\d{4}/\\d{2}/\\d{2}/(${UUID})(${SIZE_SUFFIX})\\.([a-z0-9]+)$`,
-);
+const POOL_FILE = new RegExp(`^(?:private/)?(original|variants)/\\d{4}/\\d{2}/\\d{2}/(${UUID})(${SIZE_SUFFIX})\\.([a-z0-9]+)$`);
 const OCTET_STREAM = mimeForExt('');
 const POOL_ID = /^[a-z0-9][a-z0-9-]*$/;
 

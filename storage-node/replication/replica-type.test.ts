@@ -4,8 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { isAppError } from '../../shared/errors.js';
 import { ReplicaTypeCheck } from './replica-type.js';
 
-const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, ...Buffer.from('JFIF\0'), 1, 1, 0, 0, 1, 0, 1, 0, 0]), Buffer.alloc(9000, 0xab)]);
-const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, ...Buffer.from('IHDR')]), Buffer.alloc(200, 1)]);
+const JPEG = Buffer.concat([
+  Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, ...Buffer.from('JFIF\0'), 1, 1, 0, 0, 1, 0, 1, 0, 0]),
+  Buffer.alloc(9000, 0xab),
+]);
+const PNG = Buffer.concat([
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, ...Buffer.from('IHDR')]),
+  Buffer.alloc(200, 1),
+]);
 const HTML = Buffer.from('<!doctype html><html><script>alert(document.domain)</script></html>');
 
 /** Runs `body` (in small chunks, as a socket delivers it) through the check; what got past it, or the error. */

@@ -1,18 +1,18 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import { AppError } from '../../shared/errors.js';
 import type { CopyTarget } from '../../shared/jobs.js';
 import {
   CONTENT_SHA256_HEADER,
+  encodeMeta,
   OBJECT_META_HEADER,
   PURPOSE_REPLICATE,
-  encodeMeta,
-  replicatePath,
   type ReplicaMeta,
   type ReplicateBind,
+  replicatePath,
 } from '../../shared/replication.js';
-import { sha256Hex, signNodeRequest, type SigningKey } from '../../shared/tokens.js';
+import { type SigningKey, sha256Hex, signNodeRequest } from '../../shared/tokens.js';
 import { ThrottleStream, type TokenBucket } from '../throttle.js';
 import { hashFile } from './hash-file.js';
 
@@ -43,7 +43,10 @@ export type PutOutcome = 'stored' | 'identical';
 
 /** The local file does not hash to its record: it must be repaired, not sent. */
 export class LocalCopyBad extends Error {
-  constructor(readonly reason: 'missing' | 'mismatch', message: string) {
+  constructor(
+    readonly reason: 'missing' | 'mismatch',
+    message: string,
+  ) {
     super(message);
     this.name = 'LocalCopyBad';
   }
@@ -51,7 +54,12 @@ export class LocalCopyBad extends Error {
 
 /** The target refused for good (bad path, conflicting record): retrying the same PUT cannot help. */
 function refused(status: number, body: string): AppError {
-  return new AppError({ code: 'replicate_refused', status: 502, retryable: false, message: `target answered ${status}: ${body.slice(0, 300)}` });
+  return new AppError({
+    code: 'replicate_refused',
+    status: 502,
+    retryable: false,
+    message: `target answered ${status}: ${body.slice(0, 300)}`,
+  });
 }
 
 /**
@@ -117,6 +125,10 @@ export async function putFile(deps: SenderDeps, input: PutFileInput, signal?: Ab
   if (res.statusCode === 400 || res.statusCode === 404 || res.statusCode === 409 || res.statusCode === 415)
     throw refused(res.statusCode, text);
   // 401 (the peer's key cache may be behind), 422 in transit, 429, 5xx, 507: the job retries with backoff.
-  throw new AppError({ code: 'replicate_failed', status: 502, retryable: true, message: `target answered ${res.statusCode}: ${text.slice(0, 300)}` });
+  throw new AppError({
+    code: 'replicate_failed',
+    status: 502,
+    retryable: true,
+    message: `target answered ${res.statusCode}: ${text.slice(0, 300)}`,
+  });
 }
-

@@ -8,12 +8,12 @@ import { TMP_DIR } from '../../shared/paths.js';
 import { redisKeys } from '../../shared/redis-keys.js';
 import { RESTORE_LIST_DEFAULT_LIMIT } from '../../shared/restore.js';
 import { createS3Client } from '../backup/s3.js';
-import { nodeConfigSchema, type NodeConfig } from '../config.js';
 import { composeNodeCore } from '../compose-core.js';
+import { type NodeConfig, nodeConfigSchema } from '../config.js';
+import { createStore } from '../db/store.js';
 import { nextVariantJob } from '../jobs/kinds.js';
 import { createNodeQueues } from '../jobs/node-queues.js';
 import type { NodeJobs } from '../jobs/queue.js';
-import { createStore } from '../db/store.js';
 import { fetchRestorePage } from './list.js';
 import { restorePool } from './restore.js';
 
@@ -55,9 +55,13 @@ export async function restoreCommand(argv: string[], env: Record<string, string 
   const args = parseRestoreArgs(argv);
   const cfg = parseConfig(nodeConfigSchema, env);
   const poolCfg = cfg.pools.find((p) => p.id === args.poolId);
-  if (!poolCfg) throw new RestoreUsageError(`pool ${args.poolId} is not a pool of node ${cfg.nodeId} (FENNEC_POOLS has ${cfg.pools.map((p) => p.id).join(', ')})`);
+  if (!poolCfg)
+    throw new RestoreUsageError(
+      `pool ${args.poolId} is not a pool of node ${cfg.nodeId} (FENNEC_POOLS has ${cfg.pools.map((p) => p.id).join(', ')})`,
+    );
   const credentials = cfg.backup.credentials[poolCfg.id];
-  if (!poolCfg.backup || !credentials) throw new RestoreUsageError(`pool ${poolCfg.id} has no S3 backup target: there is nothing to restore it from`);
+  if (!poolCfg.backup || !credentials)
+    throw new RestoreUsageError(`pool ${poolCfg.id} has no S3 backup target: there is nothing to restore it from`);
   // Logs go to stderr: stdout carries only the summary line.
   const logger = createLogger({ name: 'fennec-node-restore', level: cfg.logLevel, destination: process.stderr });
   // Not preparePool: its cleanup of tmp/ would remove the running node's uploads in flight.
@@ -85,7 +89,9 @@ export async function restoreCommand(argv: string[], env: Record<string, string 
     // Rows committed with synchronous=NORMAL: make them durable before saying they are restored.
     db.pragma('wal_checkpoint(FULL)');
     if (unqueued > 0)
-      process.stderr.write(`fennec-node restore: Redis is unreachable; ${unqueued} variants job(s) not queued — the node queues them from its SQLite on its next restart or queue resync\n`);
+      process.stderr.write(
+        `fennec-node restore: Redis is unreachable; ${unqueued} variants job(s) not queued — the node queues them from its SQLite on its next restart or queue resync\n`,
+      );
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return summary.failed.length > 0 ? 1 : 0;
   } finally {
@@ -97,7 +103,12 @@ export async function restoreCommand(argv: string[], env: Record<string, string 
 
 /** The node's own BullMQ queue, added to directly; undefined when Redis does not answer. */
 async function variantsQueue(cfg: NodeConfig, logger: Logger) {
-  const connection = new Redis(cfg.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null });
+  const connection = new Redis(cfg.redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: () => null,
+  });
   connection.on('error', () => undefined);
   try {
     await connection.connect();
@@ -105,7 +116,14 @@ async function variantsQueue(cfg: NodeConfig, logger: Logger) {
     connection.disconnect();
     return undefined;
   }
-  const jobs = createNodeQueues({ cfg, connection, keys: redisKeys(cfg.redisPrefix), logger, role: 'queue', main: { pending: () => [] } }).main;
+  const jobs = createNodeQueues({
+    cfg,
+    connection,
+    keys: redisKeys(cfg.redisPrefix),
+    logger,
+    role: 'queue',
+    main: { pending: () => [] },
+  }).main;
   return {
     enqueue: (data: Parameters<NodeJobs['enqueue']>[0]) => jobs.enqueue(data),
     close: async () => {

@@ -1,6 +1,6 @@
 import { COORDINATOR_AUDIENCE } from '../../shared/api.js';
-import { RESTORE_LIST, restoreListPath, restorePageSchema, type RestorePage } from '../../shared/restore.js';
-import { sha256Hex, signNodeRequest, type SigningKey } from '../../shared/tokens.js';
+import { RESTORE_LIST, type RestorePage, restoreListPath, restorePageSchema } from '../../shared/restore.js';
+import { type SigningKey, sha256Hex, signNodeRequest } from '../../shared/tokens.js';
 
 export interface RestoreListClient {
   coordinatorUrl: string;

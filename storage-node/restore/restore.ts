@@ -79,7 +79,10 @@ export async function restorePool(deps: RestoreDeps): Promise<RestoreResult> {
   for (;;) {
     const page = await deps.listPage(after);
     summary.listed += page.items.length;
-    await inParallel(deps.concurrency, page.items.map((item) => () => one(item)));
+    await inParallel(
+      deps.concurrency,
+      page.items.map((item) => () => one(item)),
+    );
     if (page.next_after === null) break;
     after = page.next_after;
   }
@@ -95,7 +98,9 @@ export async function restorePool(deps: RestoreDeps): Promise<RestoreResult> {
  * (a retried job whose first report the coordinator may not have seen) and left as it is.
  * Throws S3ObjectError when S3 has other bytes or none.
  */
-export function itemRestorer(deps: RestoreItemDeps): (item: RestoreItem, opts?: { reportPresent?: boolean }) => Promise<RestoreItemOutcome> {
+export function itemRestorer(
+  deps: RestoreItemDeps,
+): (item: RestoreItem, opts?: { reportPresent?: boolean }) => Promise<RestoreItemOutcome> {
   // Variants are made again from the restored original: the row starts over.
   const objects = nodeObjects(deps.db);
   const record = deps.db.transaction((row: CopyRecord, stored: CopyStored, now: number, again: boolean) => {
@@ -107,8 +112,14 @@ export function itemRestorer(deps: RestoreItemDeps): (item: RestoreItem, opts?: 
 
 type RecordRestored = (row: CopyRecord, stored: CopyStored, now: number, again: boolean) => void;
 
-async function restoreItem(deps: RestoreItemDeps, item: RestoreItem, record: RecordRestored, reportPresent: boolean): Promise<RestoreItemOutcome> {
-  if (originalUuid(item.rel_path) !== item.image_uuid) throw new Error(`bad_path: ${item.rel_path} is not the original of ${item.image_uuid}`);
+async function restoreItem(
+  deps: RestoreItemDeps,
+  item: RestoreItem,
+  record: RecordRestored,
+  reportPresent: boolean,
+): Promise<RestoreItemOutcome> {
+  if (originalUuid(item.rel_path) !== item.image_uuid)
+    throw new Error(`bad_path: ${item.rel_path} is not the original of ${item.image_uuid}`);
   const poolId = deps.pool.config.id;
   const row = deps.store.getObject(item.image_uuid);
   // Checked before a byte is written: a row of other bytes or another place is not ours to replace.
@@ -121,14 +132,35 @@ async function restoreItem(deps: RestoreItemDeps, item: RestoreItem, record: Rec
   if (!onDisk) await fetchOriginal({ s3: deps.s3, poolPath: deps.pool.config.path, item });
   const now = Date.now();
   const copy: CopyRecord = {
-    uuid: item.image_uuid, session_id: item.session_id, user_id: item.user_id, pool_id: poolId, rel_path: item.rel_path,
-    size: item.size, sha256: item.sha256, mime: item.mime, created_at: item.created_at,
-    status: 'processing', width: null, height: null, format: null, variants: null,
+    uuid: item.image_uuid,
+    session_id: item.session_id,
+    user_id: item.user_id,
+    pool_id: poolId,
+    rel_path: item.rel_path,
+    size: item.size,
+    sha256: item.sha256,
+    mime: item.mime,
+    created_at: item.created_at,
+    status: 'processing',
+    width: null,
+    height: null,
+    format: null,
+    variants: null,
   };
-  record(copy, {
-    image_uuid: item.image_uuid, node_id: deps.nodeId, pool_id: poolId, rel_path: item.rel_path,
-    size: item.size, sha256: item.sha256, at: new Date(now).toISOString(),
-  }, now, present);
+  record(
+    copy,
+    {
+      image_uuid: item.image_uuid,
+      node_id: deps.nodeId,
+      pool_id: poolId,
+      rel_path: item.rel_path,
+      size: item.size,
+      sha256: item.sha256,
+      at: new Date(now).toISOString(),
+    },
+    now,
+    present,
+  );
   return present ? 'present' : { bytes: onDisk ? 0 : item.size };
 }
 

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
+import type { NodeStore } from '../db/store.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { PoolSet } from '../pools.js';
-import type { NodeStore } from '../db/store.js';
 
 /** `/health` (alive), `/ready` (every pool writable, SQLite answering), `/metrics`. */
 export function opsRoutes(deps: { pools: PoolSet; store: NodeStore; metrics: NodeMetrics }): Hono {
@@ -16,8 +16,7 @@ export function opsRoutes(deps: { pools: PoolSet; store: NodeStore; metrics: Nod
       sqliteOk = false;
     }
     checks.sqlite = sqliteOk ? 'ok' : 'failed';
-    for (const pool of deps.pools.all())
-      checks[`pool:${pool.config.id}`] = (await deps.pools.probe(pool)) ? 'ok' : 'not_writable';
+    for (const pool of deps.pools.all()) checks[`pool:${pool.config.id}`] = (await deps.pools.probe(pool)) ? 'ok' : 'not_writable';
     const ready = Object.values(checks).every((v) => v === 'ok');
     return c.json({ status: ready ? 'ok' : 'unavailable', checks }, ready ? 200 : 503);
   });

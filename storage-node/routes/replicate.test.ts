@@ -1,7 +1,7 @@
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,28 +10,28 @@ import type { VariantFileInfo } from '../../shared/api.js';
 import { createLogger } from '../../shared/logger.js';
 import {
   CONTENT_SHA256_HEADER,
+  encodeMeta,
   OBJECT_META_HEADER,
   PURPOSE_REPLICATE,
-  encodeMeta,
-  replicatePath,
   type ReplicaMeta,
   type ReplicateBind,
+  replicatePath,
 } from '../../shared/replication.js';
 import { sha256Hex, signNodeRequest } from '../../shared/tokens.js';
+import { asImage, HTML } from '../../test/support/images.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
-import { openDb, walFile, type Db } from '../db/open.js';
+import { type Db, openDb, walFile } from '../db/open.js';
+import { createStore, type NodeStore, type ObjectRow } from '../db/store.js';
 import { NodeKeys } from '../jwks.js';
 import { createMetrics } from '../metrics.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { createRateLimit } from '../rate-limit.js';
-import { receiveReplica, type ReceiveDeps } from '../replication/receive.js';
+import { type ReceiveDeps, receiveReplica } from '../replication/receive.js';
 import { putFile } from '../replication/send.js';
 import { closeServer, listen } from '../server.js';
-import { createStore, type NodeStore, type ObjectRow } from '../db/store.js';
 import { DirSync } from '../upload/dir-sync.js';
 import { UploadTracker } from '../upload/tracker.js';
-import { HTML, asImage } from '../../test/support/images.js';
 
 const NODE = 'n1';
 const PEER = 'n2';
@@ -73,7 +73,12 @@ beforeAll(async () => {
   mkdirSync(stateDir);
   const cacheFile = path.join(stateDir, 'node-keys-cache.json');
   writeFileSync(cacheFile, JSON.stringify({ keys: [jwk(peerKey, PEER)] }));
-  const nodeKeys = new NodeKeys({ url: 'http://127.0.0.1:9/.well-known/fennec-node-keys.json', cacheFile, logger: createLogger({ name: 't', level: 'silent' }), timeoutMs: 500 });
+  const nodeKeys = new NodeKeys({
+    url: 'http://127.0.0.1:9/.well-known/fennec-node-keys.json',
+    cacheFile,
+    logger: createLogger({ name: 't', level: 'silent' }),
+    timeoutMs: 500,
+  });
   const dbFile = path.join(stateDir, 'node.db');
   db = openDb(dbFile);
   store = createStore(db);
@@ -153,7 +158,14 @@ function tokenFor(pool: string, rel: string, body: Buffer, metaHeader: string | 
     meta: o.metaHeader !== undefined ? sha256Hex(o.metaHeader) : metaHeader ? sha256Hex(metaHeader) : '',
   };
   return signNodeRequest(
-    { nodeId: o.iss ?? PEER, audience: o.aud ?? NODE, purpose: o.purpose ?? PURPOSE_REPLICATE, sha256: o.sha256 ?? sha(body), bind, ttlSeconds: o.ttl },
+    {
+      nodeId: o.iss ?? PEER,
+      audience: o.aud ?? NODE,
+      purpose: o.purpose ?? PURPOSE_REPLICATE,
+      sha256: o.sha256 ?? sha(body),
+      bind,
+      ttlSeconds: o.ttl,
+    },
     o.key ?? peerKey,
   );
 }
@@ -167,7 +179,13 @@ interface Reply {
 function rawPut(rawPath: string, opts: { headers?: Record<string, string | number>; body?: Buffer } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const body = opts.body ?? Buffer.alloc(0);
-    const req = http.request({ host: '127.0.0.1', port, path: rawPath, method: 'PUT', headers: { 'content-length': body.length, ...opts.headers } });
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path: rawPath,
+      method: 'PUT',
+      headers: { 'content-length': body.length, ...opts.headers },
+    });
     let answered = false;
     req.on('response', (res) => {
       answered = true;
@@ -186,7 +204,12 @@ function rawPut(rawPath: string, opts: { headers?: Record<string, string | numbe
 }
 
 /** A well-formed PUT of `body` to `rel` in `pool`, signed by the peer unless told otherwise. */
-async function put(pool: string, rel: string, body: Buffer, o: { meta?: ReplicaMeta; token?: TokenOpts | null; sha256?: string; headers?: Record<string, string> } = {}) {
+async function put(
+  pool: string,
+  rel: string,
+  body: Buffer,
+  o: { meta?: ReplicaMeta; token?: TokenOpts | null; sha256?: string; headers?: Record<string, string> } = {},
+) {
   const metaHeader = o.meta ? encodeMeta(o.meta) : undefined;
   const token = o.token === null ? undefined : await tokenFor(pool, rel, body, metaHeader, o.token ?? {});
   return rawPut(replicatePath(pool, rel), {
@@ -211,7 +234,8 @@ function filesUnder(dir: string): string[] {
 const snapshot = () => filesUnder(root).filter((f) => !f.startsWith(path.join(root, 'state')));
 const tmpFiles = () => pools.flatMap((p) => filesUnder(path.join(p.path, 'tmp')));
 const fileAt = (pool: string, rel: string) => path.join(root, pool, ...rel.split('/'));
-const outboxKinds = () => store.dueOutbox(Date.now() + 1, 1000).map((o) => ({ kind: o.kind, payload: JSON.parse(o.payload) as Record<string, unknown> }));
+const outboxKinds = () =>
+  store.dueOutbox(Date.now() + 1, 1000).map((o) => ({ kind: o.kind, payload: JSON.parse(o.payload) as Record<string, unknown> }));
 
 /** A refused PUT changes nothing: no file anywhere, no temp file, no row, no report. */
 async function refused(reply: Promise<Reply>, status: number, code?: string): Promise<Reply> {
@@ -237,7 +261,20 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
     expect(r.body).toEqual({ stored: true, identical: false, pool_id: 'p1', path: rel, size: body.length, sha256: sha(body) });
     expect(readFileSync(fileAt('p1', rel)).equals(body)).toBe(true);
     const row = db.prepare('SELECT * FROM objects WHERE uuid = ?').get(uuid) as Record<string, unknown>;
-    expect(row).toMatchObject({ pool_id: 'p1', rel_path: rel, size: body.length, sha256: sha(body), mime: 'image/jpeg', origin: 'replica', status: 'processing', variants: '[]', thumbnails_ready: 0, scrub_state: 'ok', session_id: 's1', user_id: 'u1' });
+    expect(row).toMatchObject({
+      pool_id: 'p1',
+      rel_path: rel,
+      size: body.length,
+      sha256: sha(body),
+      mime: 'image/jpeg',
+      origin: 'replica',
+      status: 'processing',
+      variants: '[]',
+      thumbnails_ready: 0,
+      scrub_state: 'ok',
+      session_id: 's1',
+      user_id: 'u1',
+    });
     expect(row.last_scrub_at).toBeGreaterThan(Date.now() - 60_000);
     const report = outboxKinds().find((o) => o.kind === 'copy.stored' && o.payload.image_uuid === uuid);
     expect(report?.payload).toMatchObject({ node_id: NODE, pool_id: 'p1', rel_path: rel, size: body.length, sha256: sha(body) });
@@ -249,7 +286,8 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
     const body = imageBytes('webp', 300);
     const rel = `variants/${day}/${randomUUID()}_small.webp`;
     const token = await tokenFor('p1', rel, body, undefined);
-    const once = () => rawPut(replicatePath('p1', rel), { body, headers: { authorization: `Bearer ${token}`, [CONTENT_SHA256_HEADER]: sha(body) } });
+    const once = () =>
+      rawPut(replicatePath('p1', rel), { body, headers: { authorization: `Bearer ${token}`, [CONTENT_SHA256_HEADER]: sha(body) } });
     expect((await once()).status).toBe(201);
     rmSync(fileAt('p1', rel));
     await refused(once(), 401, 'token_used');
@@ -273,11 +311,22 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
   it('an original with its variants (a move) takes the sender state and queues nothing', async () => {
     const uuid = randomUUID();
     const body = imageBytes('jpg', 2000, 3);
-    const variants: VariantFileInfo[] = [{ name: 'small', rel_path: `variants/${day}/${uuid}_small.webp`, width: 200, height: 100, bytes: 10, mime: 'image/webp' }];
-    const r = await put('p1', originalRel(uuid), body, { meta: meta(uuid, { status: 'ready', width: 800, height: 400, format: 'jpeg', variants }) });
+    const variants: VariantFileInfo[] = [
+      { name: 'small', rel_path: `variants/${day}/${uuid}_small.webp`, width: 200, height: 100, bytes: 10, mime: 'image/webp' },
+    ];
+    const r = await put('p1', originalRel(uuid), body, {
+      meta: meta(uuid, { status: 'ready', width: 800, height: 400, format: 'jpeg', variants }),
+    });
     expect(r.status).toBe(201);
     const row = db.prepare('SELECT status, width, height, format, variants, thumbnails_ready FROM objects WHERE uuid = ?').get(uuid);
-    expect(row).toEqual({ status: 'ready', width: 800, height: 400, format: 'jpeg', variants: JSON.stringify(variants), thumbnails_ready: 1 });
+    expect(row).toEqual({
+      status: 'ready',
+      width: 800,
+      height: 400,
+      format: 'jpeg',
+      variants: JSON.stringify(variants),
+      thumbnails_ready: 1,
+    });
     expect(storedCalls).toEqual([]);
   });
 
@@ -315,7 +364,16 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
       const rel = `variants/${day}/${uuid}.webp`;
       const finalPath = fileAt('p1', rel);
       await expect(
-        receiveReplica(receiveDeps, { pool, rel, finalPath, size: 1000, sha256: sha(imageBytes('webp', 1000)), meta: undefined, body: () => Readable.from([body]), signal: new AbortController().signal }),
+        receiveReplica(receiveDeps, {
+          pool,
+          rel,
+          finalPath,
+          size: 1000,
+          sha256: sha(imageBytes('webp', 1000)),
+          meta: undefined,
+          body: () => Readable.from([body]),
+          signal: new AbortController().signal,
+        }),
       ).rejects.toMatchObject({ status: 422, code: 'size_mismatch' });
       expect(tmpFiles()).toEqual([]);
       expect(() => readFileSync(finalPath)).toThrow();
@@ -378,13 +436,20 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
         // A well-signed token for the very spelling: only the path is wrong.
         const body = bytes(100);
         const token = await tokenFor('p1', spelling, body, undefined);
-        const r = await refused(rawPut(prefix + spelling, { body, headers: { authorization: `Bearer ${token}`, [CONTENT_SHA256_HEADER]: sha(body) } }), 400);
+        const r = await refused(
+          rawPut(prefix + spelling, { body, headers: { authorization: `Bearer ${token}`, [CONTENT_SHA256_HEADER]: sha(body) } }),
+          400,
+        );
         // A backslash is refused by the HTTP adapter before our route, with an empty body.
         if (!spelling.includes('\\')) expect(r.body.error).toBe('bad_path');
       });
 
     it('an absolute path after the prefix (//etc/passwd) and an empty pool id', async () => {
-      await refused(rawPut('/api/internal/replicate/p1//etc/passwd', { headers: { [CONTENT_SHA256_HEADER]: sha(Buffer.alloc(0)) } }), 400, 'bad_path');
+      await refused(
+        rawPut('/api/internal/replicate/p1//etc/passwd', { headers: { [CONTENT_SHA256_HEADER]: sha(Buffer.alloc(0)) } }),
+        400,
+        'bad_path',
+      );
       await refused(rawPut(`/api/internal/replicate//original/${day}/x.jpg`), 400, 'bad_path');
       await refused(rawPut(`/api/internal/replicate/../upload`), 400, 'bad_path');
     });
@@ -416,7 +481,14 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
       await refused(put('p1', originalRel(uuid), body), 400, 'meta_required');
       const bad = Buffer.from('{"image_uuid":1}').toString('base64url');
       const t = await tokenFor('p1', originalRel(uuid), body, bad);
-      await refused(rawPut(replicatePath('p1', originalRel(uuid)), { body, headers: { authorization: `Bearer ${t}`, [CONTENT_SHA256_HEADER]: sha(body), [OBJECT_META_HEADER]: bad } }), 400, 'bad_meta');
+      await refused(
+        rawPut(replicatePath('p1', originalRel(uuid)), {
+          body,
+          headers: { authorization: `Bearer ${t}`, [CONTENT_SHA256_HEADER]: sha(body), [OBJECT_META_HEADER]: bad },
+        }),
+        400,
+        'bad_meta',
+      );
       await refused(put('p1', originalRel(uuid), body, { meta: meta(randomUUID()) }), 400, 'bad_path');
       await refused(put('p1', `variants/${day}/${uuid}.webp`, body, { meta: meta(uuid) }), 400, 'bad_meta');
     });
@@ -428,7 +500,13 @@ describe('PUT /api/internal/replicate/{pool}/{path}', () => {
     const body = bytes(100);
     await refused(put('p1', rel, body, { sha256: 'xyz' }), 400, 'bad_checksum');
     const chunked = new Promise<Reply>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path: replicatePath('p1', rel), method: 'PUT', headers: { 'transfer-encoding': 'chunked', [CONTENT_SHA256_HEADER]: sha(body) } });
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        path: replicatePath('p1', rel),
+        method: 'PUT',
+        headers: { 'transfer-encoding': 'chunked', [CONTENT_SHA256_HEADER]: sha(body) },
+      });
       req.on('response', (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
@@ -631,7 +709,9 @@ describe('what a peer may write under an image name (issue 17, item 8: sniff wha
     const body = Buffer.concat([HTML, bytes(200_000)]);
     writeFileSync(file, body);
     const target = { node_id: NODE, pool_id: 'p1', url: `http://127.0.0.1:${port}` };
-    await expect(putFile({ nodeId: PEER, nodeKey: peerKey }, { target, relPath: rel, file, size: body.length, sha256: sha(body) })).rejects.toMatchObject({
+    await expect(
+      putFile({ nodeId: PEER, nodeKey: peerKey }, { target, relPath: rel, file, size: body.length, sha256: sha(body) }),
+    ).rejects.toMatchObject({
       code: 'replicate_refused',
       retryable: false,
       message: expect.stringContaining('415'),

@@ -1,10 +1,10 @@
 import type { HttpBindings } from '@hono/node-server';
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { errors } from '../../shared/errors.js';
 import { REPLICATE_ROUTE_PREFIX } from '../../shared/replication.js';
+import { type ReceiveDeps, receiveReplica } from '../replication/receive.js';
 import { authorizeReplica, type ReplicaAuthDeps } from '../replication/replica-auth.js';
 import { parseReplicaTarget, resolveReplicaFile } from '../replication/replica-path.js';
-import { receiveReplica, type ReceiveDeps } from '../replication/receive.js';
 import { bodySource } from '../upload/ingest.js';
 import { lingerThenClose } from '../upload/linger.js';
 import type { UploadTracker } from '../upload/tracker.js';
@@ -27,8 +27,7 @@ export function replicateRoutes(deps: ReplicateRouteDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', async function replicatePut(c, next) {
     const raw = c.env.incoming.url ?? '';
-    if (c.req.method !== 'PUT' || !(raw.startsWith(REPLICATE_ROUTE_PREFIX) || c.req.path.startsWith(REPLICATE_ROUTE_PREFIX)))
-      return next();
+    if (c.req.method !== 'PUT' || !(raw.startsWith(REPLICATE_ROUTE_PREFIX) || c.req.path.startsWith(REPLICATE_ROUTE_PREFIX))) return next();
     try {
       return await handlePut(deps, c, raw);
     } catch (err) {

@@ -1,12 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorHandler } from '../../shared/http.js';
 import { createLogger } from '../../shared/logger.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { staticRoutes } from './static.js';
-import { Hono } from 'hono';
 
 let root: string;
 let app: Hono;
@@ -25,7 +25,15 @@ beforeAll(() => {
   symlinkSync(path.join(p1.path, 'tmp'), path.join(p1.path, 'original/2024/01/tmplink'));
   app = new Hono();
   app.onError(errorHandler(createLogger({ name: 't', level: 'silent' })));
-  app.route('/', staticRoutes({ pools: new PoolSet([p1]), getKey: async () => { throw new Error('no keys in this test'); } }));
+  app.route(
+    '/',
+    staticRoutes({
+      pools: new PoolSet([p1]),
+      getKey: async () => {
+        throw new Error('no keys in this test');
+      },
+    }),
+  );
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

@@ -1,11 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import type { JWTVerifyGetKey } from 'jose';
 import { errors, isAppError } from '../../shared/errors.js';
 import { mimeForExt } from '../../shared/mime.js';
-import { ORIGINAL_DIR, PRIVATE_DIR, VARIANTS_DIR, resolveInPool } from '../../shared/paths.js';
+import { ORIGINAL_DIR, PRIVATE_DIR, resolveInPool, VARIANTS_DIR } from '../../shared/paths.js';
 import { verifySignedUrl } from '../../shared/signed-url.js';
 import { etagMatches, parseRange } from '../http-range.js';
 import type { PoolRuntime, PoolSet } from '../pools.js';
@@ -86,12 +86,17 @@ async function redirectToBucket(c: Context, pool: S3Pool, rel: string, getKey: J
   } else if (!SERVED.some((d) => rel.startsWith(d))) throw notFound();
   if (!isS3PoolRel(rel)) throw notFound();
   const w = presignWindow(pool.config.presign_seconds, Date.now(), expiresAt);
-  const location = await pool.presign(rel, { method: c.req.method === 'HEAD' ? 'HEAD' : 'GET', signedAt: w.signedAt, expiresIn: w.expiresIn });
+  const location = await pool.presign(rel, {
+    method: c.req.method === 'HEAD' ? 'HEAD' : 'GET',
+    signedAt: w.signedAt,
+    expiresIn: w.expiresIn,
+  });
   return new Response(null, {
     status: 302,
     headers: {
       location,
-      'cache-control': expiresAt === undefined ? `public, max-age=${Math.max(0, Math.min(60, Math.floor(w.remaining / 2)))}` : 'private, no-store',
+      'cache-control':
+        expiresAt === undefined ? `public, max-age=${Math.max(0, Math.min(60, Math.floor(w.remaining / 2)))}` : 'private, no-store',
       'x-content-type-options': 'nosniff',
     },
   });
@@ -175,23 +180,26 @@ function fileBody(fh: FileHandle, start: number, end: number): ReadableStream<Ui
     closed = true;
     await fh.close();
   };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const want = Math.min(CHUNK, end - pos + 1);
-        const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, pos);
-        if (bytesRead === 0) throw new Error('file shrank while being served');
-        pos += bytesRead;
-        controller.enqueue(buffer.subarray(0, bytesRead));
-        if (pos > end) {
-          await close();
-          controller.close();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const want = Math.min(CHUNK, end - pos + 1);
+          const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, pos);
+          if (bytesRead === 0) throw new Error('file shrank while being served');
+          pos += bytesRead;
+          controller.enqueue(buffer.subarray(0, bytesRead));
+          if (pos > end) {
+            await close();
+            controller.close();
+          }
+        } catch (err) {
+          await close().catch(() => undefined);
+          controller.error(err);
         }
-      } catch (err) {
-        await close().catch(() => undefined);
-        controller.error(err);
-      }
+      },
+      cancel: close,
     },
-    cancel: close,
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
 }

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -11,13 +11,13 @@ import { signUploadToken } from '../../shared/tokens.js';
 import { eventually } from '../../test/support/eventually.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
-import { openDb, walFile, type Db } from '../db/open.js';
+import { type Db, openDb, walFile } from '../db/open.js';
+import { createStore, type NodeStore } from '../db/store.js';
+import { createTusRegistry } from '../db/tus.js';
 import { createMetrics } from '../metrics.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { createRateLimit } from '../rate-limit.js';
 import { closeServer, listen } from '../server.js';
-import { createStore, type NodeStore } from '../db/store.js';
-import { createTusRegistry } from '../db/tus.js';
 import { TusService } from '../tus/service.js';
 import { DirSync } from '../upload/dir-sync.js';
 import { UploadTracker } from '../upload/tracker.js';
@@ -80,7 +80,11 @@ afterAll(async () => {
 });
 
 const token = (o: { aud?: string; max?: number } = {}) =>
-  signUploadToken({ iss: ISSUER, aud: o.aud ?? NODE, sub: 'u1', pool: 'p1', sid: randomUUID(), max: o.max ?? 1_000_000, ttlSeconds: 60 }, coordKey, 'k1');
+  signUploadToken(
+    { iss: ISSUER, aud: o.aud ?? NODE, sub: 'u1', pool: 'p1', sid: randomUUID(), max: o.max ?? 1_000_000, ttlSeconds: 60 },
+    coordKey,
+    'k1',
+  );
 
 const TUS = { 'tus-resumable': '1.0.0' };
 const OCTETS = { 'content-type': 'application/offset+octet-stream' };
@@ -146,7 +150,11 @@ describe('tus routes', () => {
 
     // Wrong offset → 409, wrong type → 415, bad checksum → 460 with the chunk discarded.
     expect((await patch(url, tok, 5, data.subarray(5, 10))).status).toBe(409);
-    const wrongType = await fetch(url, { method: 'PATCH', headers: { ...TUS, authorization: `Bearer ${tok}`, 'content-type': 'application/octet-stream', 'upload-offset': '100000' }, body: data.subarray(100_000, 100_010) });
+    const wrongType = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...TUS, authorization: `Bearer ${tok}`, 'content-type': 'application/octet-stream', 'upload-offset': '100000' },
+      body: data.subarray(100_000, 100_010),
+    });
     expect(wrongType.status).toBe(415);
     const second = data.subarray(100_000, 200_000);
     r = await patch(url, tok, 100_000, second, { 'upload-checksum': `sha1 ${digest('sha1', Buffer.from('nope')).toString('base64')}` });
@@ -272,7 +280,11 @@ describe('tus routes', () => {
   });
   it('expires an upload at the session deadline: later bytes are refused and the sweep removes it', async () => {
     const dl = Math.floor(Date.now() / 1000) + 2;
-    const tok = await signUploadToken({ iss: ISSUER, aud: NODE, sub: 'u1', pool: 'p1', sid: randomUUID(), max: 1_000_000, ttlSeconds: 60, dl }, coordKey, 'k1');
+    const tok = await signUploadToken(
+      { iss: ISSUER, aud: NODE, sub: 'u1', pool: 'p1', sid: randomUUID(), max: 1_000_000, ttlSeconds: 60, dl },
+      coordKey,
+      'k1',
+    );
     const res = await create(tok, 20_000);
     expect(res.status).toBe(201);
     const url = new URL(res.headers.get('location')!, base).href;

@@ -1,16 +1,16 @@
-import type { HttpBindings } from '@hono/node-server';
 import fs from 'node:fs/promises';
-import { Hono, type Context } from 'hono';
-import { AppError, errors, isAppError } from '../../shared/errors.js';
+import type { HttpBindings } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
 import { clientAddress } from '../../shared/client-address.js';
+import { AppError, errors, isAppError } from '../../shared/errors.js';
 import { uploadCors } from '../cors.js';
-import { checkUploadToken, claimToken } from '../upload/auth.js';
-import { lingerThenClose } from '../upload/linger.js';
+import type { TusUploadRow } from '../db/tus.js';
 import { CHECKSUM_ALGORITHMS } from '../tus/checksum.js';
 import { finishIfComplete } from '../tus/complete.js';
 import { forwardToTus } from '../tus/forward.js';
-import type { TusUploadRow } from '../db/tus.js';
 import { TUS_PATH, TusService } from '../tus/service.js';
+import { checkUploadToken, claimToken } from '../upload/auth.js';
+import { lingerThenClose } from '../upload/linger.js';
 import type { UploadDeps } from './upload.js';
 
 export interface TusDeps extends UploadDeps {

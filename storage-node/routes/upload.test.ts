@@ -1,24 +1,24 @@
-import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
 import http from 'node:http';
 import net from 'node:net';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SignJWT, base64url, createLocalJWKSet } from 'jose';
+import { base64url, createLocalJWKSet, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEGACY_UPLOAD_PATH, UPLOAD_PATH } from '../../shared/api.js';
 import { createLogger } from '../../shared/logger.js';
-import { UPLOAD_TOKEN_TYP, signUploadToken } from '../../shared/tokens.js';
+import { signUploadToken, UPLOAD_TOKEN_TYP } from '../../shared/tokens.js';
 import { eventually } from '../../test/support/eventually.js';
 import { buildApp } from '../app.js';
 import type { PoolConfig } from '../config.js';
-import { openDb, walFile, type Db } from '../db/open.js';
+import { type Db, openDb, walFile } from '../db/open.js';
+import { createStore, type NodeStore } from '../db/store.js';
 import { createMetrics } from '../metrics.js';
 import { PoolSet, preparePool } from '../pools.js';
 import { createRateLimit } from '../rate-limit.js';
 import { closeServer, listen } from '../server.js';
-import { createStore, type NodeStore } from '../db/store.js';
 import { DirSync } from '../upload/dir-sync.js';
 import { UploadTracker } from '../upload/tracker.js';
 
@@ -79,7 +79,15 @@ afterAll(async () => {
 
 const token = (o: { aud?: string; pool?: string; max?: number; ttl?: number } = {}) =>
   signUploadToken(
-    { iss: ISSUER, aud: o.aud ?? NODE, sub: 'u1', pool: o.pool ?? 'p1', sid: randomUUID(), max: o.max ?? 1_000_000, ttlSeconds: o.ttl ?? 60 },
+    {
+      iss: ISSUER,
+      aud: o.aud ?? NODE,
+      sub: 'u1',
+      pool: o.pool ?? 'p1',
+      sid: randomUUID(),
+      max: o.max ?? 1_000_000,
+      ttlSeconds: o.ttl ?? 60,
+    },
     coordKey,
     'k1',
   );
@@ -91,9 +99,12 @@ interface Reply {
 }
 
 /** POSTs with node:http so the test controls framing (chunked, lying Content-Length, endless bodies). */
-function post(
-  opts: { token?: string; headers?: Record<string, string | number>; body?: Buffer | AsyncIterable<Buffer>; path?: string },
-): Promise<Reply> {
+function post(opts: {
+  token?: string;
+  headers?: Record<string, string | number>;
+  body?: Buffer | AsyncIterable<Buffer>;
+  path?: string;
+}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request({
       port,
@@ -143,8 +154,7 @@ async function expectNothingLeft(objectsBefore: number): Promise<void> {
   const originals = () => pools.flatMap((p) => filesUnder(p.path).filter((f) => f.includes('/original/')));
   const temps = () => pools.flatMap((p) => filesUnder(path.join(p.path, 'tmp')));
   // A client that vanished gets no response: cleanup may still be finishing when we look.
-  for (let i = 0; i < 50 && (temps().length > 0 || originals().length !== objectsBefore); i++)
-    await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && (temps().length > 0 || originals().length !== objectsBefore); i++) await new Promise((r) => setTimeout(r, 100));
   for (const p of pools) expect(filesUnder(path.join(p.path, 'tmp'))).toEqual([]);
   expect(store.countObjects()).toBe(objectsBefore);
   expect(originals()).toHaveLength(objectsBefore);
@@ -157,7 +167,14 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
     const body = jpeg(200_000);
     const r = await post({ token: await token(), headers: { 'content-type': 'image/jpeg', 'x-checksum-sha256': sha(body) }, body });
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ sha256: sha(body), size: body.length, mime: 'image/jpeg', pool_id: 'p1', node_id: NODE, status: 'processing' });
+    expect(r.body).toMatchObject({
+      sha256: sha(body),
+      size: body.length,
+      mime: 'image/jpeg',
+      pool_id: 'p1',
+      node_id: NODE,
+      status: 'processing',
+    });
     const uuid = r.body.image_uuid as string;
     const row = store.getObject(uuid)!;
     expect(row.rel_path).toMatch(new RegExp(`^original/\\d{4}/\\d{2}/\\d{2}/${uuid}\\.jpg$`));
@@ -209,8 +226,13 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
       const now = Math.floor(Date.now() / 1000);
       const t = await new SignJWT({ pool: 'p1', sid: 's', max: 100_000 })
         .setProtectedHeader({ alg: 'EdDSA', kid: 'k1', typ: UPLOAD_TOKEN_TYP })
-        .setIssuer(ISSUER).setAudience(NODE).setSubject('u1').setJti(randomUUID())
-        .setIssuedAt(now - 600).setNotBefore(now - 600).setExpirationTime(now - 60)
+        .setIssuer(ISSUER)
+        .setAudience(NODE)
+        .setSubject('u1')
+        .setJti(randomUUID())
+        .setIssuedAt(now - 600)
+        .setNotBefore(now - 600)
+        .setExpirationTime(now - 60)
         .sign(coordKey);
       await check(post({ token: t, body }), 401, 'token_expired');
     });
@@ -229,7 +251,18 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
 
     it('401 for alg none and for HS256 signed with the public key bytes', async () => {
       const now = Math.floor(Date.now() / 1000);
-      const claims = { iss: ISSUER, aud: NODE, sub: 'u1', pool: 'p1', sid: 's', jti: randomUUID(), max: 100_000, iat: now, nbf: now, exp: now + 60 };
+      const claims = {
+        iss: ISSUER,
+        aud: NODE,
+        sub: 'u1',
+        pool: 'p1',
+        sid: 's',
+        jti: randomUUID(),
+        max: 100_000,
+        iat: now,
+        nbf: now,
+        exp: now + 60,
+      };
       const enc = (o: object) => base64url.encode(JSON.stringify(o));
       const none = `${enc({ alg: 'none', typ: UPLOAD_TOKEN_TYP })}.${enc(claims)}.`;
       await check(post({ token: none, body }), 401);
@@ -254,7 +287,11 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
         }
       }
       const started = Date.now();
-      const r = await check(post({ token: await token({ max: 100_000 }), headers: { 'transfer-encoding': 'chunked' }, body: endless() }), 413, 'too_large');
+      const r = await check(
+        post({ token: await token({ max: 100_000 }), headers: { 'transfer-encoding': 'chunked' }, body: endless() }),
+        413,
+        'too_large',
+      );
       expect(r.headers.connection).toBe('close');
       expect(Date.now() - started).toBeLessThan(5000);
     });
@@ -281,15 +318,31 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
 
     it('415 for SVG, HTML and unknown bytes — and the token can be retried afterwards', async () => {
       const t = await token();
-      await check(post({ token: t, headers: { 'content-type': 'image/svg+xml' }, body: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>') }), 415, 'unsupported_type');
-      await check(post({ token: t, headers: { 'content-type': 'image/jpeg' }, body: Buffer.from('<!doctype html><html><body>hi</body></html>') }), 415, 'unsupported_type');
+      await check(
+        post({
+          token: t,
+          headers: { 'content-type': 'image/svg+xml' },
+          body: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+        }),
+        415,
+        'unsupported_type',
+      );
+      await check(
+        post({ token: t, headers: { 'content-type': 'image/jpeg' }, body: Buffer.from('<!doctype html><html><body>hi</body></html>') }),
+        415,
+        'unsupported_type',
+      );
       await check(post({ token: t, body: Buffer.alloc(10_000, 1) }), 415, 'unsupported_type');
       expect((await post({ token: t, body })).status).toBe(201);
       stored++;
     });
 
     it('422 on checksum mismatch, 400 on a malformed checksum header', async () => {
-      await check(post({ token: await token(), headers: { 'x-checksum-sha256': sha(Buffer.from('other')) }, body }), 422, 'checksum_mismatch');
+      await check(
+        post({ token: await token(), headers: { 'x-checksum-sha256': sha(Buffer.from('other')) }, body }),
+        422,
+        'checksum_mismatch',
+      );
       await check(post({ token: await token(), headers: { 'x-checksum-sha256': 'xyz' }, body }), 400, 'bad_checksum');
     });
 
@@ -297,7 +350,15 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
       const form = new FormData();
       form.append('title', 'x');
       const req = new Request('http://x/', { method: 'POST', body: form });
-      await check(post({ token: await token(), headers: { 'content-type': req.headers.get('content-type')! }, body: Buffer.from(await req.arrayBuffer()) }), 400, 'missing_file');
+      await check(
+        post({
+          token: await token(),
+          headers: { 'content-type': req.headers.get('content-type')! },
+          body: Buffer.from(await req.arrayBuffer()),
+        }),
+        400,
+        'missing_file',
+      );
     });
 
     it('507 when the pool has less room than the declared size', async () => {
@@ -306,14 +367,26 @@ describe('POST /api/v1/upload (and its old path /api/internal/upload)', () => {
 
     it('removes the temp file of a client that stalls (idle timeout) or aborts', async () => {
       const t = await token();
-      const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/api/internal/upload', headers: { authorization: `Bearer ${t}`, 'content-length': 100_000 } });
+      const req = http.request({
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/api/internal/upload',
+        headers: { authorization: `Bearer ${t}`, 'content-length': 100_000 },
+      });
       req.on('error', () => undefined);
       const stalledClosed = new Promise((r) => req.once('close', r));
       req.write(jpeg(20_000));
       await eventually(() => tmpFiles().length === 1, 5_000, 'a temp file for the stalled upload', 20);
       await stalledClosed; // the server dropped the silent socket after idleTimeoutMs
       await expectNothingLeft(stored);
-      const aborted = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/api/internal/upload', headers: { authorization: `Bearer ${await token()}`, 'content-length': 100_000 } });
+      const aborted = http.request({
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/api/internal/upload',
+        headers: { authorization: `Bearer ${await token()}`, 'content-length': 100_000 },
+      });
       aborted.on('error', () => undefined);
       aborted.write(jpeg(20_000));
       await eventually(() => tmpFiles().length === 1, 5_000, 'a temp file for the aborted upload', 20);

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import type { HttpBindings } from '@hono/node-server';
 import type { Readable } from 'node:stream';
-import { Hono, type Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
 import { LEGACY_UPLOAD_PATH, UPLOAD_PATH, type UploadResponse } from '../../shared/api.js';
+import { clientAddress } from '../../shared/client-address.js';
 import { errors, isAppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import { ALLOWED_MIME_TYPES } from '../../shared/mime.js';
 import { publicUrl } from '../../shared/paths.js';
-import type { Logger } from '../../shared/logger.js';
 import { uploadCors } from '../cors.js';
-import { clientAddress } from '../../shared/client-address.js';
+import type { NodeStore, ObjectRow } from '../db/store.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { RateLimit } from '../rate-limit.js';
-import type { NodeStore, ObjectRow } from '../db/store.js';
 import { checkUploadToken, claimToken, type TokenCheckDeps } from '../upload/auth.js';
 import type { DirSync } from '../upload/dir-sync.js';
 import { finishUpload } from '../upload/finish.js';
@@ -88,12 +88,10 @@ async function handleUpload(deps: UploadDeps, c: Context<Env>): Promise<Response
     if (declared !== undefined && declared > claims.max + (multipart ? MULTIPART_OVERHEAD_BYTES : 0))
       throw errors.tooLarge(`Content-Length ${declared} exceeds the ${claims.max} bytes this token allows`);
     const { free_bytes } = await deps.pools.capacity(pool, deps.store.usedBytes(pool.config.id));
-    if (free_bytes < (declared ?? claims.max))
-      throw errors.insufficientStorage(`pool ${pool.config.id} has ${free_bytes} bytes free`);
+    if (free_bytes < (declared ?? claims.max)) throw errors.insufficientStorage(`pool ${pool.config.id} has ${free_bytes} bytes free`);
 
     const uuid = randomUUID();
-    const ingest = (source: Readable) =>
-      ingestToTmp({ source, poolPath: pool.config.path, uuid, max: claims.max, signal: upload.signal });
+    const ingest = (source: Readable) => ingestToTmp({ source, poolPath: pool.config.path, uuid, max: claims.max, signal: upload.signal });
     const ingested = multipart
       ? await ingestMultipart(incoming, ingest, { maxFileBytes: claims.max, discard: (r) => fs.rm(r.tmpPath, { force: true }) })
       : await ingest(bodySource(incoming));

@@ -12,7 +12,18 @@ describe('s3 pool keys', () => {
   });
 
   it('refuses what the pool never holds, so no URL reaches another key', () => {
-    for (const rel of ['', 'tmp/x.part', '.fennec-pool.json', 'original/../tmp/x', 'original//x', 'original/.x', 'private/tmp/x', 'original/a%2fb', 'original/a\\b', 'x/original/a'])
+    for (const rel of [
+      '',
+      'tmp/x.part',
+      '.fennec-pool.json',
+      'original/../tmp/x',
+      'original//x',
+      'original/.x',
+      'private/tmp/x',
+      'original/a%2fb',
+      'original/a\\b',
+      'x/original/a',
+    ])
       expect(isS3PoolRel(rel), rel).toBe(false);
     expect(() => s3PoolKey('p', 'tmp/x')).toThrow(/not an s3 pool path/);
     expect(isS3PoolRel('original/2026/12/01/u.jpg')).toBe(true);

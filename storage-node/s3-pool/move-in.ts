@@ -1,8 +1,8 @@
 import { errors } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { mimeForExt } from '../../shared/mime.js';
-import { absPath, variantsOf, type LocalObject } from '../replication/local-objects.js';
 import { hashFile } from '../replication/hash-file.js';
+import { absPath, type LocalObject, variantsOf } from '../replication/local-objects.js';
 import { LocalCopyBad } from '../replication/send.js';
 import type { S3Pool } from './pool.js';
 
@@ -17,7 +17,8 @@ const extOf = (rel: string) => rel.slice(rel.lastIndexOf('.') + 1);
  */
 export async function copyIntoS3Pool(deps: { logger: Logger }, pool: S3Pool, sourcePath: string, o: LocalObject): Promise<void> {
   // The bucket holds finished objects only: no variants job runs for an s3 pool's rows.
-  if (o.status === 'processing') throw errors.conflict('not_ready', `${o.uuid} is still making its variants; moved to ${pool.id} once ready`);
+  if (o.status === 'processing')
+    throw errors.conflict('not_ready', `${o.uuid} is still making its variants; moved to ${pool.id} once ready`);
   for (const v of variantsOf(o)) {
     const file = absPath(sourcePath, v.rel_path);
     let hashed: { size: number; sha256: string };

@@ -60,14 +60,19 @@ export class S3Pool implements PoolStore {
 
   async put(f: S3PoolFile, signal?: AbortSignal): Promise<'present' | 'uploaded'> {
     const [{ putOnce }, s3] = await Promise.all([backupUpload(), this.client()]);
-    return putOnce(s3, { bucket: this.config.s3.bucket, key: this.key(f.rel), file: f.file, size: f.size, sha256: f.sha256, contentType: f.contentType }, signal);
+    return putOnce(
+      s3,
+      { bucket: this.config.s3.bucket, key: this.key(f.rel), file: f.file, size: f.size, sha256: f.sha256, contentType: f.contentType },
+      signal,
+    );
   }
 
   /** Skipped when the bucket already holds the promised bytes (size and SHA-256 both given), as putOnce is. */
   async write(source: Readable, rel: string, opts: WriteOptions): Promise<Written> {
     const [{ uploadBody }, s3] = await Promise.all([backupUpload(), this.client()]);
     const key = this.key(rel);
-    const promised = opts.expectSize !== undefined && opts.expectSha256 !== undefined ? { size: opts.expectSize, sha256: opts.expectSha256 } : undefined;
+    const promised =
+      opts.expectSize !== undefined && opts.expectSha256 !== undefined ? { size: opts.expectSize, sha256: opts.expectSha256 } : undefined;
     if (promised && (await this.holds(rel, promised, opts))) {
       source.destroy();
       return promised;
@@ -75,7 +80,12 @@ export class S3Pool implements PoolStore {
     const meter = new MeterStream(meterLimit(opts));
     source.once('error', (err) => meter.destroy(err));
     try {
-      await uploadBody(s3, { bucket: this.config.s3.bucket, key, sha256: opts.expectSha256, contentType: opts.contentType }, source.pipe(meter), opts.signal);
+      await uploadBody(
+        s3,
+        { bucket: this.config.s3.bucket, key, sha256: opts.expectSha256, contentType: opts.contentType },
+        source.pipe(meter),
+        opts.signal,
+      );
       const written = { size: meter.bytes, sha256: meter.sha256 };
       checkWritten(written, opts);
       if (!opts.expectSha256) await this.#tagSha256(s3, key, written.sha256, opts.contentType);
@@ -96,7 +106,14 @@ export class S3Pool implements PoolStore {
     const { CopyObjectCommand } = await import('@aws-sdk/client-s3');
     const bucket = this.config.s3.bucket;
     await s3.send(
-      new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: `${bucket}/${key}`, MetadataDirective: 'REPLACE', Metadata: { sha256 }, ContentType: contentType }),
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        CopySource: `${bucket}/${key}`,
+        MetadataDirective: 'REPLACE',
+        Metadata: { sha256 },
+        ContentType: contentType,
+      }),
     );
   }
 

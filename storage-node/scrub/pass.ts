@@ -4,9 +4,9 @@ import { resolveInPool } from '../../shared/paths.js';
 import type { Db } from '../db/open.js';
 import type { WorkerMessage } from '../jobs/worker-messages.js';
 import type { PoolSet } from '../pools.js';
+import { TokenBucket } from '../throttle.js';
 import { checkFile } from './check.js';
 import { createScrubRecords, type ScrubRecords, type ScrubRow } from './records.js';
-import { TokenBucket } from '../throttle.js';
 
 /** The IPC messages scrub sends (the main process turns them into metrics). */
 export type ScrubReport = Extract<WorkerMessage, { t: 'scrubbed' | 'scrub-pass' }>;

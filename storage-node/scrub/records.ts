@@ -43,9 +43,7 @@ const COLUMNS = 'rowid AS rid, uuid, pool_id, rel_path, size, sha256, scrub_stat
 const MAX_UUIDS = 1000; // copiesScrubbedSchema
 
 export function createScrubRecords(db: Db, nodeId: string): ScrubRecords {
-  const never = db.prepare(
-    `SELECT ${COLUMNS} FROM objects WHERE last_scrub_at IS NULL AND rowid > ? ORDER BY rowid LIMIT ?`,
-  );
+  const never = db.prepare(`SELECT ${COLUMNS} FROM objects WHERE last_scrub_at IS NULL AND rowid > ? ORDER BY rowid LIMIT ?`);
   const dated = db.prepare(
     `SELECT ${COLUMNS} FROM objects WHERE last_scrub_at < @before AND (last_scrub_at, rowid) > (@at, @rid)
      ORDER BY last_scrub_at, rowid LIMIT @limit`,
@@ -78,8 +76,7 @@ export function createScrubRecords(db: Db, nodeId: string): ScrubRecords {
   const markBad = db.transaction((row: ScrubRow, state: Exclude<ScrubState, 'ok'>, nowMs: number): BadResult => {
     const now = current.get(row.uuid) as Pick<ScrubRow, 'size' | 'sha256' | 'scrub_state'> | undefined;
     // A repair between the page read and here (new record, or state reset to ok) wins.
-    if (!now || now.size !== row.size || now.sha256 !== row.sha256 || now.scrub_state !== row.scrub_state)
-      return 'stale';
+    if (!now || now.size !== row.size || now.sha256 !== row.sha256 || now.scrub_state !== row.scrub_state) return 'stale';
     objects.scrubState(row.uuid, state, nowMs);
     if (now.scrub_state === state) return 'unchanged';
     const payload: CopyCorrupt = {

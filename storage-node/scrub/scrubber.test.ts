@@ -5,9 +5,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
 import { eventually } from '../../test/support/eventually.js';
-import { openDb, type Db } from '../db/open.js';
+import { type Db, openDb } from '../db/open.js';
 import { PoolSet, preparePool } from '../pools.js';
-import { runScrubPass, startScrubber, type ScrubPassOptions, type ScrubReport } from './scrubber.js';
+import { runScrubPass, type ScrubPassOptions, type ScrubReport, startScrubber } from './scrubber.js';
 
 let root: string;
 let db: Db;
@@ -61,7 +61,10 @@ const outbox = () =>
     payload: JSON.parse(r.payload) as Record<string, unknown>,
   }));
 const state = (uuid: string) =>
-  db.prepare('SELECT scrub_state, last_scrub_at FROM objects WHERE uuid = ?').get(uuid) as { scrub_state: string | null; last_scrub_at: number | null };
+  db.prepare('SELECT scrub_state, last_scrub_at FROM objects WHERE uuid = ?').get(uuid) as {
+    scrub_state: string | null;
+    last_scrub_at: number | null;
+  };
 
 /**
  * A pass re-reads rows scrubbed before it started (`last_scrub_at < pass start`, so it never
@@ -137,7 +140,11 @@ describe('scrub pass', () => {
     await nextMillisecond();
     const third = await runScrubPass(opts());
     expect(third.reported).toBe(1);
-    expect(outbox().filter((r) => r.kind === 'copy.corrupt').map((r) => r.payload.image_uuid)).toEqual([flipped.uuid]);
+    expect(
+      outbox()
+        .filter((r) => r.kind === 'copy.corrupt')
+        .map((r) => r.payload.image_uuid),
+    ).toEqual([flipped.uuid]);
     expect(good.uuid).toBeTruthy();
   });
 

@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
+import { emptySummary, type ScrubPassOptions, type ScrubSummary, scrubPass } from './pass.js';
 import { createScrubRecords } from './records.js';
-import { emptySummary, scrubPass, type ScrubPassOptions, type ScrubSummary } from './pass.js';
 
 export { runScrubPass, type ScrubPassOptions, type ScrubReport, type ScrubSummary } from './pass.js';
 

@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import type { Hash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { ChecksumStream, type ExpectedChecksum } from './checksum.js';
 
@@ -10,7 +10,11 @@ import { ChecksumStream, type ExpectedChecksum } from './checksum.js';
  * `Upload-Checksum` the bytes also pass a hash; `checksum.mismatched` says whether they must be
  * discarded once the store is done with them (an interrupted chunk never matches).
  */
-export function tusBody(incoming: IncomingMessage, expected: ExpectedChecksum | undefined, running?: Hash): {
+export function tusBody(
+  incoming: IncomingMessage,
+  expected: ExpectedChecksum | undefined,
+  running?: Hash,
+): {
   body: ReadableStream<Uint8Array>;
   checksum: ChecksumStream | undefined;
   /** Bytes that went into `running`. */

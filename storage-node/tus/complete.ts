@@ -3,17 +3,17 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errors } from '../../shared/errors.js';
-import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
+import { SNIFF_BYTES, type SniffedType, sniffImageType } from '../../shared/mime.js';
 import type { Visibility } from '../../shared/tokens.js';
+import type { ObjectRow } from '../db/store.js';
+import type { TusUploadRow } from '../db/tus.js';
 import { DiskStore } from '../pool-store/disk-store.js';
 import type { TusDeps } from '../routes/tus.js';
-import type { ObjectRow } from '../db/store.js';
 import { finishUpload } from '../upload/finish.js';
 import type { IngestResult } from '../upload/ingest.js';
 import { MeterStream } from '../upload/meter.js';
-import type { TusUploadRow } from '../db/tus.js';
-import { IMAGE_UUID_HEADER } from './service.js';
 import { notAnAllowedImage, SniffStream } from '../upload/sniff.js';
+import { IMAGE_UUID_HEADER } from './service.js';
 
 /**
  * A finished tus upload, checked the way a direct upload is while it streams: SHA-256 of the
@@ -67,10 +67,7 @@ export interface CompleteInput {
  * the direct route's own `finishUpload`. A forbidden type or any failure deletes the data
  * (finishUpload removes the file it was given when it fails before its commit).
  */
-export async function completeTusUpload(
-  deps: Parameters<typeof finishUpload>[0],
-  input: CompleteInput,
-): Promise<ObjectRow> {
+export async function completeTusUpload(deps: Parameters<typeof finishUpload>[0], input: CompleteInput): Promise<ObjectRow> {
   let ingested: IngestResult;
   try {
     await new DiskStore({ root: input.poolPath }).syncFile(input.filePath);

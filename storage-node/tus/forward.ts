@@ -2,7 +2,7 @@ import type { Hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { errors } from '../../shared/errors.js';
 import { tusBody } from './body.js';
-import { ChecksumHeaderError, parseUploadChecksum, type ChecksumStream } from './checksum.js';
+import { ChecksumHeaderError, type ChecksumStream, parseUploadChecksum } from './checksum.js';
 
 /** A request rebuilt for @tus/server (which takes web Requests), and what its body went through. */
 export interface Forwarded {

@@ -1,14 +1,14 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { Server } from '@tus/server';
 import { TUS_PATH } from '../../shared/api.js';
-import { TMP_DIR } from '../../shared/paths.js';
 import type { Logger } from '../../shared/logger.js';
-import type { PoolSet } from '../pools.js';
+import { TMP_DIR } from '../../shared/paths.js';
 import type { TusRegistry, TusUploadRow } from '../db/tus.js';
+import type { PoolSet } from '../pools.js';
 
 export { TUS_PATH };
 /** Response header of the request that completed an upload (final PATCH, or a one-shot POST). */

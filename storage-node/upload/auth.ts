@@ -1,8 +1,8 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { errors } from '../../shared/errors.js';
-import { bearerToken, verifyUploadToken, type UploadTokenClaims } from '../../shared/tokens.js';
-import type { PoolRuntime, PoolSet } from '../pools.js';
+import { bearerToken, type UploadTokenClaims, verifyUploadToken } from '../../shared/tokens.js';
 import type { NodeStore } from '../db/store.js';
+import type { PoolRuntime, PoolSet } from '../pools.js';
 
 export interface TokenCheckDeps {
   nodeId: string;

@@ -66,11 +66,13 @@ export class DirSync {
     const run = () => {
       const batch = state.next!;
       state.next = undefined;
-      this.#fsync(dir).then(batch.resolve, batch.reject).finally(() => {
-        state.running = false;
-        if (state.next) this.#schedule(dir, state);
-        else this.#dirs.delete(dir);
-      });
+      this.#fsync(dir)
+        .then(batch.resolve, batch.reject)
+        .finally(() => {
+          state.running = false;
+          if (state.next) this.#schedule(dir, state);
+          else this.#dirs.delete(dir);
+        });
     };
     if (this.#windowMs > 0) setTimeout(run, this.#windowMs);
     else setImmediate(run);

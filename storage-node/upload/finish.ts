@@ -2,8 +2,8 @@ import type { UploadComplete } from '../../shared/api.js';
 import { errors } from '../../shared/errors.js';
 import { originalRelPath } from '../../shared/paths.js';
 import type { Visibility } from '../../shared/tokens.js';
-import { DiskStore } from '../pool-store/disk-store.js';
 import type { NodeStore, ObjectRow } from '../db/store.js';
+import { DiskStore } from '../pool-store/disk-store.js';
 import type { DirSync } from './dir-sync.js';
 import type { IngestResult } from './ingest.js';
 
@@ -52,7 +52,10 @@ export async function finishUpload(deps: DurableRecordDeps, input: FinishInput):
   try {
     // Checked at the last moment: a body may have streamed for hours since the token was checked.
     if (input.deadline !== undefined && input.now.getTime() > input.deadline)
-      throw errors.gone('upload_expired', `the session's deadline ${new Date(input.deadline).toISOString()} passed before the upload finished`);
+      throw errors.gone(
+        'upload_expired',
+        `the session's deadline ${new Date(input.deadline).toISOString()} passed before the upload finished`,
+      );
     await disk.commit(ingested, relPath);
     const row: ObjectRow = {
       uuid: input.uuid,

@@ -6,10 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamingRequest } from '../../test/support/raw-http.js';
 import { isAppError } from '../../shared/errors.js';
 import { TMP_DIR } from '../../shared/paths.js';
-import { ingestToTmp, type IngestResult } from './ingest.js';
+import { streamingRequest } from '../../test/support/raw-http.js';
+import { type IngestResult, ingestToTmp } from './ingest.js';
 import { lingerThenClose } from './linger.js';
 import { ingestMultipart, MULTIPART_OVERHEAD_BYTES } from './multipart.js';
 
@@ -95,18 +95,33 @@ const junk = (bytes: number) => ({ repeat: Buffer.alloc(64 * KiB, 0x6a), times: 
 
 describe('ingestMultipart meters the whole body (issue 17, item 6)', () => {
   it('201 for a file with a few small fields', async () => {
-    const r = await post(form([{ name: 'title', data: Buffer.from('a photo') }, { name: 'file', filename: 'a.jpg', data: jpeg(MAX) }]));
+    const r = await post(
+      form([
+        { name: 'title', data: Buffer.from('a photo') },
+        { name: 'file', filename: 'a.jpg', data: jpeg(MAX) },
+      ]),
+    );
     expect(r).toEqual({ status: 201 });
   });
 
   it('413 for megabytes of other file parts before the file; nothing left in tmp', async () => {
-    const r = await post(form([{ name: 'junk', filename: 'j.bin', data: junk(64 * 1024 * KiB) }, { name: 'file', filename: 'a.jpg', data: jpeg(1000) }]));
+    const r = await post(
+      form([
+        { name: 'junk', filename: 'j.bin', data: junk(64 * 1024 * KiB) },
+        { name: 'file', filename: 'a.jpg', data: jpeg(1000) },
+      ]),
+    );
     expect(r).toEqual({ status: 413, error: 'too_large' });
     await expectTmpEmpty();
   });
 
   it('413 for junk after the file was already written; its temp file is removed', async () => {
-    const r = await post(form([{ name: 'file', filename: 'a.jpg', data: jpeg(1000) }, { name: 'junk', filename: 'j.bin', data: junk(4 * 1024 * KiB) }]));
+    const r = await post(
+      form([
+        { name: 'file', filename: 'a.jpg', data: jpeg(1000) },
+        { name: 'junk', filename: 'j.bin', data: junk(4 * 1024 * KiB) },
+      ]),
+    );
     expect(r).toEqual({ status: 413, error: 'too_large' });
     await expectTmpEmpty();
   });
@@ -123,7 +138,12 @@ describe('ingestMultipart meters the whole body (issue 17, item 6)', () => {
   });
 
   it('the byte allowance is the file max plus MULTIPART_OVERHEAD_BYTES: a body just past it is refused', async () => {
-    const r = await post(form([{ name: 'junk', filename: 'j.bin', data: Buffer.alloc(MAX + MULTIPART_OVERHEAD_BYTES, 0x6a) }, { name: 'file', filename: 'a.jpg', data: jpeg(1000) }]));
+    const r = await post(
+      form([
+        { name: 'junk', filename: 'j.bin', data: Buffer.alloc(MAX + MULTIPART_OVERHEAD_BYTES, 0x6a) },
+        { name: 'file', filename: 'a.jpg', data: jpeg(1000) },
+      ]),
+    );
     expect(r).toEqual({ status: 413, error: 'too_large' });
     await expectTmpEmpty();
   });

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import busboy from 'busboy';
 import { errors, isAppError } from '../../shared/errors.js';
 import { bodySource } from './ingest.js';
@@ -39,7 +39,8 @@ class BodyLimit extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.#bytes += chunk.length;
-    if (this.#bytes > this.max) done(errors.tooLarge(`multipart body exceeds the ${this.max} bytes this token allows with its form overhead`));
+    if (this.#bytes > this.max)
+      done(errors.tooLarge(`multipart body exceeds the ${this.max} bytes this token allows with its form overhead`));
     else done(null, chunk);
   }
 }
@@ -82,7 +83,12 @@ export function ingestMultipart<T>(
       source.unpipe(limit);
       source.destroy();
       // A file handled before the failure (or still being written) must not outlive the refusal.
-      const cleanup = result ? result.then((value) => opts.discard(value), () => undefined) : Promise.resolve();
+      const cleanup = result
+        ? result.then(
+            (value) => opts.discard(value),
+            () => undefined,
+          )
+        : Promise.resolve();
       cleanup.catch(() => undefined).finally(() => reject(err));
     };
     bb.on('file', (name, stream) => {

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { errors } from '../../shared/errors.js';
-import { SNIFF_BYTES, sniffImageType, type SniffedType } from '../../shared/mime.js';
+import { SNIFF_BYTES, type SniffedType, sniffImageType } from '../../shared/mime.js';
 
 /** 415 for leading bytes that are not an allowed image (the stream and a file on disk alike). */
 export const notAnAllowedImage = () =>

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAppError } from '../../shared/errors.js';
 import { bombJpeg, makePhoto } from '../../test/support/photos.js';
-import { probe, runPhase, type PipelineJob } from './pipeline.js';
+import { type PipelineJob, probe, runPhase } from './pipeline.js';
 import { DEFAULT_RECIPE, planVariants } from './recipe.js';
 
 const dirs: string[] = [];
@@ -31,12 +31,25 @@ describe('variant pipeline', () => {
     const info = await probe(job);
     expect(info).toMatchObject({ width: 400, height: 600, format: 'jpeg', animated: false });
     const plan = planVariants(job.recipe, 'jpg');
-    const thumbs = await runPhase(job, plan.filter((v) => v.phase === 'thumbnails'));
-    const full = await runPhase(job, plan.filter((v) => v.phase === 'full'));
-    const byName = Object.fromEntries([...thumbs, ...full].map((f) => [f.name, f]));
-    expect(Object.keys(byName).sort()).toEqual(
-      ['full.avif', 'full.webp', 'medium.avif', 'medium.jpg', 'medium.webp', 'small.avif', 'small.jpg', 'small.webp'],
+    const thumbs = await runPhase(
+      job,
+      plan.filter((v) => v.phase === 'thumbnails'),
     );
+    const full = await runPhase(
+      job,
+      plan.filter((v) => v.phase === 'full'),
+    );
+    const byName = Object.fromEntries([...thumbs, ...full].map((f) => [f.name, f]));
+    expect(Object.keys(byName).sort()).toEqual([
+      'full.avif',
+      'full.webp',
+      'medium.avif',
+      'medium.jpg',
+      'medium.webp',
+      'small.avif',
+      'small.jpg',
+      'small.webp',
+    ]);
     expect(byName['small.webp']).toMatchObject({ width: 133, height: 200, mime: 'image/webp' });
     expect(byName['medium.jpg']).toMatchObject({ width: 333, height: 500, mime: 'image/jpeg' });
     expect(byName['full.avif']).toMatchObject({ width: 400, height: 600, mime: 'image/avif' });
@@ -53,16 +66,27 @@ describe('variant pipeline', () => {
   });
 
   it('keeps the original format for PNG and GIF thumbnails and makes WebP originals once', async () => {
-    expect(planVariants(DEFAULT_RECIPE, 'webp').map((v) => v.name)).toEqual(
-      ['small.webp', 'small.avif', 'medium.webp', 'medium.avif', 'full.webp', 'full.avif'],
-    );
+    expect(planVariants(DEFAULT_RECIPE, 'webp').map((v) => v.name)).toEqual([
+      'small.webp',
+      'small.avif',
+      'medium.webp',
+      'medium.avif',
+      'full.webp',
+      'full.avif',
+    ]);
     const png = pool(await makePhoto({ width: 300, height: 300, format: 'png' }), 'png');
-    const files = await runPhase(png, planVariants(png.recipe, 'png').filter((v) => v.phase === 'thumbnails'));
+    const files = await runPhase(
+      png,
+      planVariants(png.recipe, 'png').filter((v) => v.phase === 'thumbnails'),
+    );
     expect(files.find((f) => f.name === 'small.png')).toMatchObject({ width: 200, height: 200, mime: 'image/png' });
     // Never enlarged: a 300 px image's 500 px thumbnail stays 300 px.
     expect(files.find((f) => f.name === 'medium.png')).toMatchObject({ width: 300, height: 300 });
     const gif = pool(await makePhoto({ width: 240, height: 160, format: 'gif' }), 'gif');
-    const g = await runPhase(gif, planVariants(gif.recipe, 'gif').filter((v) => v.name === 'small.gif'));
+    const g = await runPhase(
+      gif,
+      planVariants(gif.recipe, 'gif').filter((v) => v.name === 'small.gif'),
+    );
     expect((await sharp(path.join(gif.poolPath, g[0]!.rel_path)).metadata()).format).toBe('gif');
   });
 
@@ -77,7 +101,10 @@ describe('variant pipeline', () => {
     const whole = await makePhoto({ width: 400, height: 300 });
     const job = pool(whole.subarray(0, Math.floor(whole.length / 2)), 'jpg');
     await probe(job); // the header is intact
-    const err = await runPhase(job, planVariants(job.recipe, 'jpg').filter((v) => v.phase === 'thumbnails')).catch((e: unknown) => e);
+    const err = await runPhase(
+      job,
+      planVariants(job.recipe, 'jpg').filter((v) => v.phase === 'thumbnails'),
+    ).catch((e: unknown) => e);
     expect(isAppError(err) && err.code).toBe('image_rejected');
     expect((err as Error).message).toMatch(/cannot decode/);
     expect(readdirSync(path.join(job.poolPath, 'tmp'))).toEqual([]);

@@ -5,7 +5,7 @@ import { AppError } from '../../shared/errors.js';
 import { mimeForExt } from '../../shared/mime.js';
 import { DiskStore } from '../pool-store/disk-store.js';
 import { inParallel } from './in-parallel.js';
-import { variantRelPath, type PlannedVariant, type VariantRecipe } from './recipe.js';
+import { type PlannedVariant, type VariantRecipe, variantRelPath } from './recipe.js';
 
 /** One variant file as recorded on the node and reported to the coordinator. */
 export interface VariantFile {
@@ -147,7 +147,10 @@ export async function runPhase(job: PipelineJob, variants: PlannedVariant[]): Pr
   const maxEdge = sizes.every((s) => s !== undefined) ? Math.max(...(sizes as number[])) : undefined;
   const raw = await decode(job, maxEdge);
   const disk = new DiskStore({ root: job.poolPath });
-  const files = await inParallel(job.parallel, variants.map((v) => () => writeVariant(job, disk, raw, v)));
+  const files = await inParallel(
+    job.parallel,
+    variants.map((v) => () => writeVariant(job, disk, raw, v)),
+  );
   await disk.syncDirOf(files[0]!.rel_path);
   return files;
 }

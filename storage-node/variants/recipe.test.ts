@@ -3,12 +3,23 @@ import { DEFAULT_RECIPE, planVariants, variantRecipeSchema, variantRelPath } fro
 
 describe('variant recipe', () => {
   it('defaults to full WebP q85 and AVIF, 200/500 px in WebP, AVIF and the original format', () => {
-    expect(DEFAULT_RECIPE).toMatchObject({ webp: { quality: 85 }, thumbnails: [{ name: 'small', size: 200 }, { name: 'medium', size: 500 }] });
+    expect(DEFAULT_RECIPE).toMatchObject({
+      webp: { quality: 85 },
+      thumbnails: [
+        { name: 'small', size: 200 },
+        { name: 'medium', size: 500 },
+      ],
+    });
     const plan = planVariants(DEFAULT_RECIPE, 'jpg');
     expect(plan.map((v) => `${v.phase}:${v.suffix}.${v.ext}`)).toEqual([
-      'thumbnails:_small.webp', 'thumbnails:_small.avif', 'thumbnails:_small.jpg',
-      'thumbnails:_medium.webp', 'thumbnails:_medium.avif', 'thumbnails:_medium.jpg',
-      'full:.webp', 'full:.avif',
+      'thumbnails:_small.webp',
+      'thumbnails:_small.avif',
+      'thumbnails:_small.jpg',
+      'thumbnails:_medium.webp',
+      'thumbnails:_medium.avif',
+      'thumbnails:_medium.jpg',
+      'full:.webp',
+      'full:.avif',
     ]);
   });
 
@@ -22,7 +33,12 @@ describe('variant recipe', () => {
   });
 
   it('is configurable per pool: variants, sizes, quality, effort', () => {
-    const r = variantRecipeSchema.parse({ thumbnails: [{ name: 'tiny', size: 64 }], thumbnail_formats: ['webp'], full_formats: [], avif: { effort: 5 } });
+    const r = variantRecipeSchema.parse({
+      thumbnails: [{ name: 'tiny', size: 64 }],
+      thumbnail_formats: ['webp'],
+      full_formats: [],
+      avif: { effort: 5 },
+    });
     expect(r.avif).toEqual({ quality: 45, effort: 5 });
     expect(planVariants(r, 'jpg').map((v) => v.name)).toEqual(['tiny.webp']);
     expect(variantRecipeSchema.safeParse({ webp: { quality: 0 } }).success).toBe(false);

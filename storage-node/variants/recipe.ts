@@ -10,12 +10,10 @@ import { z } from 'zod';
 export const variantRecipeSchema = z
   .object({
     /** Thumbnail sizes: the longest edge in pixels, never enlarged. */
-    thumbnails: z
-      .array(z.object({ name: z.string().regex(/^[a-z][a-z0-9]*$/), size: z.number().int().min(16).max(4096) }))
-      .default([
-        { name: 'small', size: 200 },
-        { name: 'medium', size: 500 },
-      ]),
+    thumbnails: z.array(z.object({ name: z.string().regex(/^[a-z][a-z0-9]*$/), size: z.number().int().min(16).max(4096) })).default([
+      { name: 'small', size: 200 },
+      { name: 'medium', size: 500 },
+    ]),
     thumbnail_formats: z.array(z.enum(['webp', 'avif', 'original'])).default(['webp', 'avif', 'original']),
     full_formats: z.array(z.enum(['webp', 'avif'])).default(['webp', 'avif']),
     webp: z
@@ -80,11 +78,17 @@ export function planVariants(recipe: VariantRecipe, originalExt: string): Planne
     for (const f of recipe.thumbnail_formats) {
       const target = f === 'original' ? ORIGINAL_FORMATS[originalExt] : { format: f, ext: f };
       if (!target) continue;
-      push({ name: `${t.name}.${target.ext}`, suffix: `_${t.name}`, ext: target.ext, format: target.format, size: t.size, phase: 'thumbnails' });
+      push({
+        name: `${t.name}.${target.ext}`,
+        suffix: `_${t.name}`,
+        ext: target.ext,
+        format: target.format,
+        size: t.size,
+        phase: 'thumbnails',
+      });
     }
   }
-  for (const f of recipe.full_formats)
-    push({ name: `full.${f}`, suffix: '', ext: f, format: f, size: undefined, phase: 'full' });
+  for (const f of recipe.full_formats) push({ name: `full.${f}`, suffix: '', ext: f, format: f, size: undefined, phase: 'full' });
   return out;
 }
 

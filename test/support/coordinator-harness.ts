@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { composeCoordinator, type ComposedCoordinator } from '../../coordinator/compose.js';
+import { type ComposedCoordinator, composeCoordinator } from '../../coordinator/compose.js';
 import { coordinatorEnvSchema } from '../../coordinator/config.js';
 import { COORDINATOR_AUDIENCE } from '../../shared/api.js';
 import { parseConfig } from '../../shared/config.js';
-import { ed25519FromPrivate, type Ed25519Key } from '../../shared/keys.js';
+import { type Ed25519Key, ed25519FromPrivate } from '../../shared/keys.js';
 import { createLogger } from '../../shared/logger.js';
 import { sha256Hex, signNodeRequest } from '../../shared/tokens.js';
 import { startRedisServer, type TestRedis } from './redis-server.js';
@@ -38,7 +38,11 @@ export function useRedisAndTmp(name: string): { redis: () => Redis; tmp: () => s
  * own data dir and Redis key prefix, with nothing started: tests call its app (no sockets) and
  * start what they need. `env` overrides the test defaults by variable name.
  */
-export function testCoordinator(opts: { redis: Redis; tmp: string; env?: Record<string, string> }): ComposedCoordinator & { prefix: string } {
+export function testCoordinator(opts: {
+  redis: Redis;
+  tmp: string;
+  env?: Record<string, string>;
+}): ComposedCoordinator & { prefix: string } {
   const prefix = `t${randomUUID().slice(0, 8)}:`;
   const config = parseConfig(coordinatorEnvSchema, {
     FENNEC_DATA_DIR: mkdtempSync(path.join(opts.tmp, 'h-')),
@@ -88,8 +92,15 @@ export async function coordinatorHarness(opts: { redis: Redis; tmp: string; node
   /** A node-signed POST, as a node's outbox sends it (`signer` may differ from the body's node). */
   const signed = async (signer: string, route: string, purpose: string, body: unknown) => {
     const raw = JSON.stringify(body);
-    const token = await signNodeRequest({ nodeId: signer, audience: COORDINATOR_AUDIENCE, purpose, sha256: sha256Hex(raw) }, keyOf(signer).privateKey);
-    return app.request(route, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: raw });
+    const token = await signNodeRequest(
+      { nodeId: signer, audience: COORDINATOR_AUDIENCE, purpose, sha256: sha256Hex(raw) },
+      keyOf(signer).privateKey,
+    );
+    return app.request(route, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: raw,
+    });
   };
   return { deps, app, db, repos, req, keyOf, signed, appRow, close: () => db.close() };
 }

@@ -1,13 +1,16 @@
-import { createPrivateKey, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SignJWT, base64url } from 'jose';
+import { base64url, SignJWT } from 'jose';
 import { UPLOAD_TOKEN_TYP } from '../../shared/tokens.js';
 
 /** The coordinator's current signing key, read from its data dir: tests forge tokens with it. */
 export function coordinatorKey(dataDir: string): { key: KeyObject; kid: string } {
   const dir = path.join(dataDir, 'coordinator', 'signing-keys');
-  const file = readdirSync(dir).filter((f) => f.endsWith('.pem')).sort().at(-1)!;
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.pem'))
+    .sort()
+    .at(-1)!;
   return { key: createPrivateKey(readFileSync(path.join(dir, file))), kid: file.replace(/\.pem$/, '') };
 }
 

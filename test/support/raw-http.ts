@@ -37,7 +37,11 @@ export function streamingRequest(opts: {
     (async () => {
       for (const chunk of opts.chunks) {
         if (answered || req.destroyed) break;
-        if (!req.write(chunk)) await new Promise<void>((r) => { req.once('drain', r); req.once('close', r); });
+        if (!req.write(chunk))
+          await new Promise<void>((r) => {
+            req.once('drain', r);
+            req.once('close', r);
+          });
       }
       if (!req.destroyed) req.end();
     })().catch(() => undefined);
@@ -48,11 +52,23 @@ export function streamingRequest(opts: {
  * Sends a request head claiming `contentLength` bytes, then only `send` of them, then closes:
  * the client that lies about its Content-Length, or the phone that loses its connection.
  */
-export function truncatedRequest(opts: { port: number; path: string; headers: Record<string, string>; contentLength: number; send: Uint8Array }): Promise<void> {
+export function truncatedRequest(opts: {
+  port: number;
+  path: string;
+  headers: Record<string, string>;
+  contentLength: number;
+  send: Uint8Array;
+}): Promise<void> {
   return new Promise((resolve) => {
     const sock = net.connect(opts.port, '127.0.0.1', () => {
-      const head = [`POST ${opts.path} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Length: ${opts.contentLength}`,
-        ...Object.entries(opts.headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+      const head = [
+        `POST ${opts.path} HTTP/1.1`,
+        'Host: 127.0.0.1',
+        `Content-Length: ${opts.contentLength}`,
+        ...Object.entries(opts.headers).map(([k, v]) => `${k}: ${v}`),
+        '',
+        '',
+      ].join('\r\n');
       sock.write(head);
       sock.write(opts.send, () => setTimeout(() => sock.destroy(), 200));
     });

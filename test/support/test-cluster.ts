@@ -27,7 +27,11 @@ export interface TestCluster {
   /** `POST {upload_url}` with a raw body and the session's token. */
   uploadRaw(s: SessionResponse, data: Uint8Array, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   /** `POST {upload_url}` as multipart/form-data with field `file`. */
-  uploadMultipart(s: SessionResponse, data: Uint8Array, filename?: string): Promise<{ status: number; body: UploadResponse & { error?: string } }>;
+  uploadMultipart(
+    s: SessionResponse,
+    data: Uint8Array,
+    filename?: string,
+  ): Promise<{ status: number; body: UploadResponse & { error?: string } }>;
   /**
    * Session + raw upload of one file (a 503 no_capacity while a heartbeat lapses on a loaded
    * machine is retried); returns the 201 body.
@@ -91,12 +95,16 @@ export async function startTestCluster(
       return { status: res.status, body: (await res.json()) as UploadResponse & { error?: string } };
     },
     async store(userId, data) {
-      const s = await eventually(async () => {
-        const res = await createSession({ user_id: userId, file_size: data.byteLength });
-        if (res.status === 201) return res.body as SessionResponse;
-        if (res.status !== 503) throw new Error(`session → ${res.status} ${JSON.stringify(res.body)}`);
-        return undefined;
-      }, 15_000, 'an upload session');
+      const s = await eventually(
+        async () => {
+          const res = await createSession({ user_id: userId, file_size: data.byteLength });
+          if (res.status === 201) return res.body as SessionResponse;
+          if (res.status !== 503) throw new Error(`session → ${res.status} ${JSON.stringify(res.body)}`);
+          return undefined;
+        },
+        15_000,
+        'an upload session',
+      );
       const res = await fetch(s.upload_url, {
         method: 'POST',
         headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/octet-stream' },

@@ -2,14 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, createReadStream, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import Database from 'better-sqlite3';
 import { Agent, type Dispatcher } from 'undici';
 import type { SessionResponse } from '../../../shared/api.js';
 import type { Cluster } from '../../cluster/launcher.js';
-import { startFigureCluster } from '../bench-cluster.js';
 import { backupTargetFor, s3ClientFor, s3CredentialsEnv, startS3Server, type TestS3 } from '../../cluster/s3-server.js';
+import { startFigureCluster } from '../bench-cluster.js';
 import { createSession, pool, uploadFile } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
 import { row } from '../figure.js';
@@ -37,7 +37,6 @@ interface RunResult {
   upload: number;
 }
 
-
 interface ObjectRow {
   backup_state: string;
   backup_due_at: number | null;
@@ -49,7 +48,9 @@ interface ObjectRow {
 function nodeRow(dataDir: string, uuid: string): ObjectRow | undefined {
   const db = new Database(path.join(dataDir, 'nodes', 's01', 'state', 'node.db'), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT backup_state, backup_due_at, backed_up_at, backup_key FROM objects WHERE uuid = ?').get(uuid) as ObjectRow | undefined;
+    return db.prepare('SELECT backup_state, backup_due_at, backed_up_at, backup_key FROM objects WHERE uuid = ?').get(uuid) as
+      | ObjectRow
+      | undefined;
   } finally {
     db.close();
   }
@@ -103,14 +104,18 @@ async function measureOnce(
   const { info } = cluster;
   const baseline = await baselineUpload(s3, client, file, size, `baseline/run-${run}.jpg`);
 
-  const session = await until<SessionResponse>(async () => {
-    try {
-      return await createSession(coordinator, info.app_key, { user_id: 'bench-backup', file_size: size });
-    } catch (err) {
-      if (/HTTP 503/.test((err as Error).message)) return undefined; // a heartbeat not seen yet
-      throw err;
-    }
-  }, 15_000, 'an upload session');
+  const session = await until<SessionResponse>(
+    async () => {
+      try {
+        return await createSession(coordinator, info.app_key, { user_id: 'bench-backup', file_size: size });
+      } catch (err) {
+        if (/HTTP 503/.test((err as Error).message)) return undefined; // a heartbeat not seen yet
+        throw err;
+      }
+    },
+    15_000,
+    'an upload session',
+  );
 
   execFileSync('sync');
   const u0 = performance.now();
@@ -120,13 +125,17 @@ async function measureOnce(
   const upload = size / MiB / ((p0 - u0) / 1000);
   const uuid = up.image_uuid;
 
-  const polledMs = await until(async () => {
-    const img = await getImage(coordinator, info.app_key, uuid);
-    const now = performance.now() - p0;
-    if (img.status === 404) return undefined; // the node's report not in yet
-    if (img.status !== 200) throw new Error(`GET image → ${img.status} ${JSON.stringify(img.body).slice(0, 200)}`);
-    return img.body.backup?.state === 'stored' ? now : undefined;
-  }, 60_000 + (size / (4 * MiB)) * 1000, `backup.state stored for ${uuid}`);
+  const polledMs = await until(
+    async () => {
+      const img = await getImage(coordinator, info.app_key, uuid);
+      const now = performance.now() - p0;
+      if (img.status === 404) return undefined; // the node's report not in yet
+      if (img.status !== 200) throw new Error(`GET image → ${img.status} ${JSON.stringify(img.body).slice(0, 200)}`);
+      return img.body.backup?.state === 'stored' ? now : undefined;
+    },
+    60_000 + (size / (4 * MiB)) * 1000,
+    `backup.state stored for ${uuid}`,
+  );
 
   const r = nodeRow(dataDir, uuid);
   if (!r || r.backup_state !== 'done' || r.backed_up_at === null) throw new Error(`node row for ${uuid}: ${JSON.stringify(r)}`);

@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { performance } from 'node:perf_hooks';
-import path from 'node:path';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { createSession, pool, uploadFile } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
 import { row } from '../figure.js';
 import { clearOriginals } from '../pool-files.js';
-import { summarize, type Summary } from '../stats.js';
+import { type Summary, summarize } from '../stats.js';
 
 const MiB = 1024 * 1024;
 const JPEG_HEAD = Buffer.from('ffd8ffe000104a46494600010100000100010000', 'hex');
@@ -67,12 +67,20 @@ export const ingestLarge: Figure = {
         );
         await clearOriginals(ctx.cluster);
       }
-      results.node!.push(await timed(() => uploadFile({ url: `${ctx.bareNodeUrl}/large`, method: 'PUT', file, size, dispatcher: agent }), size));
+      results.node!.push(
+        await timed(() => uploadFile({ url: `${ctx.bareNodeUrl}/large`, method: 'PUT', file, size, dispatcher: agent }), size),
+      );
       if (ctx.nginxUrl) {
-        results.nginx!.push(await timed(() => uploadFile({ url: `${ctx.nginxUrl}/large-${i}.bin`, method: 'PUT', file, size, dispatcher: agent }), size));
-        await agent.request({ origin: new URL(ctx.nginxUrl).origin, path: `${new URL(ctx.nginxUrl).pathname}/large-${i}.bin`, method: 'DELETE' }).then((r) => r.body.dump());
+        results.nginx!.push(
+          await timed(() => uploadFile({ url: `${ctx.nginxUrl}/large-${i}.bin`, method: 'PUT', file, size, dispatcher: agent }), size),
+        );
+        await agent
+          .request({ origin: new URL(ctx.nginxUrl).origin, path: `${new URL(ctx.nginxUrl).pathname}/large-${i}.bin`, method: 'DELETE' })
+          .then((r) => r.body.dump());
       }
-      ctx.log(`  ingest-large run ${i + 1}/${ctx.runs}: raw ${results.raw!.at(-1)!.toFixed(0)} MB/s, multipart ${results.multipart!.at(-1)!.toFixed(0)} MB/s, bare node ${results.node!.at(-1)!.toFixed(0)} MB/s${ctx.nginxUrl ? `, nginx ${results.nginx!.at(-1)!.toFixed(0)} MB/s` : ''}`);
+      ctx.log(
+        `  ingest-large run ${i + 1}/${ctx.runs}: raw ${results.raw!.at(-1)!.toFixed(0)} MB/s, multipart ${results.multipart!.at(-1)!.toFixed(0)} MB/s, bare node ${results.node!.at(-1)!.toFixed(0)} MB/s${ctx.nginxUrl ? `, nginx ${results.nginx!.at(-1)!.toFixed(0)} MB/s` : ''}`,
+      );
     }
     await Promise.all([agent.close(), coordinator.close()]);
     const node = summarize(results.node!);
@@ -82,11 +90,30 @@ export const ingestLarge: Figure = {
     for (const kind of ['raw', 'multipart'] as const) {
       const fennec = summarize(results[kind]!);
       const extra = { size_mib: size / MiB };
-      rows.push(row({ figure: `ingest-large ${kind}`, unit: 'MiB/s', fennec, baselineName: 'bare Node', baseline: node, goal: '≥ 0.9×', minRatio: 0.9, extra }));
-      rows.push(row({
-        figure: `ingest-large ${kind}`, unit: 'MiB/s', fennec, baselineName: 'nginx dav', baseline: nginx, goal: '≥ 0.8×', minRatio: 0.8,
-        extra: { ...extra, note: nginx ? 'nginx does not fsync' : 'nginx not installed' },
-      }));
+      rows.push(
+        row({
+          figure: `ingest-large ${kind}`,
+          unit: 'MiB/s',
+          fennec,
+          baselineName: 'bare Node',
+          baseline: node,
+          goal: '≥ 0.9×',
+          minRatio: 0.9,
+          extra,
+        }),
+      );
+      rows.push(
+        row({
+          figure: `ingest-large ${kind}`,
+          unit: 'MiB/s',
+          fennec,
+          baselineName: 'nginx dav',
+          baseline: nginx,
+          goal: '≥ 0.8×',
+          minRatio: 0.8,
+          extra: { ...extra, note: nginx ? 'nginx does not fsync' : 'nginx not installed' },
+        }),
+      );
     }
     return rows;
   },

@@ -39,10 +39,12 @@ export const memory: Figure = {
       await coordinator.close();
       resetPeakRss(ctx.cluster.nodes[0]!.pid!);
       const block = randomBytes(MiB);
-      const body = Readable.from((function* () {
-        yield Buffer.concat([JPEG_HEAD, block.subarray(JPEG_HEAD.length)]);
-        for (let sent = MiB; sent < size; sent += MiB) yield block;
-      })());
+      const body = Readable.from(
+        (function* () {
+          yield Buffer.concat([JPEG_HEAD, block.subarray(JPEG_HEAD.length)]);
+          for (let sent = MiB; sent < size; sent += MiB) yield block;
+        })(),
+      );
       const res = await request(s.upload_url, {
         method: 'POST',
         headers: { authorization: `Bearer ${s.token}`, 'content-type': 'image/jpeg', 'content-length': String(size) },
@@ -55,7 +57,17 @@ export const memory: Figure = {
       await clearOriginals(ctx.cluster);
       ctx.log(`  memory run ${i + 1}/${ctx.runs}: peak RSS ${peaks.at(-1)!.toFixed(0)} MiB for ${size / MiB} MiB`);
     }
-    return [row({ figure: 'memory', unit: 'MiB peak RSS', fennec: summarize(peaks), baselineName: null, baseline: null,
-      goal: '< 150 MB', check: (r) => r.fennec.max * MiB < 150e6, extra: { upload_mib: size / MiB } })];
+    return [
+      row({
+        figure: 'memory',
+        unit: 'MiB peak RSS',
+        fennec: summarize(peaks),
+        baselineName: null,
+        baseline: null,
+        goal: '< 150 MB',
+        check: (r) => r.fennec.max * MiB < 150e6,
+        extra: { upload_mib: size / MiB },
+      }),
+    ];
   },
 };

@@ -65,31 +65,42 @@ async function measureOnce(ctx: BenchContext, run: number, file: string, size: n
 
     // The upload must land on s01: s02 takes no new uploads (a copy target ignores that flag).
     await cluster.admin('PATCH', `/api/v1/admin/pools/${targetPool}`, { accepting: false });
-    const session = await until<SessionResponse>(async () => {
-      try {
-        return await createSession(coordinator!, info.app_key, { user_id: 'bench-replication', file_size: size });
-      } catch (err) {
-        if (/HTTP 503/.test((err as Error).message)) return undefined; // a heartbeat not seen yet
-        throw err;
-      }
-    }, 15_000, 'an upload session');
+    const session = await until<SessionResponse>(
+      async () => {
+        try {
+          return await createSession(coordinator!, info.app_key, { user_id: 'bench-replication', file_size: size });
+        } catch (err) {
+          if (/HTTP 503/.test((err as Error).message)) return undefined; // a heartbeat not seen yet
+          throw err;
+        }
+      },
+      15_000,
+      'an upload session',
+    );
     if (session.node_id !== source.node_id) throw new Error(`the session went to ${session.node_id}, not ${source.node_id}`);
 
     execFileSync('sync');
     const t0 = performance.now();
-    const up = (await uploadFile({ url: session.upload_url, token: session.token, file, size, dispatcher: agent })) as { image_uuid: string };
+    const up = (await uploadFile({ url: session.upload_url, token: session.token, file, size, dispatcher: agent })) as {
+      image_uuid: string;
+    };
     const direct = size / MiB / ((performance.now() - t0) / 1000);
     const uuid = up.image_uuid;
 
     // Before the clock starts: the coordinator knows the object (the node's report came in) and
     // the source's variants job is over (random bytes fail at once), so the interval holds
     // nothing but replication.
-    const status = () => until(async () => {
-      const img = await getImage(coordinator!, info.app_key, uuid);
-      if (img.status === 404) return undefined;
-      if (img.status !== 200) throw new Error(`GET image → ${img.status} ${JSON.stringify(img.body).slice(0, 200)}`);
-      return img.body.status as string;
-    }, 60_000, `the coordinator to record ${uuid}`);
+    const status = () =>
+      until(
+        async () => {
+          const img = await getImage(coordinator!, info.app_key, uuid);
+          if (img.status === 404) return undefined;
+          if (img.status !== 200) throw new Error(`GET image → ${img.status} ${JSON.stringify(img.body).slice(0, 200)}`);
+          return img.body.status as string;
+        },
+        60_000,
+        `the coordinator to record ${uuid}`,
+      );
     const settled = performance.now() + 30_000;
     while ((await status()) === 'processing' && performance.now() < settled) await sleep(POLL_MS);
     if (performance.now() >= settled) ctx.log(`  replication run ${run}: ${uuid} still processing after 30 s; measuring anyway`);
@@ -98,14 +109,18 @@ async function measureOnce(ctx: BenchContext, run: number, file: string, size: n
     const p0 = performance.now();
     await cluster.admin('PATCH', `/api/v1/admin/pools/${sourcePool}`, { replication_factor: 2 });
     let plannedMs: number | null = null;
-    const copyMs = await until(async () => {
-      const img = await getImage(coordinator!, info.app_key, uuid);
-      if (img.status !== 200) throw new Error(`GET image → ${img.status} ${JSON.stringify(img.body).slice(0, 200)}`);
-      const now = performance.now() - p0;
-      const copy = ((img.body.copies ?? []) as Copy[]).find((c) => c.node_id === target.node_id && c.pool_id === targetPool);
-      if (copy && plannedMs === null) plannedMs = now;
-      return copy?.state === 'ok' ? now : undefined;
-    }, 60_000 + (size / (8 * MiB)) * 1000, `an ok copy of ${uuid} on ${target.node_id}`);
+    const copyMs = await until(
+      async () => {
+        const img = await getImage(coordinator!, info.app_key, uuid);
+        if (img.status !== 200) throw new Error(`GET image → ${img.status} ${JSON.stringify(img.body).slice(0, 200)}`);
+        const now = performance.now() - p0;
+        const copy = ((img.body.copies ?? []) as Copy[]).find((c) => c.node_id === target.node_id && c.pool_id === targetPool);
+        if (copy && plannedMs === null) plannedMs = now;
+        return copy?.state === 'ok' ? now : undefined;
+      },
+      60_000 + (size / (8 * MiB)) * 1000,
+      `an ok copy of ${uuid} on ${target.node_id}`,
+    );
     ok = true;
     return { direct, replication: size / MiB / (copyMs / 1000), plannedMs, copyMs };
   } finally {
@@ -141,7 +156,9 @@ export const replication: Figure = {
       for (let i = 0; i < ctx.runs; i++) {
         const r = await measureOnce(ctx, i + 1, file, size, agent);
         results.push(r);
-        ctx.log(`  replication run ${i + 1}/${ctx.runs}: direct upload ${r.direct.toFixed(0)} MiB/s, replication ${r.replication.toFixed(0)} MiB/s (PATCH → copy ok ${(r.copyMs / 1000).toFixed(2)} s, planned after ${r.plannedMs === null ? '?' : r.plannedMs.toFixed(0)} ms)`);
+        ctx.log(
+          `  replication run ${i + 1}/${ctx.runs}: direct upload ${r.direct.toFixed(0)} MiB/s, replication ${r.replication.toFixed(0)} MiB/s (PATCH → copy ok ${(r.copyMs / 1000).toFixed(2)} s, planned after ${r.plannedMs === null ? '?' : r.plannedMs.toFixed(0)} ms)`,
+        );
       }
     } finally {
       await agent.close();
@@ -161,7 +178,8 @@ export const replication: Figure = {
           size_mib: size / MiB,
           // The PATCH wakes the repair loop, so planning is the tick's own work, not a wait for
           // the next 200 ms tick (patch_to_planned_ms shows it; it includes the 50 ms poll).
-          interval: 'PATCH rf 1→2 → copy on s02 ok: repair tick plans it, job pick-up on s01, PUT (stream+hash, tmp fsync, rename, dir+DB fsync), copy.stored via the outbox',
+          interval:
+            'PATCH rf 1→2 → copy on s02 ok: repair tick plans it, job pick-up on s01, PUT (stream+hash, tmp fsync, rename, dir+DB fsync), copy.stored via the outbox',
           planned_after_ms_median: planned.length ? Math.round(summarize(planned).median) : null,
           per_run: results.map((r) => ({
             direct_mib_s: r.direct,

@@ -7,8 +7,8 @@ import { signUploadToken } from '../../../shared/tokens.js';
 import { createSession, pool } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
 import { row } from '../figure.js';
-import { runClosedLoop, type LoadResult } from '../load.js';
-import { latencies, summarize, type Summary } from '../stats.js';
+import { type LoadResult, runClosedLoop } from '../load.js';
+import { latencies, type Summary, summarize } from '../stats.js';
 
 const CONCURRENCY = 64;
 const SIMULATED_NODES = 500;
@@ -20,7 +20,11 @@ async function mintLoop(durationMs: number): Promise<number> {
   const t0 = performance.now();
   let n = 0;
   while (performance.now() < end) {
-    await signUploadToken({ iss: 'fennec-coordinator', aud: 's01', sub: `u${n}`, pool: 's01-hot', sid: randomUUID(), max: 1024, ttlSeconds: 900 }, privateKey, 'k1');
+    await signUploadToken(
+      { iss: 'fennec-coordinator', aud: 's01', sub: `u${n}`, pool: 's01-hot', sid: randomUUID(), max: 1024, ttlSeconds: 900 },
+      privateKey,
+      'k1',
+    );
     n++;
   }
   return n / ((performance.now() - t0) / 1000);
@@ -51,7 +55,9 @@ async function measure(ctx: BenchContext, label: string): Promise<{ summary: Sum
   for (let i = 0; i < ctx.runs; i++) {
     load.push(await sessionLoad(ctx, durationMs));
     const r = load.at(-1)!;
-    ctx.log(`  ${label} run ${i + 1}/${ctx.runs}: ${r.rate.toFixed(0)} sessions/s (${r.failed} failed${r.errors[0] ? `: ${r.errors[0]}` : ''})`);
+    ctx.log(
+      `  ${label} run ${i + 1}/${ctx.runs}: ${r.rate.toFixed(0)} sessions/s (${r.failed} failed${r.errors[0] ? `: ${r.errors[0]}` : ''})`,
+    );
   }
   return { summary: summarize(load.map((r) => r.rate)), load };
 }
@@ -69,9 +75,16 @@ export const sessions: Figure = {
     realNodesOnly = await measure(ctx, 'sessions');
     const extra = latencyExtra(realNodesOnly.load);
     return [
-      row({ figure: 'sessions', unit: 'sessions/s', fennec: realNodesOnly.summary, baselineName: 'mint loop', baseline: summarize(mint),
-        goal: '≥ 5000/s, ≥ 0.5×, p99 < 20 ms', extra,
-        check: (r) => r.fennec.median >= 5000 && (r.ratio ?? 0) >= 0.5 && extra.p99_ms < 20 }),
+      row({
+        figure: 'sessions',
+        unit: 'sessions/s',
+        fennec: realNodesOnly.summary,
+        baselineName: 'mint loop',
+        baseline: summarize(mint),
+        goal: '≥ 5000/s, ≥ 0.5×, p99 < 20 ms',
+        extra,
+        check: (r) => r.fennec.median >= 5000 && (r.ratio ?? 0) >= 0.5 && extra.p99_ms < 20,
+      }),
     ];
   },
 };
@@ -101,9 +114,26 @@ export const sessionsManyNodes: Figure = {
       const multi = redis.multi();
       for (const id of ids) {
         const hb = encodeHeartbeat({
-          node_id: id, version: 'sim', upload_api_url: `http://127.0.0.1:9/${id}/api/internal/upload`, tus_url: `http://127.0.0.1:9/${id}/api/internal/tus`,
-          ts: Date.now(), accepting: true, active_uploads: 0, queue_depth: 0,
-          pools: [{ pool_id: `${id}-hot`, tier: 'hot', total_bytes: 1e12, free_bytes: 5e11, used_bytes: 5e11, accepting: true, writable: true, public_base_url: `http://127.0.0.1:9/${id}` }],
+          node_id: id,
+          version: 'sim',
+          upload_api_url: `http://127.0.0.1:9/${id}/api/internal/upload`,
+          tus_url: `http://127.0.0.1:9/${id}/api/internal/tus`,
+          ts: Date.now(),
+          accepting: true,
+          active_uploads: 0,
+          queue_depth: 0,
+          pools: [
+            {
+              pool_id: `${id}-hot`,
+              tier: 'hot',
+              total_bytes: 1e12,
+              free_bytes: 5e11,
+              used_bytes: 5e11,
+              accepting: true,
+              writable: true,
+              public_base_url: `http://127.0.0.1:9/${id}`,
+            },
+          ],
         });
         multi.hset(keys.node(id), hb).pexpire(keys.node(id), 6000).sadd(keys.nodesIndex(), id);
       }
@@ -113,8 +143,18 @@ export const sessionsManyNodes: Figure = {
     const timer = setInterval(() => void beat().catch(() => undefined), 2000);
     try {
       const many = await measure(ctx, 'sessions-500-nodes');
-      return [row({ figure: 'sessions-500-nodes', unit: 'sessions/s', fennec: many.summary, baselineName: 'sessions (1 real node)',
-        baseline: base.summary, goal: '≥ 0.8×', minRatio: 0.8, extra: latencyExtra(many.load) })];
+      return [
+        row({
+          figure: 'sessions-500-nodes',
+          unit: 'sessions/s',
+          fennec: many.summary,
+          baselineName: 'sessions (1 real node)',
+          baseline: base.summary,
+          goal: '≥ 0.8×',
+          minRatio: 0.8,
+          extra: latencyExtra(many.load),
+        }),
+      ];
     } finally {
       clearInterval(timer);
       // Let the simulated heartbeats expire and keep their pools out of later figures.

@@ -8,7 +8,7 @@ import { createSession, pool, uploadFile } from '../client.js';
 import type { BenchContext, Figure, FigureRow } from '../figure.js';
 import { row } from '../figure.js';
 import { clearOriginals } from '../pool-files.js';
-import { summarize, type Summary } from '../stats.js';
+import { type Summary, summarize } from '../stats.js';
 import { makeInputFile, rawLargeResult } from './ingest-large.js';
 
 const MiB = 1024 * 1024;
@@ -76,7 +76,9 @@ export const tusLarge: Figure = {
           raw.push(await timed(() => uploadFile({ url: d.upload_url, token: d.token, file, size, dispatcher: agent }), size));
           await clearOriginals(ctx.cluster);
         }
-        ctx.log(`  tus run ${i + 1}/${ctx.runs}: ${results.at(-1)!.toFixed(0)} MB/s${raw.length ? `, direct raw ${raw.at(-1)!.toFixed(0)} MB/s` : ''}`);
+        ctx.log(
+          `  tus run ${i + 1}/${ctx.runs}: ${results.at(-1)!.toFixed(0)} MB/s${raw.length ? `, direct raw ${raw.at(-1)!.toFixed(0)} MB/s` : ''}`,
+        );
       }
     } finally {
       await Promise.all([agent.close(), coordinator.close()]);
@@ -84,8 +86,14 @@ export const tusLarge: Figure = {
     const baseline: Summary = shared && shared.size === size ? shared.summary : summarize(raw);
     return [
       row({
-        figure: 'tus 8 MB chunks', unit: 'MiB/s', fennec: summarize(results), baselineName: 'direct raw upload', baseline,
-        goal: '≥ 0.8×', minRatio: 0.8, extra: { size_mib: size / MiB, chunk_mib: CHUNK / MiB },
+        figure: 'tus 8 MB chunks',
+        unit: 'MiB/s',
+        fennec: summarize(results),
+        baselineName: 'direct raw upload',
+        baseline,
+        goal: '≥ 0.8×',
+        minRatio: 0.8,
+        extra: { size_mib: size / MiB, chunk_mib: CHUNK / MiB },
       }),
     ];
   },

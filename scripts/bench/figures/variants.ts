@@ -78,7 +78,7 @@ export const variants: Figure = {
       writeFileSync(file, await makePhoto({ width: w, height: h, seed: i + 1, orientation: 1, gps: true }));
       files.push(file);
     }
-    ctx.log(`  ${count} photo(s) of ${w}×${h} (${(w * h / 1e6).toFixed(1)} MP)`);
+    ctx.log(`  ${count} photo(s) of ${w}×${h} (${((w * h) / 1e6).toFixed(1)} MP)`);
 
     // Naive baseline, in this process, one photo after the other.
     const t0 = Date.now();
@@ -117,26 +117,67 @@ export const variants: Figure = {
         p.baseline_bytes += theirs.length;
       }
     }
-    const [worstName, worst] = Object.entries(perVariant).sort((a, b) => a[1].fennec_psnr - a[1].baseline_psnr - (b[1].fennec_psnr - b[1].baseline_psnr))[0]!;
+    const [worstName, worst] = Object.entries(perVariant).sort(
+      (a, b) => a[1].fennec_psnr - a[1].baseline_psnr - (b[1].fennec_psnr - b[1].baseline_psnr),
+    )[0]!;
     const worstDelta = worst.fennec_psnr - worst.baseline_psnr;
     const round = (x: number) => Math.round(x * 100) / 100;
     const table = Object.fromEntries(
-      Object.entries(perVariant).map(([k, p]) => [k, { fennec_db: round(p.fennec_psnr), baseline_db: round(p.baseline_psnr), fennec_bytes: p.fennec_bytes, baseline_bytes: p.baseline_bytes }]),
+      Object.entries(perVariant).map(([k, p]) => [
+        k,
+        {
+          fennec_db: round(p.fennec_psnr),
+          baseline_db: round(p.baseline_psnr),
+          fennec_bytes: p.fennec_bytes,
+          baseline_bytes: p.baseline_bytes,
+        },
+      ]),
     );
     const perMin = (ms: number) => (count * 60_000) / ms;
     const source = readFileSync(files[0]!).length;
     const rows: FigureRow[] = [
-      row({ figure: 'variants', unit: 'photos/min', fennec: summarize([perMin(fennecMs)]), baselineName: 'naive sharp (defaults, decode per variant, sequential)',
-        baseline: summarize([perMin(baselineMs)]), goal: '≥ 6× baseline', minRatio: 6, extra: { megapixels: (w * h) / 1e6, photos: count, source_bytes: source } }),
-      row({ figure: 'variants-bytes', unit: 'bytes (all variants)', fennec: summarize([fennecBytes]), baselineName: 'naive sharp', baseline: summarize([baselineBytes]),
-        goal: '≤ 1.15× baseline', check: (r) => (r.ratio ?? Infinity) <= 1.15 }),
-      row({ figure: 'variants-psnr', unit: `dB PSNR of the worst variant (${worstName})`, fennec: summarize([round(worst.fennec_psnr)]),
-        baselineName: 'naive sharp, same variant', baseline: summarize([round(worst.baseline_psnr)]),
-        goal: '≥ baseline − 0.5 dB for every variant', check: () => worstDelta >= -0.5, extra: { worst_delta_db: round(worstDelta), per_variant: table } }),
-      row({ figure: 'variants-thumbnails', unit: 'ms 201 → thumbnails_ready p50', fennec: summarize([latencies(thumbMs).p50]), baselineName: null, baseline: null,
-        goal: '≤ 1500 ms p50 (12 MP, idle node)', check: (r) => r.fennec.median <= 1500, extra: { runs_ms: thumbMs } }),
+      row({
+        figure: 'variants',
+        unit: 'photos/min',
+        fennec: summarize([perMin(fennecMs)]),
+        baselineName: 'naive sharp (defaults, decode per variant, sequential)',
+        baseline: summarize([perMin(baselineMs)]),
+        goal: '≥ 6× baseline',
+        minRatio: 6,
+        extra: { megapixels: (w * h) / 1e6, photos: count, source_bytes: source },
+      }),
+      row({
+        figure: 'variants-bytes',
+        unit: 'bytes (all variants)',
+        fennec: summarize([fennecBytes]),
+        baselineName: 'naive sharp',
+        baseline: summarize([baselineBytes]),
+        goal: '≤ 1.15× baseline',
+        check: (r) => (r.ratio ?? Infinity) <= 1.15,
+      }),
+      row({
+        figure: 'variants-psnr',
+        unit: `dB PSNR of the worst variant (${worstName})`,
+        fennec: summarize([round(worst.fennec_psnr)]),
+        baselineName: 'naive sharp, same variant',
+        baseline: summarize([round(worst.baseline_psnr)]),
+        goal: '≥ baseline − 0.5 dB for every variant',
+        check: () => worstDelta >= -0.5,
+        extra: { worst_delta_db: round(worstDelta), per_variant: table },
+      }),
+      row({
+        figure: 'variants-thumbnails',
+        unit: 'ms 201 → thumbnails_ready p50',
+        fennec: summarize([latencies(thumbMs).p50]),
+        baselineName: null,
+        baseline: null,
+        goal: '≤ 1500 ms p50 (12 MP, idle node)',
+        check: (r) => r.fennec.median <= 1500,
+        extra: { runs_ms: thumbMs },
+      }),
     ];
-    for (const [k, v] of Object.entries(table)) ctx.log(`  ${k.padEnd(12)} fennec ${v.fennec_db} dB ${v.fennec_bytes} B   baseline ${v.baseline_db} dB ${v.baseline_bytes} B`);
+    for (const [k, v] of Object.entries(table))
+      ctx.log(`  ${k.padEnd(12)} fennec ${v.fennec_db} dB ${v.fennec_bytes} B   baseline ${v.baseline_db} dB ${v.baseline_bytes} B`);
     return rows;
   },
 };
