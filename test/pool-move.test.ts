@@ -69,7 +69,7 @@ describe('pool move: 200 images, kill -9 of the source half-way', () => {
       120_000,
       'every image ready',
     );
-  });
+  }, 240_000);
   afterAll(async () => {
     await t?.stop();
   });
@@ -120,7 +120,7 @@ describe('pool move: 200 images, kill -9 of the source half-way', () => {
     // The source pool takes uploads again after a plain move.
     const pools = (await admin('GET', '/api/v1/admin/pools')).pools as { pool_id: string; accepting: boolean }[];
     expect(pools.find((p) => p.pool_id === 's01-hot')!.accepting).toBe(true);
-  });
+  }, 240_000);
 });
 
 /** A JPEG COM segment: lets one test photo become many distinct files. */
