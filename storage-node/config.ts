@@ -250,6 +250,11 @@ export const nodeConfigSchema = z
     FENNEC_JOB_ATTEMPTS: env.int(5, 1),
     FENNEC_JOB_BACKOFF_MS: env.int(2000, 1),
     FENNEC_JOB_LOCK_MS: env.int(30_000, 500),
+    // A main-lane job (variants, replicate, move, delete, restore) running longer than this ends
+    // its worker process (worker-process.ts). Variants of a 12 MP photo take seconds; the worst
+    // image the pixel cap admits takes ~12 CPU-s (tens of seconds on a busy 2-core VPS); a 5 GB
+    // replicate at the default 50 MB/s cap takes under 2 minutes. 10 minutes is none of those.
+    FENNEC_JOB_TIMEOUT_MS: env.int(600_000, 0),
     FENNEC_JOB_MARKER_CHECK_MS: env.int(5000, 100),
     // Copies: node → node PUTs share the VPS uplink with uploads and downloads, so they are capped.
     FENNEC_REPLICATION_BYTES_PER_SEC: env.int(50 * 1024 * 1024, 0),
@@ -336,6 +341,8 @@ export const nodeConfigSchema = z
         backoffMs: e.FENNEC_JOB_BACKOFF_MS,
         /** A job whose worker died is taken up again once its lock (this long) runs out. */
         lockMs: e.FENNEC_JOB_LOCK_MS,
+        /** Main lane: a job running this long ends the worker process (0: no limit). */
+        timeoutMs: e.FENNEC_JOB_TIMEOUT_MS,
         markerCheckMs: e.FENNEC_JOB_MARKER_CHECK_MS,
       },
       /** Cap on bytes per second this node sends to peers (replication, moves, repair); 0 = none. */
