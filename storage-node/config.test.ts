@@ -51,7 +51,7 @@ describe('node config', () => {
       max_bytes: null,
       variants: DEFAULT_RECIPE,
     });
-    expect(cfg.jobs).toMatchObject({ concurrency: 1, maxPixels: 100_000_000, attempts: 5, lockMs: 30_000 });
+    expect(cfg.jobs).toMatchObject({ concurrency: 1, maxPixels: 50_000_000, attempts: 5, lockMs: 30_000 });
     expect(cfg.jobs.variantParallel).toBeGreaterThanOrEqual(1);
   });
 

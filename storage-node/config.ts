@@ -246,7 +246,10 @@ export const nodeConfigSchema = z
     // cores fairly; FENNEC_VARIANT_PARALLEL=1 leaves a whole core to uploads.
     FENNEC_JOB_CONCURRENCY: env.int(1, 1),
     FENNEC_VARIANT_PARALLEL: env.int(os.availableParallelism(), 1),
-    FENNEC_VARIANT_MAX_PIXELS: env.int(100_000_000, 1),
+    // 50 MP: a 48 MP phone photo passes; the worst PNG it admits peaks the worker at 1.22 GiB RSS
+    // (pipeline.ts SIDE_BY_SIDE_MAX_PIXELS), under the worker unit's MemoryMax=1536M. At the old
+    // 100 MP a 311 KB PNG took the worker to 2.7 GiB (2.3 GiB even one encode at a time).
+    FENNEC_VARIANT_MAX_PIXELS: env.int(50_000_000, 1),
     FENNEC_JOB_ATTEMPTS: env.int(5, 1),
     FENNEC_JOB_BACKOFF_MS: env.int(2000, 1),
     FENNEC_JOB_LOCK_MS: env.int(30_000, 500),
