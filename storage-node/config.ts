@@ -241,6 +241,10 @@ export const nodeConfigSchema = z
     FENNEC_SHUTDOWN_GRACE_MS: env.int(2000, 0),
     FENNEC_TUS_EXPIRATION_MS: env.int(24 * 3600 * 1000, 1000),
     FENNEC_LOG_LEVEL: env.logLevel(),
+    // `child`: the node forks and restarts `fennec-node worker` itself (npm start, tests).
+    // `external`: it does not; systemd runs the worker as fennec-node-worker@.service, in its own
+    // cgroup with its own MemoryMax, so libvips can never take the upload process down with it.
+    FENNEC_WORKER_MODE: z.enum(['child', 'external']).default('child'),
     // Variant jobs: one image at a time, its encodes side by side on every core (each encode is
     // one libvips thread). Uploads are I/O and one hash on the event loop: the OS shares the
     // cores fairly; FENNEC_VARIANT_PARALLEL=1 leaves a whole core to uploads.
@@ -334,6 +338,7 @@ export const nodeConfigSchema = z
       /** A resumable upload not finished this long after its creation is removed. */
       tusExpirationMs: e.FENNEC_TUS_EXPIRATION_MS,
       logLevel: e.FENNEC_LOG_LEVEL,
+      workerMode: e.FENNEC_WORKER_MODE,
       jobs: {
         concurrency: e.FENNEC_JOB_CONCURRENCY,
         /** Variant encodes of one image run at once (each on one libvips thread). */
