@@ -216,6 +216,9 @@ export const initConfigSchema = z
   .transform((e) => ({ nodeId: e.FENNEC_NODE_ID, nodeKeyFile: e.FENNEC_NODE_KEY_FILE, pools: e.FENNEC_POOLS.disk }));
 export type InitConfig = z.infer<typeof initConfigSchema>;
 
+/** Default FENNEC_VARIANT_MAX_PIXELS (why 50 MP: at the setting). */
+export const DEFAULT_VARIANT_MAX_PIXELS = 50_000_000;
+
 export const nodeConfigSchema = z
   .object({
     FENNEC_NODE_ID: nodeId,
@@ -253,7 +256,7 @@ export const nodeConfigSchema = z
     // 50 MP: a 48 MP phone photo passes; the worst PNG it admits peaks the worker at 1.22 GiB RSS
     // (pipeline.ts SIDE_BY_SIDE_MAX_PIXELS), under the worker unit's MemoryMax=1536M. At the old
     // 100 MP a 311 KB PNG took the worker to 2.7 GiB (2.3 GiB even one encode at a time).
-    FENNEC_VARIANT_MAX_PIXELS: env.int(50_000_000, 1),
+    FENNEC_VARIANT_MAX_PIXELS: env.int(DEFAULT_VARIANT_MAX_PIXELS, 1),
     FENNEC_JOB_ATTEMPTS: env.int(5, 1),
     FENNEC_JOB_BACKOFF_MS: env.int(2000, 1),
     FENNEC_JOB_LOCK_MS: env.int(30_000, 500),
