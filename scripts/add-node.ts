@@ -243,9 +243,12 @@ say(`nginx site ${siteFile}: ${writeIfChanged(siteFile, site, 0o644)}`);
 
 // ProtectSystem=strict: the pools (and a state dir outside the unit's own) are the only writable paths.
 const writable = [...pools.map((p) => p.path), ...(stateDir === `/var/lib/fennec/node-${nodeId}` ? [] : [stateDir])];
-const dropIn = path.join(a['systemd-dir'], `fennec-node@${nodeId}.service.d`, 'pools.conf');
 const dropInText = `# written by scripts/add-node\n[Service]\n${writable.map((d) => `ReadWritePaths=${d}`).join('\n')}\n`;
-say(`systemd drop-in ${dropIn}: ${writeIfChanged(dropIn, dropInText, 0o644)}`);
+// The node and its job worker (its own unit, own MemoryMax) write the same pools and state.
+for (const unit of [`fennec-node@${nodeId}`, `fennec-node-worker@${nodeId}`]) {
+  const dropIn = path.join(a['systemd-dir'], `${unit}.service.d`, 'pools.conf');
+  say(`systemd drop-in ${dropIn}: ${writeIfChanged(dropIn, dropInText, 0o644)}`);
+}
 
 say('');
 say('next:');

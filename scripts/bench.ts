@@ -18,6 +18,7 @@ import { replication } from './bench/figures/replication.js';
 import { sessions, sessionsManyNodes } from './bench/figures/sessions.js';
 import { tusLarge } from './bench/figures/tus.js';
 import { variants } from './bench/figures/variants.js';
+import { workerRss } from './bench/figures/worker-rss.js';
 import { machineFacts } from './bench/machine.js';
 import { findNginx, startNginxBaseline } from './bench/nginx-baseline.js';
 import { renderTable } from './bench/report.js';
@@ -29,7 +30,18 @@ import { freePort, waitForPort } from './cluster/ports.js';
  * In run order: the 500-node figure compares against `sessions` from the same run; `replication`
  * starts its own two-node cluster per run; `backup` its own one-node cluster and s3rver.
  */
-const FIGURES: Figure[] = [ingestLarge, tusLarge, ingestSmall, sessions, sessionsManyNodes, memory, variants, replication, backup];
+const FIGURES: Figure[] = [
+  ingestLarge,
+  tusLarge,
+  ingestSmall,
+  sessions,
+  sessionsManyNodes,
+  memory,
+  variants,
+  workerRss,
+  replication,
+  backup,
+];
 
 const { values } = parseArgs({
   options: {

@@ -137,7 +137,15 @@ export function composeNode(cfg: NodeConfig, opts: { logger: Logger; worker: Wor
       heartbeat.start();
       outbox.start();
       jobs.start();
-      worker.start();
+      // External: systemd runs the worker in its own unit; without IPC the outbox still goes out
+      // on its 1 s poll, but the worker's figures are not in this process's /metrics.
+      if (cfg.workerMode === 'child') worker.start();
+      else {
+        logger.info('job worker runs outside this process (FENNEC_WORKER_MODE=external)');
+        // No `objects-changed` message tells this process of the worker's moves and deletes:
+        // its cached used-bytes figures are summed afresh from SQLite every 30 s instead.
+        setInterval(() => store.forgetUsage(), 30_000).unref();
+      }
       tus.start();
       prune = setInterval(() => store.pruneTokens(Math.floor(Date.now() / 1000) - cfg.clockSkewSeconds), 60_000);
       prune.unref();

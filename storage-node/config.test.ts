@@ -51,8 +51,16 @@ describe('node config', () => {
       max_bytes: null,
       variants: DEFAULT_RECIPE,
     });
-    expect(cfg.jobs).toMatchObject({ concurrency: 1, maxPixels: 100_000_000, attempts: 5, lockMs: 30_000 });
+    expect(cfg.jobs).toMatchObject({ concurrency: 1, maxPixels: 50_000_000, attempts: 5, lockMs: 30_000 });
     expect(cfg.jobs.variantParallel).toBeGreaterThanOrEqual(1);
+    expect(cfg.jobs.timeoutMs).toBe(600_000);
+    expect(cfg.workerMode).toBe('child');
+  });
+
+  it('FENNEC_WORKER_MODE: external (systemd runs the worker unit) or child; anything else is refused', () => {
+    expect(parseConfig(nodeConfigSchema, { ...base, FENNEC_WORKER_MODE: 'external' }).workerMode).toBe('external');
+    expect(problems({ ...base, FENNEC_WORKER_MODE: 'thread' }).join(' ')).toMatch(/FENNEC_WORKER_MODE/);
+    expect(parseConfig(nodeConfigSchema, { ...base, FENNEC_JOB_TIMEOUT_MS: '0' }).jobs.timeoutMs).toBe(0);
   });
 
   describe('where verification keys come from (issue 17, item 10)', () => {

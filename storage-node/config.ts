@@ -216,6 +216,9 @@ export const initConfigSchema = z
   .transform((e) => ({ nodeId: e.FENNEC_NODE_ID, nodeKeyFile: e.FENNEC_NODE_KEY_FILE, pools: e.FENNEC_POOLS.disk }));
 export type InitConfig = z.infer<typeof initConfigSchema>;
 
+/** Default FENNEC_VARIANT_MAX_PIXELS (why 50 MP: at the setting). */
+export const DEFAULT_VARIANT_MAX_PIXELS = 50_000_000;
+
 export const nodeConfigSchema = z
   .object({
     FENNEC_NODE_ID: nodeId,
@@ -241,15 +244,27 @@ export const nodeConfigSchema = z
     FENNEC_SHUTDOWN_GRACE_MS: env.int(2000, 0),
     FENNEC_TUS_EXPIRATION_MS: env.int(24 * 3600 * 1000, 1000),
     FENNEC_LOG_LEVEL: env.logLevel(),
+    // `child`: the node forks and restarts `fennec-node worker` itself (npm start, tests).
+    // `external`: it does not; systemd runs the worker as fennec-node-worker@.service, in its own
+    // cgroup with its own MemoryMax, so libvips can never take the upload process down with it.
+    FENNEC_WORKER_MODE: z.enum(['child', 'external']).default('child'),
     // Variant jobs: one image at a time, its encodes side by side on every core (each encode is
     // one libvips thread). Uploads are I/O and one hash on the event loop: the OS shares the
     // cores fairly; FENNEC_VARIANT_PARALLEL=1 leaves a whole core to uploads.
     FENNEC_JOB_CONCURRENCY: env.int(1, 1),
     FENNEC_VARIANT_PARALLEL: env.int(os.availableParallelism(), 1),
-    FENNEC_VARIANT_MAX_PIXELS: env.int(100_000_000, 1),
+    // 50 MP: a 48 MP phone photo passes; the worst PNG it admits peaks the worker at 1.22 GiB RSS
+    // (pipeline.ts SIDE_BY_SIDE_MAX_PIXELS), under the worker unit's MemoryMax=1536M. At the old
+    // 100 MP a 311 KB PNG took the worker to 2.7 GiB (2.3 GiB even one encode at a time).
+    FENNEC_VARIANT_MAX_PIXELS: env.int(DEFAULT_VARIANT_MAX_PIXELS, 1),
     FENNEC_JOB_ATTEMPTS: env.int(5, 1),
     FENNEC_JOB_BACKOFF_MS: env.int(2000, 1),
     FENNEC_JOB_LOCK_MS: env.int(30_000, 500),
+    // A main-lane job (variants, replicate, move, delete, restore) running longer than this ends
+    // its worker process (worker-process.ts). Variants of a 12 MP photo take seconds; the worst
+    // image the pixel cap admits takes ~12 CPU-s (tens of seconds on a busy 2-core VPS); a 5 GB
+    // replicate at the default 50 MB/s cap takes under 2 minutes. 10 minutes is none of those.
+    FENNEC_JOB_TIMEOUT_MS: env.int(600_000, 0),
     FENNEC_JOB_MARKER_CHECK_MS: env.int(5000, 100),
     // Copies: node → node PUTs share the VPS uplink with uploads and downloads, so they are capped.
     FENNEC_REPLICATION_BYTES_PER_SEC: env.int(50 * 1024 * 1024, 0),
@@ -326,6 +341,7 @@ export const nodeConfigSchema = z
       /** A resumable upload not finished this long after its creation is removed. */
       tusExpirationMs: e.FENNEC_TUS_EXPIRATION_MS,
       logLevel: e.FENNEC_LOG_LEVEL,
+      workerMode: e.FENNEC_WORKER_MODE,
       jobs: {
         concurrency: e.FENNEC_JOB_CONCURRENCY,
         /** Variant encodes of one image run at once (each on one libvips thread). */
@@ -336,6 +352,8 @@ export const nodeConfigSchema = z
         backoffMs: e.FENNEC_JOB_BACKOFF_MS,
         /** A job whose worker died is taken up again once its lock (this long) runs out. */
         lockMs: e.FENNEC_JOB_LOCK_MS,
+        /** Main lane: a job running this long ends the worker process (0: no limit). */
+        timeoutMs: e.FENNEC_JOB_TIMEOUT_MS,
         markerCheckMs: e.FENNEC_JOB_MARKER_CHECK_MS,
       },
       /** Cap on bytes per second this node sends to peers (replication, moves, repair); 0 = none. */

@@ -73,9 +73,10 @@ describe('scripts/add-node', () => {
     expect(site).toContain(`location ^~ /s09-archive/uploads/original/ {\n        alias ${dir}/disk2/archive/original/;`);
     expect(site).toContain('server 127.0.0.1:18099;');
     expect(site).toContain('image/heic heic;');
-    expect(readFileSync(`${dir}/systemd/fennec-node@s09.service.d/pools.conf`, 'utf8')).toBe(
-      `# written by scripts/add-node\n[Service]\nReadWritePaths=${dir}/disk1/hot\nReadWritePaths=${dir}/disk2/archive\nReadWritePaths=${dir}/state\n`,
-    );
+    const dropIn = `# written by scripts/add-node\n[Service]\nReadWritePaths=${dir}/disk1/hot\nReadWritePaths=${dir}/disk2/archive\nReadWritePaths=${dir}/state\n`;
+    expect(readFileSync(`${dir}/systemd/fennec-node@s09.service.d/pools.conf`, 'utf8')).toBe(dropIn);
+    // The job worker is its own unit (own MemoryMax) writing the same pools.
+    expect(readFileSync(`${dir}/systemd/fennec-node-worker@s09.service.d/pools.conf`, 'utf8')).toBe(dropIn);
 
     const { nodes } = await admin('GET', '/api/v1/admin/nodes');
     const s09 = nodes.find((n: any) => n.node_id === 's09');

@@ -29,7 +29,7 @@ describe('npm run bench -- --quick', () => {
     expect(result.failures).toEqual([]);
     expect(result.machine).toMatchObject({ cores: expect.any(Number), node: process.version });
     const figures = new Set(result.rows.map((r: { figure: string }) => r.figure.split(' ')[0]));
-    for (const name of ['ingest-large', 'ingest-small', 'sessions', 'sessions-500-nodes', 'memory', 'replication', 'backup'])
+    for (const name of ['ingest-large', 'ingest-small', 'sessions', 'sessions-500-nodes', 'memory', 'worker-rss', 'replication', 'backup'])
       expect(figures).toContain(name);
     for (const r of result.rows) expect(Number.isFinite(r.fennec.median), r.figure).toBe(true);
     expect(output).toContain('| figure');

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 const root = path.resolve(import.meta.dirname, '..');
-const UNITS = ['fennec-coordinator.service', 'fennec-node@.service'];
+const UNITS = ['fennec-coordinator.service', 'fennec-node@.service', 'fennec-node-worker@.service'];
 
 /**
  * `systemd-analyze verify` checks that ExecStart binaries exist, so the units are verified as
@@ -35,9 +35,13 @@ describe.skipIf(!existsSync(SYSTEMD_ANALYZE))('systemd units', () => {
   });
 
   it('pass systemd-analyze verify without a warning', async () => {
-    const { stdout, stderr } = await run(SYSTEMD_ANALYZE, ['verify', './fennec-coordinator.service', './fennec-node@s01.service'], {
-      cwd: dir,
-    });
+    const { stdout, stderr } = await run(
+      SYSTEMD_ANALYZE,
+      ['verify', './fennec-coordinator.service', './fennec-node@s01.service', './fennec-node-worker@s01.service'],
+      {
+        cwd: dir,
+      },
+    );
     expect(stderr).toBe('');
     expect(stdout).toBe('');
   });
@@ -48,9 +52,22 @@ describe.skipIf(!existsSync(SYSTEMD_ANALYZE))('systemd units', () => {
     expect(text).toMatch(/^EnvironmentFile=\/etc\/fennec\/node-%i\.env$/m);
   });
 
+  it('the job worker is its own unit with its own MemoryMax, and the node does not fork one', () => {
+    const node = readFileSync(path.join(root, 'systemd/fennec-node@.service'), 'utf8');
+    const worker = readFileSync(path.join(root, 'systemd/fennec-node-worker@.service'), 'utf8');
+    expect(node).toMatch(/^Environment=FENNEC_WORKER_MODE=external$/m);
+    expect(node).toMatch(/^Wants=.*\bfennec-node-worker@%i\.service\b/m);
+    expect(worker).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/fennec\/dist\/storage-node\/main\.js worker$/m);
+    expect(worker).toMatch(/^PartOf=fennec-node@%i\.service$/m);
+    expect(worker).toMatch(/^EnvironmentFile=\/etc\/fennec\/node-%i\.env$/m);
+    // The measured peak of the worst image the default pixel cap admits (1245 MiB) fits.
+    expect(worker).toMatch(/^MemoryMax=1536M$/m);
+  });
+
   for (const [unit, instance] of [
     ['fennec-coordinator.service', 'fennec-coordinator.service'],
     ['fennec-node@.service', 'fennec-node@s01.service'],
+    ['fennec-node-worker@.service', 'fennec-node-worker@s01.service'],
   ] as const) {
     it(`${unit} scores as hardened (systemd-analyze security --offline)`, async () => {
       const { stdout } = await run(SYSTEMD_ANALYZE, ['security', '--offline=yes', '--no-pager', `./${instance}`], { cwd: dir });

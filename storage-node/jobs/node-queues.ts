@@ -22,7 +22,7 @@ export interface NodeQueuesOptions {
   /** Worker role: a job run of either lane ended. */
   onFinished?: NodeJobsOptions['onFinished'];
   /** The main lane (variants and the coordinator's copy work), rebuilt from `pending`. */
-  main: LaneOptions & Pick<NodeJobsOptions, 'pending' | 'registry' | 'onFailed' | 'verifySigned'>;
+  main: LaneOptions & Pick<NodeJobsOptions, 'pending' | 'registry' | 'onFailed' | 'verifySigned' | 'onOverrun'>;
   /**
    * The backup lane, rebuilt from the node's backup records; leave it out where no pool has a
    * backup target, or where only variant jobs are added (`fennec-node restore`).
@@ -59,6 +59,9 @@ export function createNodeQueues(opts: NodeQueuesOptions): NodeQueues {
     registry: opts.main.registry,
     onFailed: opts.main.onFailed,
     verifySigned: opts.main.verifySigned,
+    // Main lane only: a backup of a large original at its capped rate may rightly run for hours.
+    timeoutMs: cfg.jobs.timeoutMs,
+    onOverrun: opts.main.onOverrun,
   });
   const backup = opts.backup
     ? new NodeJobs({ ...common, handlers: opts.backup.handlers ?? {}, ...backupLaneOptions(cfg, opts.backup.records) })

@@ -35,7 +35,12 @@ describe('NodeJobs against a real redis-server', () => {
   // Signatures are checked in shared/job-signature.test.ts and test/redis-trust.test.ts; here every signed kind passes as is.
   const passThrough: NodeJobsOptions['verifySigned'] = async (raw) => raw;
 
-  function make(handler: JobHandler<'variants'>, pending: () => JobData[] = () => [], verifySigned = passThrough) {
+  function make(
+    handler: JobHandler<'variants'>,
+    pending: () => JobData[] = () => [],
+    verifySigned = passThrough,
+    extra: Partial<NodeJobsOptions> = {},
+  ) {
     const conn = new Redis(server.url, { maxRetriesPerRequest: null });
     const jobs = new NodeJobs({
       role: 'both',
@@ -51,6 +56,7 @@ describe('NodeJobs against a real redis-server', () => {
       lockMs: 1000,
       markerCheckMs: 100,
       verifySigned,
+      ...extra,
     });
     open.push({ jobs, conn });
     return { jobs, conn };
@@ -162,5 +168,31 @@ describe('NodeJobs against a real redis-server', () => {
     const [failed] = await failedReasons(jobs, 1);
     expect(failed!.reason).toMatch(/refused delete job .*no coordinator signature/);
     expect(failed!.attempts).toBe(2);
+  });
+
+  it('a job running past timeoutMs is reported overrun (the worker process ends there); a quick one is not', async () => {
+    const overruns: { id: string | undefined; kind: string; ms: number }[] = [];
+    const done: string[] = [];
+    let release!: () => void;
+    const hung = new Promise<void>((r) => (release = r));
+    const { jobs } = make(
+      async (job) => {
+        if (job.data.image_uuid === 'huge') await hung; // an encode that would run on
+        done.push(job.data.image_uuid);
+      },
+      () => [],
+      passThrough,
+      { timeoutMs: 300, onOverrun: (o) => overruns.push(o) },
+    );
+    await jobs.enqueue({ kind: 'variants', image_uuid: 'quick', phase: 'thumbnails' });
+    await jobs.enqueue({ kind: 'variants', image_uuid: 'huge', phase: 'thumbnails' });
+    jobs.start();
+    await until(() => overruns.length === 1);
+    expect(overruns[0]).toMatchObject({ kind: 'variants', ms: 300 });
+    expect(done).toEqual(['quick']);
+    release();
+    await until(() => done.length === 2);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(overruns).toHaveLength(1); // the timer of a finished job is cleared
   });
 });

@@ -37,6 +37,14 @@ export interface NodeJobsOptions {
   lockMs: number;
   /** How often the node checks that Redis still holds its queue (FLUSHALL, restart without persistence). */
   markerCheckMs: number;
+  /**
+   * Worker role: a job still running this long after it started is overrun (0/unset: no limit)
+   * and `onOverrun` is called. A libvips encode cannot be stopped from JS, so the worker process
+   * ends itself there (worker-process.ts): its jobs stall, and stalled-job recovery runs them
+   * again, or fails them for good after maxStalledCount (then `onFailed`).
+   */
+  timeoutMs?: number;
+  onOverrun?: (job: { id: string | undefined; kind: string; ms: number }) => void;
   registry?: Registry;
   /**
    * A job ended failed for good, however it got there — including a job BullMQ failed because
@@ -125,7 +133,14 @@ export class NodeJobs {
         // Parsed and checked above: the handler of a kind gets that kind's payload.
         const handler = opts.handlers[job.data.kind] as JobHandler | undefined;
         if (!handler) throw new Error(`no handler for ${job.data.kind} jobs on this node yet`);
-        return handler(job);
+        const ms = opts.timeoutMs ?? 0;
+        const kind = job.data.kind;
+        const overrun = ms > 0 ? setTimeout(() => opts.onOverrun?.({ id: job.id, kind, ms }), ms) : undefined;
+        try {
+          return await handler(job);
+        } finally {
+          clearTimeout(overrun);
+        }
       },
       {
         connection: opts.connection,

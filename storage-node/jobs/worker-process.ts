@@ -95,6 +95,14 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
         }),
       },
       pending: () => state.pending().map(nextVariantJob),
+      // A sharp/libvips encode cannot be interrupted from JS: the process ends instead (its
+      // supervisor, or systemd for an external worker, starts it again). The job stalls, runs
+      // again after its lock, and after maxStalledCount overruns BullMQ fails it and onFailed
+      // below marks the image failed.
+      onOverrun: ({ id, kind, ms }) => {
+        logger.error({ job_id: id, kind, timeout_ms: ms }, 'job overran its time limit; ending the job worker');
+        process.exit(EXIT_JOB_OVERRUN);
+      },
       verifySigned: jobAuth.verify,
       // Monotonic: a no-op when the handler already recorded the failure (or the image is ready).
       onFailed: (data, reason) => {
@@ -152,6 +160,8 @@ export async function runJobWorker(cfg: NodeConfig, logger: Logger): Promise<voi
  * elsewhere or later (every job is idempotent).
  */
 const DRAIN_MS = 45_000;
+/** Exit status of a worker that ended itself on an overrun job (EX_SOFTWARE). */
+export const EXIT_JOB_OVERRUN = 70;
 const GONE_MS = 2_000;
 
 function forceExitAfter(ms: number, logger: Logger): void {

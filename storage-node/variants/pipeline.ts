@@ -138,6 +138,17 @@ async function writeVariant(job: PipelineJob, disk: DiskStore, raw: RawImage, v:
 }
 
 /**
+ * Full-size encodes of an image larger than this run one at a time. Full-size AVIF is what costs
+ * memory: libheif/aom hold ~19 bytes per pixel (a 100 MP AVIF alone peaks at ~2.0 GiB RSS, WebP
+ * ~0.55 GiB, the shared raw decode 0.3 GiB; measured with scripts/bench/worker-rss-probe.ts).
+ * Side by side, a 100 MP PNG drove the worker to 2.7 GiB and a 50 MP one to 1.45 GiB; one at a
+ * time the worst image the default cap (50 MP) admits peaks at 1.22 GiB (1245 MiB, 10 CPU-s), under
+ * the worker unit's MemoryMax=1536M. Up to 24 MP (every 12–24 MP photo) the two encodes still
+ * share the cores: 0.73 GiB (748 MiB) at 24 MP.
+ */
+export const SIDE_BY_SIDE_MAX_PIXELS = 24_000_000;
+
+/**
  * Makes one phase's variants from one decode, `parallel` encodes at a time, each written to
  * tmp, fsynced and renamed; then one fsync of the variants directory for the whole phase.
  */
@@ -147,8 +158,9 @@ export async function runPhase(job: PipelineJob, variants: PlannedVariant[]): Pr
   const maxEdge = sizes.every((s) => s !== undefined) ? Math.max(...(sizes as number[])) : undefined;
   const raw = await decode(job, maxEdge);
   const disk = new DiskStore({ root: job.poolPath });
+  const pixels = raw.info.width * raw.info.height;
   const files = await inParallel(
-    job.parallel,
+    maxEdge === undefined && pixels > SIDE_BY_SIDE_MAX_PIXELS ? 1 : job.parallel,
     variants.map((v) => () => writeVariant(job, disk, raw, v)),
   );
   await disk.syncDirOf(files[0]!.rel_path);
