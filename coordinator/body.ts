@@ -20,6 +20,10 @@ export function refuseDeclaredLength(req: Request, max: number, what = 'body'): 
  */
 export async function readLimitedBody(req: Request, max: number, what = 'body'): Promise<Uint8Array> {
   refuseDeclaredLength(req, max, what);
+  // With a Content-Length the HTTP parser delivers exactly that many bytes, and it is within the
+  // limit: arrayBuffer() is bounded and takes @hono/node-server's fast path. Touching `req.body`
+  // builds a web ReadableStream over the Node request, which cost a third of the sessions/s.
+  if (req.headers.get('content-length') !== null) return new Uint8Array(await req.arrayBuffer());
   if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
